@@ -1,0 +1,121 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// setting is one configuration value: an environment variable (AutoMem's
+// name where one exists), a flag, a default and a description. The same
+// table prints --help and docs/configuration.md.
+type setting struct {
+	Env, Flag, Default, Help string
+	Secret                   bool // environment only: a flag would show in ps
+}
+
+var settings = []setting{
+	{Env: "PORT", Flag: "port", Default: "8001", Help: "TCP port to listen on"},
+	{Env: "HOST", Flag: "host", Default: "", Help: "address to bind; empty means every interface"},
+	{Env: "MNEMO_DATA_DIR", Flag: "data-dir", Default: "./data", Help: "directory for registry.db and tenants/<id>/memories.db"},
+	{Env: "ADMIN_API_TOKEN", Default: "", Secret: true, Help: "operator token for /admin routes; unset closes them (403)"},
+	{Env: "AUTOMEM_API_TOKEN", Default: "", Secret: true, Help: "single-tenant migration: bind this token to a tenant named 'default'"},
+	{Env: "EMBEDDING_PROVIDER", Flag: "embedding-provider", Default: "auto", Help: "hash, openai, or auto (openai when OPENAI_API_KEY or OPENAI_BASE_URL is set, else hash)"},
+	{Env: "OPENAI_API_KEY", Default: "", Secret: true, Help: "key for the OpenAI-compatible embeddings endpoint"},
+	{Env: "OPENAI_BASE_URL", Flag: "openai-base-url", Default: "https://api.openai.com/v1", Help: "OpenAI-compatible API base (OpenAI, Ollama, vLLM, TEI, LM Studio)"},
+	{Env: "EMBEDDING_MODEL", Flag: "embedding-model", Default: "text-embedding-3-small", Help: "embedding model name for the openai provider"},
+	{Env: "VECTOR_SIZE", Flag: "vector-size", Default: "768", Help: "embedding dimension"},
+	{Env: "MEMORY_CONTENT_HARD_LIMIT", Flag: "content-limit", Default: "2000", Help: "maximum characters of memory content"},
+	{Env: "MNEMO_BATCH_LIMIT", Flag: "batch-limit", Default: "500", Help: "maximum items in /memory/batch and batch /associate"},
+	{Env: "MNEMO_MAX_BODY_BYTES", Flag: "max-body-bytes", Default: "8388608", Help: "maximum request body size"},
+	{Env: "MNEMO_ALLOW_QUERY_TOKEN", Flag: "allow-query-token", Default: "true", Help: "accept tenant keys in ?api_key= as AutoMem does (never logged)"},
+	{Env: "RECALL_MAX_LIMIT", Flag: "recall-max-limit", Default: "100", Help: "upper clamp of /recall limit"},
+	{Env: "RECALL_RELATION_LIMIT", Flag: "recall-relation-limit", Default: "5", Help: "default relation_limit of /recall"},
+	{Env: "RECALL_EXPANSION_LIMIT", Flag: "recall-expansion-limit", Default: "25", Help: "default expansion_limit of /recall"},
+	{Env: "RECALL_ADAPTIVE_FLOOR", Flag: "recall-adaptive-floor", Default: "true", Help: "cut recall results below a large score gap"},
+	{Env: "RECALL_MIN_SCORE", Flag: "recall-min-score", Default: "0", Help: "default min_score of /recall (0 = off)"},
+	{Env: "SEARCH_WEIGHT_VECTOR", Flag: "weight-vector", Default: "0.35", Help: "recall weight of vector similarity"},
+	{Env: "SEARCH_WEIGHT_KEYWORD", Flag: "weight-keyword", Default: "0.35", Help: "recall weight of keyword overlap"},
+	{Env: "SEARCH_WEIGHT_TAG", Flag: "weight-tag", Default: "0.2", Help: "recall weight of query tokens matching tags"},
+	{Env: "SEARCH_WEIGHT_IMPORTANCE", Flag: "weight-importance", Default: "0.1", Help: "recall weight of importance"},
+	{Env: "SEARCH_WEIGHT_CONFIDENCE", Flag: "weight-confidence", Default: "0.05", Help: "recall weight of confidence"},
+	{Env: "SEARCH_WEIGHT_RECENCY", Flag: "weight-recency", Default: "0.1", Help: "recall weight of recency"},
+	{Env: "SEARCH_WEIGHT_EXACT", Flag: "weight-exact", Default: "0.2", Help: "recall weight of an exact metadata match"},
+	{Env: "SEARCH_WEIGHT_RELATION", Flag: "weight-relation", Default: "0.25", Help: "recall weight of relation expansion"},
+	{Env: "SEARCH_RECENCY_WINDOW_DAYS", Flag: "recency-window-days", Default: "180", Help: "age at which recency reaches 0"},
+	{Env: "MNEMO_STORE_IDLE_TIMEOUT", Flag: "store-idle-timeout", Default: "5m", Help: "close a tenant database after this long unused"},
+	{Env: "MNEMO_LOG_LEVEL", Flag: "log-level", Default: "info", Help: "debug, info, warn or error"},
+}
+
+// config resolves settings: flag, then environment, then default.
+type config map[string]string
+
+func parseConfig(name string, args []string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	values := map[string]*string{}
+	for _, s := range settings {
+		if !s.Secret {
+			values[s.Env] = fs.String(s.Flag, "", s.Help)
+		}
+	}
+	fs.Usage = func() { printUsage(stderr, name) }
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	c := config{}
+	for _, s := range settings {
+		v := s.Default
+		if e, ok := os.LookupEnv(s.Env); ok {
+			v = e
+		}
+		if p := values[s.Env]; p != nil && *p != "" {
+			v = *p
+		}
+		c[s.Env] = v
+	}
+	return c, nil
+}
+
+func printUsage(w io.Writer, name string) {
+	fmt.Fprintf(w, "Usage: mnemo %s [flags]\n\nEvery setting is read from its flag, else its environment variable, else the default.\n\n", name)
+	for _, s := range settings {
+		flagName := "(environment only)"
+		if !s.Secret {
+			flagName = "--" + s.Flag
+		}
+		def := s.Default
+		if def == "" {
+			def = `""`
+		}
+		fmt.Fprintf(w, "  %-28s %-26s default %s\n      %s\n", s.Env, flagName, def, s.Help)
+	}
+}
+
+// configDocs renders docs/configuration.md from the settings table.
+func configDocs(w io.Writer) {
+	fmt.Fprintln(w, "# Configuration")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Generated by `mnemo config-docs` from the table that also prints `mnemo serve --help`; do not edit by hand.")
+	fmt.Fprintln(w, "A setting is read from its flag, else its environment variable, else the default. Secrets are read")
+	fmt.Fprintln(w, "from the environment only, so they never show in a process listing.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| Environment variable | Flag | Default | Meaning |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	for _, s := range settings {
+		flagName := "(environment only)"
+		if !s.Secret {
+			flagName = "`--" + s.Flag + "`"
+		}
+		def := "`" + s.Default + "`"
+		if s.Default == "" {
+			def = "(empty)"
+		}
+		fmt.Fprintf(w, "| `%s` | %s | %s | %s |\n", s.Env, flagName, def, s.Help)
+	}
+}

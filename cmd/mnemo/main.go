@@ -1,0 +1,252 @@
+// Command mnemo is a multi-tenant long-term memory server for AI
+// assistants that speaks AutoMem's HTTP API.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mnemohq/mnemo"
+	"github.com/mnemohq/mnemo/embed"
+	mhttp "github.com/mnemohq/mnemo/http"
+	"github.com/mnemohq/mnemo/recall"
+	"github.com/mnemohq/mnemo/sqlite"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "mnemo:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		args = []string{"serve"}
+	}
+	switch args[0] {
+	case "serve":
+		cfg, err := parseConfig("serve", args[1:], stderr)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, cfg, stderr)
+	case "config-docs":
+		configDocs(stdout)
+		return nil
+	case "version", "--version":
+		fmt.Fprintln(stdout, "mnemo", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, "Usage: mnemo <command>\n\nCommands:\n  serve        run the server (mnemo serve --help lists every setting)\n  config-docs  print docs/configuration.md\n  version      print the version\n")
+		return nil
+	}
+	return fmt.Errorf("unknown command %q (try mnemo help)", args[0])
+}
+
+func (c config) int(name string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(c[name]))
+	if err != nil {
+		return 0, fmt.Errorf("%s must be an integer, got %q", name, c[name])
+	}
+	return n, nil
+}
+
+func (c config) float(name string) (float64, error) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(c[name]), 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s must be a number, got %q", name, c[name])
+	}
+	return f, nil
+}
+
+func (c config) bool(name string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(c[name])) {
+	case "1", "true", "yes", "on":
+		return true, nil
+	case "0", "false", "no", "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("%s must be true or false, got %q", name, c[name])
+}
+
+// numbers reads many numeric settings, stopping at the first bad one.
+type numbers struct {
+	c   config
+	err error
+}
+
+func (n *numbers) int(name string) int {
+	v, err := n.c.int(name)
+	if n.err == nil {
+		n.err = err
+	}
+	return v
+}
+
+func (n *numbers) float(name string) float64 {
+	v, err := n.c.float(name)
+	if n.err == nil {
+		n.err = err
+	}
+	return v
+}
+
+func (n *numbers) bool(name string) bool {
+	v, err := n.c.bool(name)
+	if n.err == nil {
+		n.err = err
+	}
+	return v
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("MNEMO_LOG_LEVEL: %w", err)
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+func newEmbedder(c config, dim int) (mnemo.Embedder, error) {
+	provider := strings.ToLower(c["EMBEDDING_PROVIDER"])
+	if provider == "auto" {
+		provider = "hash"
+		if c["OPENAI_API_KEY"] != "" || os.Getenv("OPENAI_BASE_URL") != "" {
+			provider = "openai"
+		}
+	}
+	switch provider {
+	case "hash":
+		return embed.NewHash(dim), nil
+	case "openai":
+		return embed.NewOpenAI(c["OPENAI_BASE_URL"], c["OPENAI_API_KEY"], c["EMBEDDING_MODEL"], dim), nil
+	}
+	return nil, fmt.Errorf("EMBEDDING_PROVIDER must be hash, openai or auto, got %q", c["EMBEDDING_PROVIDER"])
+}
+
+func serve(ctx context.Context, c config, stderr io.Writer) error {
+	logger, err := newLogger(stderr, c["MNEMO_LOG_LEVEL"])
+	if err != nil {
+		return err
+	}
+	n := &numbers{c: c}
+	port := n.int("PORT")
+	dim := n.int("VECTOR_SIZE")
+	limits := mnemo.Limits{ContentHardLimit: n.int("MEMORY_CONTENT_HARD_LIMIT"), BatchLimit: n.int("MNEMO_BATCH_LIMIT")}
+	maxBody := n.int("MNEMO_MAX_BODY_BYTES")
+	allowQuery := n.bool("MNEMO_ALLOW_QUERY_TOKEN")
+	rcfg := recall.DefaultConfig
+	rcfg.MaxLimit = n.int("RECALL_MAX_LIMIT")
+	rcfg.RelationLimit = n.int("RECALL_RELATION_LIMIT")
+	rcfg.ExpansionLimit = n.int("RECALL_EXPANSION_LIMIT")
+	rcfg.AdaptiveFloor = n.bool("RECALL_ADAPTIVE_FLOOR")
+	rcfg.MinScore = n.float("RECALL_MIN_SCORE")
+	rcfg.Weights.Vector = n.float("SEARCH_WEIGHT_VECTOR")
+	rcfg.Weights.Keyword = n.float("SEARCH_WEIGHT_KEYWORD")
+	rcfg.Weights.Tag = n.float("SEARCH_WEIGHT_TAG")
+	rcfg.Weights.Importance = n.float("SEARCH_WEIGHT_IMPORTANCE")
+	rcfg.Weights.Confidence = n.float("SEARCH_WEIGHT_CONFIDENCE")
+	rcfg.Weights.Recency = n.float("SEARCH_WEIGHT_RECENCY")
+	rcfg.Weights.Exact = n.float("SEARCH_WEIGHT_EXACT")
+	rcfg.Weights.Relation = n.float("SEARCH_WEIGHT_RELATION")
+	rcfg.Weights.RecencyWindowDays = n.float("SEARCH_RECENCY_WINDOW_DAYS")
+	if n.err != nil {
+		return n.err
+	}
+	if port < 0 || port > 65535 || dim < 1 || dim > 8192 || limits.ContentHardLimit < 1 || limits.BatchLimit < 1 || maxBody < 1024 || rcfg.MaxLimit < 1 {
+		return fmt.Errorf("out-of-range setting: PORT 0-65535, VECTOR_SIZE 1-8192, limits positive, MNEMO_MAX_BODY_BYTES >= 1024")
+	}
+	idle, err := time.ParseDuration(c["MNEMO_STORE_IDLE_TIMEOUT"])
+	if err != nil {
+		return fmt.Errorf("MNEMO_STORE_IDLE_TIMEOUT: %w", err)
+	}
+	embedder, err := newEmbedder(c, dim)
+	if err != nil {
+		return err
+	}
+
+	dataDir := c["MNEMO_DATA_DIR"]
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	registry, err := sqlite.OpenRegistry(ctx, dataDir)
+	if err != nil {
+		return err
+	}
+	defer registry.Close()
+	stores, err := sqlite.NewStores(dataDir, embedder.Model(), dim, registry, logger)
+	if err != nil {
+		return err
+	}
+	defer stores.Close()
+	stores.IdleTimeout = idle
+
+	if token := c["AUTOMEM_API_TOKEN"]; token != "" {
+		if err := bindDefaultTenant(ctx, registry, stores, token); err != nil {
+			return fmt.Errorf("AUTOMEM_API_TOKEN: %w", err)
+		}
+	}
+
+	srv := &mhttp.Server{
+		Registry: registry, Stores: stores, Embedder: embedder,
+		Recaller: &recall.Recaller{Config: rcfg, Embedder: embedder},
+		Limits:   limits, Logger: logger, AdminToken: c["ADMIN_API_TOKEN"], AllowQueryToken: allowQuery,
+		MaxBodyBytes: int64(maxBody), Backend: "sqlite", Version: version,
+	}
+	backfill := &embed.Backfill{Registry: registry, Stores: stores, Embedder: embedder, Logger: logger, Interval: 30 * time.Second, Batch: 64}
+	go backfill.Run(ctx)
+	go stores.Run(ctx)
+
+	addr := net.JoinHostPort(c["HOST"], strconv.Itoa(port))
+	if c["ADMIN_API_TOKEN"] == "" {
+		logger.Warn("ADMIN_API_TOKEN is not set: admin routes answer 403")
+	}
+	return srv.ListenAndServe(ctx, addr, func(a net.Addr) {
+		logger.Info("mnemo listening", "addr", a.String(), "data_dir", dataDir, "backend", "sqlite", "embedder", embedder.Model(), "version", version)
+	})
+}
+
+// bindDefaultTenant makes AUTOMEM_API_TOKEN a key of the tenant "default",
+// creating the tenant on first start, so an AutoMem client keeps working.
+func bindDefaultTenant(ctx context.Context, registry *sqlite.Registry, stores *sqlite.Stores, token string) error {
+	if len(token) < mnemo.MinClientTokenLength {
+		return fmt.Errorf("must be at least %d characters", mnemo.MinClientTokenLength)
+	}
+	hash := mnemo.HashToken(token)
+	if _, t, err := registry.Authenticate(ctx, hash); err == nil {
+		if t.ID != "default" {
+			return fmt.Errorf("the token already belongs to tenant %q", t.ID)
+		}
+		return nil
+	}
+	now := time.Now().UTC()
+	key := &mnemo.Key{ID: mnemo.NewKeyID(), TenantID: "default", Label: "AUTOMEM_API_TOKEN", Prefix: mnemo.DisplayPrefix(token, false),
+		Scopes: []string{mnemo.ScopeRead, mnemo.ScopeWrite}, CreatedAt: now}
+	if _, err := registry.Tenant(ctx, "default"); err == nil {
+		return registry.AddKey(ctx, key, hash)
+	}
+	t := &mnemo.Tenant{ID: "default", Name: "default", Status: mnemo.TenantActive, CreatedAt: now, UpdatedAt: now}
+	if err := registry.CreateTenant(ctx, t, key, hash); err != nil {
+		return err
+	}
+	return stores.Create(ctx, "default")
+}

@@ -1,0 +1,176 @@
+// Package http serves mnemo over HTTP: AutoMem's memory API for the tenant
+// a key belongs to, and the operator's /admin routes.
+package http
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	"github.com/mnemohq/mnemo"
+	"github.com/mnemohq/mnemo/recall"
+)
+
+// Registry is what the server needs of the tenant registry.
+type Registry interface {
+	mnemo.Registry
+	AddKey(ctx context.Context, key *mnemo.Key, keyHash []byte) error
+}
+
+// Stores is what the server needs of the tenant store pool.
+type Stores interface {
+	mnemo.Stores
+	Create(ctx context.Context, tenantID string) error
+}
+
+// Server is mnemo's HTTP server.
+type Server struct {
+	Registry Registry
+	Stores   Stores
+	Embedder mnemo.Embedder
+	Recaller *recall.Recaller
+	Limits   mnemo.Limits
+	Logger   *slog.Logger
+
+	// AdminToken authorizes the operator routes; empty disables them.
+	AdminToken string
+	// AllowQueryToken accepts ?api_key= as AutoMem does.
+	AllowQueryToken bool
+	// MaxBodyBytes bounds every request body.
+	MaxBodyBytes int64
+	// Backend names the storage for /health.
+	Backend string
+	Version string
+
+	// Now is the clock; tests set it.
+	Now func() time.Time
+
+	mux    *http.ServeMux
+	server *http.Server
+}
+
+// Handler returns the routed handler with logging and panic recovery.
+func (s *Server) Handler() http.Handler {
+	if s.Now == nil {
+		s.Now = func() time.Time { return time.Now().UTC() }
+	}
+	if s.MaxBodyBytes == 0 {
+		s.MaxBodyBytes = 8 << 20
+	}
+	s.mux = http.NewServeMux()
+	s.routes()
+	return s.logRequests(s.recoverPanics(s.envelopeUnrouted(s.mux)))
+}
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /health", s.handleHealth)
+
+	s.mux.HandleFunc("POST /memory", s.tenant(mnemo.ScopeWrite, s.handleStore))
+	s.mux.HandleFunc("POST /memory/batch", s.tenant(mnemo.ScopeWrite, s.handleStoreBatch))
+	s.mux.HandleFunc("GET /memory/by-tag", s.tenant(mnemo.ScopeRead, s.handleByTag))
+	s.mux.HandleFunc("DELETE /memory/by-tag", s.tenant(mnemo.ScopeWrite, s.handleDeleteByTag))
+	s.mux.HandleFunc("GET /memory/{id}", s.tenant(mnemo.ScopeRead, s.handleGet))
+	s.mux.HandleFunc("PATCH /memory/{id}", s.tenant(mnemo.ScopeWrite, s.handlePatch))
+	s.mux.HandleFunc("DELETE /memory/{id}", s.tenant(mnemo.ScopeWrite, s.handleDelete))
+	s.mux.HandleFunc("POST /associate", s.tenant(mnemo.ScopeWrite, s.handleAssociate))
+	s.mux.HandleFunc("GET /memories/{id}/related", s.tenant(mnemo.ScopeRead, s.handleRelated))
+	s.mux.HandleFunc("GET /recall", s.tenant(mnemo.ScopeRead, s.handleRecall))
+	s.mux.HandleFunc("GET /startup-recall", s.tenant(mnemo.ScopeRead, s.handleStartupRecall))
+	s.mux.HandleFunc("GET /analyze", s.tenant(mnemo.ScopeRead, s.handleAnalyze))
+
+	s.mux.HandleFunc("POST /admin/tenants", s.admin(s.handleCreateTenant))
+	s.mux.HandleFunc("GET /admin/tenants", s.admin(s.handleListTenants))
+	s.mux.HandleFunc("GET /admin/tenants/{id}", s.admin(s.handleGetTenant))
+	s.mux.HandleFunc("GET /admin/tenants/{id}/stats", s.admin(s.handleTenantStats))
+	s.mux.HandleFunc("DELETE /admin/tenants/{id}", s.admin(s.handleDeleteTenant))
+}
+
+// envelopeUnrouted answers unknown routes and wrong methods with AutoMem's
+// error envelope instead of the mux's plain text.
+func (s *Server) envelopeUnrouted(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if allow := rec.Header().Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		switch rec.Code {
+		case http.StatusMethodNotAllowed:
+			writeError(w, mnemo.Errorf(http.StatusMethodNotAllowed, "Method %s is not allowed for %s", r.Method, r.URL.Path))
+		default:
+			writeError(w, mnemo.Errorf(mnemo.ENOTFOUND, "The requested URL %s was not found on the server", r.URL.Path))
+		}
+	})
+}
+
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.Logger.Error("panic", "request_id", requestID(r.Context()), "panic", v)
+				writeError(w, errors.New("panic"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ListenAndServe serves on addr until ctx ends, then shuts down gracefully:
+// in-flight requests, writes included, are given time to finish.
+func (s *Server) ListenAndServe(ctx context.Context, addr string, ready func(net.Addr)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	s.server = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      120 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+	}
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.server.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return s.server.Shutdown(shutdownCtx)
+}
+
+type ctxKey int
+
+const requestIDKey ctxKey = iota
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+func newRequestID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

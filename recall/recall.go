@@ -1,0 +1,592 @@
+// Package recall ranks a tenant's memories for a query: keyword (BM25) and
+// vector candidates fused and scored with AutoMem's components, then
+// AutoMem's post-steps (relation expansion, the current-state filter,
+// dedupe, adaptive floor). It works on any mnemo.MemoryStore.
+package recall
+
+import (
+	"context"
+	"math"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/mnemohq/mnemo"
+)
+
+// Row is one recall result.
+type Row struct {
+	ID            string        `json:"id"`
+	Score         float64       `json:"score"`
+	MatchScore    float64       `json:"match_score"`
+	MatchType     string        `json:"match_type"`
+	Source        string        `json:"source"`
+	Memory        *mnemo.Memory `json:"memory"`
+	Relations     []RowRelation `json:"relations"`
+	FinalScore    float64       `json:"final_score"`
+	OriginalScore float64       `json:"original_score"`
+	Components    Components    `json:"score_components"`
+	RelatedTo     []Edge        `json:"related_to,omitempty"`
+	RelationScore float64       `json:"relation_score,omitempty"`
+	DedupedFrom   []string      `json:"deduped_from,omitempty"`
+	StateReplaces string        `json:"state_replaces,omitempty"`
+
+	// Similarity is the cosine with the query vector, when there is one.
+	Similarity float64 `json:"-"`
+}
+
+// Edge is the expansion edge that brought a related row in.
+type Edge struct {
+	Type      mnemo.RelationType `json:"type"`
+	Strength  float64            `json:"strength"`
+	From      string             `json:"from"`
+	SeedRank  int                `json:"seed_rank,omitempty"`
+	SeedScore float64            `json:"seed_score,omitempty"`
+}
+
+// RowRelation is an outgoing relation of a result row (reference §4.6).
+type RowRelation struct {
+	Type     mnemo.RelationType `json:"type"`
+	Strength float64            `json:"strength"`
+	Memory   map[string]any     `json:"memory"`
+}
+
+// Response is /recall's body (reference §4.9).
+type Response struct {
+	Status        string         `json:"status"`
+	Query         string         `json:"query"`
+	Results       []*Row         `json:"results"`
+	Count         int            `json:"count"`
+	DedupRemoved  int            `json:"dedup_removed"`
+	Sort          string         `json:"sort"`
+	StateMode     string         `json:"state_mode"`
+	VectorSearch  map[string]any `json:"vector_search"`
+	TagMode       string         `json:"tag_mode"`
+	TagMatch      string         `json:"tag_match"`
+	QueryTimeMS   float64        `json:"query_time_ms"`
+	Keywords      []string       `json:"keywords,omitempty"`
+	Queries       []string       `json:"queries,omitempty"`
+	TimeWindow    map[string]any `json:"time_window,omitempty"`
+	TimeQuery     map[string]any `json:"time_query,omitempty"`
+	Tags          []string       `json:"tags,omitempty"`
+	TagScope      map[string]any `json:"tag_scope,omitempty"`
+	ExcludeTags   []string       `json:"exclude_tags,omitempty"`
+	StateFilter   map[string]any `json:"state_filter,omitempty"`
+	ScoreFilter   map[string]any `json:"score_filter,omitempty"`
+	Expansion     map[string]any `json:"expansion,omitempty"`
+	EmbeddingNote string         `json:"embedding_error,omitempty"`
+}
+
+// Recaller runs recall queries against tenant stores.
+type Recaller struct {
+	Config   Config
+	Embedder mnemo.Embedder
+}
+
+// Run answers q from store, which is bound to the caller's tenant.
+func (rc *Recaller) Run(ctx context.Context, store mnemo.MemoryStore, q *Query) (*Response, error) {
+	began := time.Now()
+	resp := &Response{Status: "success", Query: q.Query, Sort: q.Sort, StateMode: q.StateMode,
+		TagMode: q.Filter.TagMode, TagMatch: q.Filter.TagMatch, Results: []*Row{}}
+	queries := []string{q.Query}
+	if q.Multi {
+		queries = q.Queries
+		resp.Queries = queries
+	} else if q.Query != "" {
+		resp.Keywords = Keywords(q.Query)
+	}
+	if q.Window.Start != nil || q.Window.End != nil {
+		resp.TimeWindow = map[string]any{"start": fmtPtr(q.Window.Start), "end": fmtPtr(q.Window.End)}
+	}
+	if q.TimeQuery != "" {
+		resp.TimeQuery = map[string]any{"expression": q.TimeQuery, "understood": !q.TimeQueryUnparsed}
+	}
+	if len(q.Filter.Tags) > 0 {
+		resp.Tags = q.Filter.Tags
+		resp.TagScope = map[string]any{"filtered": true, "pool_size_hint": nil, "gated_low_evidence": 0}
+	}
+	resp.ExcludeTags = q.Filter.ExcludeTags
+
+	vectorEnabled := rc.Embedder != nil || q.Embedding != nil
+	matched := false
+	var all []*Row
+	for _, text := range queries {
+		rows, vecMatched, err := rc.runOne(ctx, store, q, text)
+		if err != nil {
+			if mnemo.ErrorCode(err) == mnemo.EUNAVAILABLE {
+				resp.EmbeddingNote = mnemo.ErrorMessage(err)
+				vectorEnabled = false
+				continue
+			}
+			return nil, err
+		}
+		matched = matched || vecMatched
+		all = append(all, rows...)
+	}
+	resp.VectorSearch = map[string]any{"enabled": vectorEnabled, "matched": matched}
+
+	// Aggregate across queries: one row per id, the best score wins.
+	byID := map[string]*Row{}
+	var merged []*Row
+	for _, r := range all {
+		if cur, ok := byID[r.ID]; ok {
+			if r.FinalScore > cur.FinalScore {
+				*cur = *r
+			}
+			continue
+		}
+		byID[r.ID] = r
+		merged = append(merged, r)
+	}
+	merged, resp.DedupRemoved = Dedupe(merged)
+	SortRows(merged, q.Sort)
+	if len(merged) > q.Limit {
+		merged = merged[:q.Limit]
+	}
+	seeds := merged
+	results := append([]*Row{}, seeds...)
+
+	if q.ExpandRelations && len(seeds) > 0 {
+		expanded, err := rc.expand(ctx, store, q, seeds, byIDs(results))
+		if err != nil {
+			return nil, err
+		}
+		resp.Expansion = map[string]any{"enabled": true, "seed_count": len(seeds), "expanded_count": len(expanded),
+			"relation_limit": q.RelationLimit, "expansion_limit": q.ExpansionLimit, "respect_tags": q.ExpandRespectTags}
+		results = append(results, expanded...)
+	}
+
+	if q.StateMode == "current" {
+		var err error
+		results, resp.StateFilter, err = rc.currentState(ctx, store, q, results)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	filtered := 0
+	var floor *float64
+	if q.Sort == "score" && q.AdaptiveFloor {
+		if f, ok := AdaptiveFloor(results); ok {
+			floor = &f
+			results, filtered = keepAtLeast(results, f, filtered)
+		}
+	}
+	if q.MinScore != nil {
+		results, filtered = keepAtLeast(results, *q.MinScore, filtered)
+	}
+	if q.MinScore != nil || floor != nil {
+		resp.ScoreFilter = map[string]any{"min_score": q.MinScore, "adaptive_floor": floor, "filtered_count": filtered}
+	}
+
+	for _, r := range results {
+		if err := rc.hydrateRelations(ctx, store, r); err != nil {
+			return nil, err
+		}
+	}
+	if len(seeds) > 0 {
+		ids := make([]string, len(seeds))
+		for i, s := range seeds {
+			ids[i] = s.ID
+		}
+		if err := store.Touch(ctx, ids, q.Now); err != nil {
+			return nil, err
+		}
+	}
+	resp.Results = results
+	resp.Count = len(results)
+	resp.QueryTimeMS = math.Round(float64(time.Since(began).Microseconds())/10) / 100
+	return resp, nil
+}
+
+func keepAtLeast(rows []*Row, floor float64, filtered int) ([]*Row, int) {
+	out := rows[:0:0]
+	for _, r := range rows {
+		if r.FinalScore >= floor {
+			out = append(out, r)
+		} else {
+			filtered++
+		}
+	}
+	return out, filtered
+}
+
+func byIDs(rows []*Row) map[string]bool {
+	m := map[string]bool{}
+	for _, r := range rows {
+		m[r.ID] = true
+	}
+	return m
+}
+
+func fmtPtr(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return mnemo.FormatTime(*t)
+}
+
+// runOne gathers and scores the candidates of one query text.
+func (rc *Recaller) runOne(ctx context.Context, store mnemo.MemoryStore, q *Query, text string) ([]*Row, bool, error) {
+	p := q.PerQueryLimit
+	tokens := Keywords(text)
+	if text == "" && q.Embedding == nil {
+		// No query: AutoMem's "trending" list, or the time order asked for.
+		order := mnemo.OrderImportance
+		if q.Sort != "score" {
+			order = q.Sort
+		}
+		mems, err := store.List(ctx, q.Filter, order, p, 0)
+		if err != nil {
+			return nil, false, err
+		}
+		rows := make([]*Row, len(mems))
+		for i, m := range mems {
+			rows[i] = &Row{ID: m.ID, Memory: m, MatchType: "trending", Source: "graph", MatchScore: m.Importance}
+			rc.score(rows[i], tokens, text, q.Now)
+		}
+		return rows, false, nil
+	}
+
+	fetch := max(p, min(p*4, 200))
+	if len(q.Filter.Tags) > 0 {
+		fetch = max(p, min(max(fetch, 100), 200))
+	}
+	rows := map[string]*Row{}
+	var order []string
+	add := func(h mnemo.Hit, matchType, source string) *Row {
+		r, ok := rows[h.Memory.ID]
+		if !ok {
+			r = &Row{ID: h.Memory.ID, Memory: h.Memory, MatchType: matchType, Source: source, MatchScore: h.Score}
+			rows[h.Memory.ID] = r
+			order = append(order, h.Memory.ID)
+		}
+		return r
+	}
+
+	vec := q.Embedding
+	if vec == nil && text != "" && rc.Embedder != nil {
+		vecs, err := rc.Embedder.Embed(ctx, []string{text})
+		if err != nil {
+			return nil, false, mnemo.Errorf(mnemo.EUNAVAILABLE, "query embedding failed; vector search skipped: %v", err)
+		}
+		vec = vecs[0]
+	}
+	matched := false
+	if vec != nil {
+		hits, err := store.Nearest(ctx, vec, q.Filter, fetch)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, h := range hits {
+			r := add(h, "vector", "vector")
+			r.Similarity = h.Score
+		}
+		matched = len(hits) > 0
+	}
+	terms := tokens
+	if len(terms) == 0 {
+		terms = strings.Fields(strings.ToLower(text))
+	}
+	hits, err := store.Keyword(ctx, terms, q.Filter, fetch)
+	if err != nil {
+		return nil, false, err
+	}
+	best := 0.0
+	for _, h := range hits {
+		best = math.Max(best, h.Score)
+	}
+	var needSim []string
+	for _, h := range hits {
+		r := add(h, "keyword", "graph")
+		if r.MatchType == "keyword" && best > 0 {
+			r.MatchScore = h.Score / best
+			needSim = append(needSim, r.ID)
+		}
+	}
+	// Keyword-only candidates still get their vector similarity, so both
+	// channels score every candidate.
+	if vec != nil && len(needSim) > 0 {
+		sims, err := store.Nearest(ctx, vec, mnemo.Filter{IDs: needSim}, len(needSim))
+		if err != nil {
+			return nil, false, err
+		}
+		for _, h := range sims {
+			rows[h.Memory.ID].Similarity = h.Score
+		}
+	}
+	out := make([]*Row, 0, len(order))
+	for _, id := range order {
+		r := rows[id]
+		rc.score(r, tokens, text, q.Now)
+		out = append(out, r)
+	}
+	if q.MinScore != nil {
+		out, _ = keepAtLeast(out, *q.MinScore, 0)
+	}
+	out, _ = Dedupe(out)
+	SortRows(out, q.Sort)
+	if len(out) > p {
+		out = out[:p]
+	}
+	return out, matched, nil
+}
+
+func (rc *Recaller) score(r *Row, tokens []string, text string, now time.Time) {
+	r.OriginalScore = r.MatchScore
+	Score(rc.Config.Weights, r, tokens, text, now)
+	r.Score = r.FinalScore
+}
+
+// expand adds the memories related to the seeds (reference §4.2 step 2).
+func (rc *Recaller) expand(ctx context.Context, store mnemo.MemoryStore, q *Query, seeds []*Row, present map[string]bool) ([]*Row, error) {
+	var out []*Row
+	added := map[string]*Row{}
+	expFilter := mnemo.Filter{Start: q.Filter.Start, End: q.Filter.End, ExcludeTags: q.Filter.ExcludeTags}
+	if q.ExpandRespectTags {
+		expFilter.Tags, expFilter.TagMode, expFilter.TagMatch = q.Filter.Tags, q.Filter.TagMode, q.Filter.TagMatch
+	}
+	for rank, seed := range seeds {
+		if len(out) >= q.ExpansionLimit {
+			break
+		}
+		nbs, err := store.Neighbors(ctx, seed.ID, mnemo.AuthorableRelationTypes, false, q.RelationLimit)
+		if err != nil {
+			return nil, err
+		}
+		for _, nb := range nbs {
+			m := nb.Memory
+			if present[m.ID] {
+				continue
+			}
+			if q.ExpandMinStrength != nil && nb.Relation.Strength < *q.ExpandMinStrength {
+				continue
+			}
+			if q.ExpandMinImportance != nil && m.Importance < *q.ExpandMinImportance {
+				continue
+			}
+			if !Matches(m, expFilter) {
+				continue
+			}
+			edge := Edge{Type: nb.Relation.Type, Strength: nb.Relation.Strength, From: seed.ID, SeedRank: rank + 1, SeedScore: seed.FinalScore}
+			if r, ok := added[m.ID]; ok {
+				r.RelatedTo = append(r.RelatedTo, edge)
+				continue
+			}
+			if len(out) >= q.ExpansionLimit {
+				break
+			}
+			rs := nb.Relation.Strength + math.Max(seed.FinalScore, 0)*0.25
+			r := &Row{ID: m.ID, Memory: m, MatchType: "relation", Source: "graph", MatchScore: rs, RelationScore: rs,
+				RelatedTo: []Edge{edge}}
+			rc.score(r, Keywords(q.Query), q.Query, q.Now)
+			added[m.ID] = r
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// active reports whether m is current at now: not archived, already valid
+// and not yet invalid.
+func active(m *mnemo.Memory, now time.Time) (bool, string) {
+	switch {
+	case m.Archived:
+		return false, "archived"
+	case m.TValid.After(now):
+		return false, "not_yet_valid"
+	case m.TInvalid != nil && !m.TInvalid.After(now):
+		return false, "expired"
+	}
+	return true, ""
+}
+
+// supersededBy follows INVALIDATED_BY/EVOLVED_INTO edges from m to the head
+// of its chain (at most 5 hops, cycle-safe). It returns nil when m is not
+// superseded by an active memory.
+func supersededBy(ctx context.Context, store mnemo.MemoryStore, m *mnemo.Memory, now time.Time) (*mnemo.Memory, *mnemo.Relation, error) {
+	var head *mnemo.Memory
+	var firstHop *mnemo.Relation
+	seen := map[string]bool{m.ID: true}
+	cur := m
+	for hop := 0; hop < 5; hop++ {
+		nbs, err := store.Neighbors(ctx, cur.ID, []mnemo.RelationType{"INVALIDATED_BY", "EVOLVED_INTO"}, true, 10)
+		if err != nil {
+			return nil, nil, err
+		}
+		var next *mnemo.Neighbor
+		for i := range nbs {
+			if ok, _ := active(nbs[i].Memory, now); ok && !seen[nbs[i].Memory.ID] {
+				next = &nbs[i]
+				break
+			}
+		}
+		if next == nil {
+			// A superseded-but-inactive successor can still lead on.
+			for i := range nbs {
+				if !seen[nbs[i].Memory.ID] {
+					next = &nbs[i]
+					break
+				}
+			}
+			if next == nil {
+				break
+			}
+		}
+		if firstHop == nil {
+			rel := next.Relation
+			firstHop = &rel
+		}
+		seen[next.Memory.ID] = true
+		cur = next.Memory
+		if ok, _ := active(cur, now); ok {
+			head = cur
+		}
+	}
+	if head == nil {
+		return nil, nil, nil
+	}
+	return head, firstHop, nil
+}
+
+// currentState hides memories that are archived, not yet valid, expired or
+// superseded, and puts the head of a supersession chain in their place.
+func (rc *Recaller) currentState(ctx context.Context, store mnemo.MemoryStore, q *Query, rows []*Row) ([]*Row, map[string]any, error) {
+	present := byIDs(rows)
+	var out []*Row
+	var suppressed, replacements []map[string]any
+	for _, r := range rows {
+		ok, reason := active(r.Memory, q.Now)
+		var head *mnemo.Memory
+		var rel *mnemo.Relation
+		if ok {
+			var err error
+			if head, rel, err = supersededBy(ctx, store, r.Memory, q.Now); err != nil {
+				return nil, nil, err
+			}
+			if head == nil {
+				out = append(out, r)
+				continue
+			}
+			reason = "superseded"
+		}
+		entry := map[string]any{"id": r.ID, "reason": reason}
+		if head != nil {
+			entry["replacement_id"], entry["relation_type"] = head.ID, rel.Type
+			if !present[head.ID] && Matches(head, q.Filter) {
+				present[head.ID] = true
+				rep := &Row{ID: head.ID, Memory: head, MatchType: "state_replacement", Source: "graph",
+					Score: r.Score, MatchScore: r.MatchScore, FinalScore: r.FinalScore, OriginalScore: r.OriginalScore,
+					Components: r.Components, StateReplaces: r.ID,
+					RelatedTo: []Edge{{Type: rel.Type, Strength: rel.Strength, From: r.ID}}}
+				out = append(out, rep)
+				replacements = append(replacements, map[string]any{"id": head.ID, "replaces_id": r.ID, "relation_type": rel.Type})
+			}
+		}
+		suppressed = append(suppressed, entry)
+	}
+	sf := map[string]any{"current_only": true, "suppressed_count": len(suppressed), "replacement_count": len(replacements)}
+	if q.StateDebug {
+		sf["suppressed"], sf["replacements"] = nonNil(suppressed), nonNil(replacements)
+	}
+	return out, sf, nil
+}
+
+func nonNil(v []map[string]any) []map[string]any {
+	if v == nil {
+		return []map[string]any{}
+	}
+	return v
+}
+
+// hydrateRelations lists a row's outgoing relations (reference §4.6).
+func (rc *Recaller) hydrateRelations(ctx context.Context, store mnemo.MemoryStore, r *Row) error {
+	nbs, err := store.Neighbors(ctx, r.ID, nil, true, rc.Config.RelationLimit)
+	if err != nil {
+		return err
+	}
+	r.Relations = make([]RowRelation, 0, len(nbs))
+	for _, nb := range nbs {
+		r.Relations = append(r.Relations, RowRelation{Type: nb.Relation.Type, Strength: nb.Relation.Strength, Memory: Summary(nb.Memory)})
+	}
+	return nil
+}
+
+// Summary is the short form of a related memory: its content cut to 160
+// characters at a word boundary, and its first five tags.
+func Summary(m *mnemo.Memory) map[string]any {
+	tags := m.Tags
+	if len(tags) > 5 {
+		tags = tags[:5]
+	}
+	if tags == nil {
+		tags = []string{}
+	}
+	return map[string]any{"id": m.ID, "type": m.Type, "timestamp": mnemo.FormatTime(m.Timestamp),
+		"importance": m.Importance, "confidence": m.Confidence, "content": shorten(m.Content, 160), "tags": tags}
+}
+
+func shorten(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)[:n]
+	cut := string(r)
+	if i := strings.LastIndex(cut, " "); i > n/2 {
+		cut = cut[:i]
+	}
+	return strings.TrimRight(cut, " ,.;:") + "…"
+}
+
+// Matches reports whether m passes f, with the same rules as the stores'
+// SQL: prefix matching is segment-wise, exclusion is by tag prefix.
+func Matches(m *mnemo.Memory, f mnemo.Filter) bool {
+	if f.Start != nil && m.Timestamp.Before(*f.Start) {
+		return false
+	}
+	if f.End != nil && m.Timestamp.After(*f.End) {
+		return false
+	}
+	lower := make([]string, len(m.Tags))
+	for i, t := range m.Tags {
+		lower[i] = strings.ToLower(t)
+	}
+	for _, ex := range f.ExcludeTags {
+		ex = strings.ToLower(strings.TrimSpace(ex))
+		for _, t := range lower {
+			if ex != "" && strings.HasPrefix(t, ex) {
+				return false
+			}
+		}
+	}
+	if len(f.Tags) == 0 {
+		return true
+	}
+	have := map[string]bool{}
+	if f.TagMatch == "exact" {
+		for _, t := range lower {
+			have[t] = true
+		}
+	} else {
+		for _, p := range mnemo.TagPrefixes(m.Tags) {
+			have[p] = true
+		}
+	}
+	want := map[string]bool{}
+	for _, t := range f.Tags {
+		if t = strings.ToLower(strings.TrimSpace(t)); t != "" {
+			want[t] = true
+		}
+	}
+	hits := 0
+	for t := range want {
+		if have[t] {
+			hits++
+		}
+	}
+	if f.TagMode == "all" {
+		return hits == len(want)
+	}
+	return hits > 0
+}
+

@@ -1,0 +1,290 @@
+package recall
+
+import (
+	"math"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mnemohq/mnemo"
+)
+
+// Weights are the component weights of AutoMem's scoring (reference §4.3).
+type Weights struct {
+	Vector, Keyword, Metadata, Relation, Tag, Importance, Confidence, Recency, Exact, Relevance, Temporal float64
+	// RecencyWindowDays is the age at which the linear recency score reaches 0.
+	RecencyWindowDays float64
+}
+
+// DefaultWeights are AutoMem's defaults.
+var DefaultWeights = Weights{
+	Vector: 0.35, Keyword: 0.35, Metadata: 0.35, Relation: 0.25, Tag: 0.2, Importance: 0.1,
+	Confidence: 0.05, Recency: 0.1, Exact: 0.2, Relevance: 0, Temporal: 0.1, RecencyWindowDays: 180,
+}
+
+var keywordStopwords = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields("the and for with that this from into using have will your about after before when then than also just very more less over under") {
+		keywordStopwords[w] = true
+	}
+}
+
+var (
+	reKeywordToken = regexp.MustCompile(`[a-z0-9_-]+`)
+	reContentToken = regexp.MustCompile(`[a-z0-9]+`)
+)
+
+// Keywords is AutoMem's extract_keywords: lower-cased [a-z0-9_-] tokens with
+// '-' and '_' trimmed from the ends, at least 3 long, minus 26 stopwords,
+// deduplicated in order.
+func Keywords(q string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, t := range reKeywordToken.FindAllString(strings.ToLower(q), -1) {
+		t = strings.Trim(t, "-_")
+		if len(t) < 3 || keywordStopwords[t] || seen[t] {
+			continue
+		}
+		seen[t] = true
+		out = append(out, t)
+	}
+	return out
+}
+
+// metadataTerms are the lower-cased string values (≤256 chars) found in
+// metadata, recursively except under "entities", plus their tokens.
+func metadataTerms(meta map[string]any) map[string]bool {
+	terms := map[string]bool{}
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case string:
+			if len(x) <= 256 {
+				s := strings.ToLower(strings.TrimSpace(x))
+				if s != "" {
+					terms[s] = true
+				}
+				for _, t := range reKeywordToken.FindAllString(s, -1) {
+					terms[t] = true
+				}
+			}
+		case []any:
+			for _, it := range x {
+				walk(it)
+			}
+		case map[string]any:
+			for k, it := range x {
+				if k != "entities" {
+					walk(it)
+				}
+			}
+		}
+	}
+	walk(meta)
+	return terms
+}
+
+// Components are one row's score parts; their weighted sum is the score.
+type Components struct {
+	Vector         float64  `json:"vector"`
+	Keyword        float64  `json:"keyword"`
+	Metadata       float64  `json:"metadata"`
+	Relation       float64  `json:"relation"`
+	Tag            float64  `json:"tag"`
+	Importance     float64  `json:"importance"`
+	Confidence     float64  `json:"confidence"`
+	Recency        float64  `json:"recency"`
+	Exact          float64  `json:"exact"`
+	Relevance      float64  `json:"relevance"`
+	Context        float64  `json:"context"`
+	Evidence       float64  `json:"evidence"`
+	RelevanceGated bool     `json:"relevance_gated"`
+	Temporal       *float64 `json:"temporal,omitempty"`
+}
+
+// Score computes a row's components and final score for query tokens.
+func Score(w Weights, r *Row, tokens []string, query string, now time.Time) {
+	m := r.Memory
+	c := Components{Importance: m.Importance, Confidence: m.Confidence, Relation: r.RelationScore, Vector: math.Max(0, r.Similarity)}
+	switch r.MatchType {
+	case "keyword", "trending":
+		c.Keyword = math.Min(1, r.MatchScore)
+	}
+	if len(tokens) > 0 {
+		content := map[string]bool{}
+		for _, t := range reContentToken.FindAllString(strings.ToLower(m.Content), -1) {
+			content[t] = true
+		}
+		found := 0
+		for _, t := range tokens {
+			if content[t] {
+				found++
+			}
+		}
+		c.Keyword = math.Max(c.Keyword, float64(found)/float64(len(tokens)))
+
+		tags := map[string]bool{}
+		for _, t := range m.Tags {
+			tags[strings.ToLower(t)] = true
+		}
+		terms := metadataTerms(m.Metadata)
+		hits := 0
+		for _, t := range tokens {
+			if tags[t] || terms[t] {
+				hits++
+			}
+		}
+		c.Tag = math.Min(1, float64(hits)/float64(len(tokens)))
+		if q := strings.ToLower(strings.TrimSpace(query)); q != "" && terms[q] {
+			c.Exact = 1
+		}
+	}
+	age := now.Sub(m.Timestamp).Hours() / 24
+	switch {
+	case m.Timestamp.IsZero():
+		c.Recency = 0
+	case age < 0:
+		c.Recency = 1
+	default:
+		c.Recency = math.Max(0, 1-age/w.RecencyWindowDays)
+	}
+	c.Evidence = math.Max(math.Max(c.Vector, c.Keyword), math.Max(c.Metadata, c.Exact))
+	r.Components = c
+	r.FinalScore = w.Vector*c.Vector + w.Keyword*c.Keyword + w.Metadata*c.Metadata + w.Relation*c.Relation +
+		w.Tag*c.Tag + w.Importance*c.Importance + w.Confidence*c.Confidence + w.Recency*c.Recency +
+		w.Exact*c.Exact + w.Relevance*c.Relevance + c.Context
+}
+
+var (
+	reFingerprintPunct = regexp.MustCompile("[`*_#>~-]")
+	reNonWord          = regexp.MustCompile(`[^\w]+`)
+)
+
+// Fingerprint is AutoMem's dedupe key: identical content, up to case and
+// markdown punctuation, collapses to one result.
+func Fingerprint(content string) string {
+	s := reFingerprintPunct.ReplaceAllString(strings.ToLower(content), " ")
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x80 {
+			b = append(b, s[i])
+		}
+	}
+	s = strings.Join(strings.Fields(reNonWord.ReplaceAllString(string(b), " ")), " ")
+	if len(s) > 320 {
+		s = s[:320]
+	}
+	return s
+}
+
+// Dedupe keeps one row per fingerprint: the higher final score, then the
+// newer timestamp. The winner lists the ids it absorbed in DedupedFrom.
+func Dedupe(rows []*Row) ([]*Row, int) {
+	best := map[string]*Row{}
+	var order []string
+	for _, r := range rows {
+		fp := Fingerprint(r.Memory.Content)
+		if fp == "" {
+			fp = "id:" + r.ID
+		}
+		cur, ok := best[fp]
+		if !ok {
+			best[fp] = r
+			order = append(order, fp)
+			continue
+		}
+		winner, loser := cur, r
+		if r.FinalScore > cur.FinalScore || (r.FinalScore == cur.FinalScore && r.Memory.Timestamp.After(cur.Memory.Timestamp)) {
+			winner, loser = r, cur
+		}
+		ids := append(append([]string{}, winner.DedupedFrom...), loser.ID)
+		ids = append(ids, loser.DedupedFrom...)
+		sort.Strings(ids)
+		winner.DedupedFrom = ids
+		best[fp] = winner
+	}
+	out := make([]*Row, 0, len(order))
+	for _, fp := range order {
+		out = append(out, best[fp])
+	}
+	return out, len(rows) - len(out)
+}
+
+// SortRows orders rows for the sort mode. For "score": final score, then
+// vector rows first, then the channel score, importance and newest.
+func SortRows(rows []*Row, mode string) {
+	sort.SliceStable(rows, func(i, j int) bool {
+		a, b := rows[i], rows[j]
+		switch mode {
+		case mnemo.OrderTimeDesc:
+			return timeKeyLess(b.Memory.Timestamp, a.Memory.Timestamp, b.ID, a.ID)
+		case mnemo.OrderTimeAsc:
+			return timeKeyLess(a.Memory.Timestamp, b.Memory.Timestamp, a.ID, b.ID)
+		case mnemo.OrderUpdatedDesc:
+			return timeKeyLess(b.Memory.UpdatedAt, a.Memory.UpdatedAt, b.ID, a.ID)
+		case mnemo.OrderUpdatedAsc:
+			return timeKeyLess(a.Memory.UpdatedAt, b.Memory.UpdatedAt, a.ID, b.ID)
+		}
+		if a.FinalScore != b.FinalScore {
+			return a.FinalScore > b.FinalScore
+		}
+		if (a.Source == "vector") != (b.Source == "vector") {
+			return a.Source == "vector"
+		}
+		if a.OriginalScore != b.OriginalScore {
+			return a.OriginalScore > b.OriginalScore
+		}
+		if a.Memory.Importance != b.Memory.Importance {
+			return a.Memory.Importance > b.Memory.Importance
+		}
+		if !a.Memory.Timestamp.Equal(b.Memory.Timestamp) {
+			return a.Memory.Timestamp.After(b.Memory.Timestamp)
+		}
+		return a.ID < b.ID
+	})
+}
+
+func timeKeyLess(a, b time.Time, idA, idB string) bool {
+	if !a.Equal(b) {
+		return a.Before(b)
+	}
+	return idA < idB
+}
+
+// AdaptiveFloor is AutoMem's cut at a large score gap: with more than 3
+// rows, the largest drop between neighbours in the upper half, if above a
+// quarter of the top score, becomes a floor, provided at least half the rows
+// stay. It returns the floor, or ok=false when nothing is cut.
+func AdaptiveFloor(rows []*Row) (floor float64, ok bool) {
+	n := len(rows)
+	if n <= 3 {
+		return 0, false
+	}
+	s := make([]float64, n)
+	for i, r := range rows {
+		s[i] = r.FinalScore
+	}
+	sort.Sort(sort.Reverse(sort.Float64Slice(s)))
+	bestGap, gapIdx := 0.0, -1
+	for i := 1; i < max(3, n/2); i++ {
+		if g := s[i-1] - s[i]; g > bestGap {
+			bestGap, gapIdx = g, i
+		}
+	}
+	if gapIdx < 0 || bestGap <= 0.25*s[0] {
+		return 0, false
+	}
+	floor = s[gapIdx]
+	survivors := 0
+	for _, v := range s {
+		if v >= floor {
+			survivors++
+		}
+	}
+	if survivors < (n+1)/2 || survivors == n {
+		return 0, false
+	}
+	return floor, true
+}

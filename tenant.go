@@ -1,0 +1,89 @@
+package mnemo
+
+import (
+	"context"
+	"regexp"
+	"time"
+)
+
+// TenantIDRule is the rule a tenant id must follow; it names files and
+// graphs, so it is a security boundary.
+const TenantIDRule = "^[a-z0-9][a-z0-9_-]{0,62}$"
+
+var tenantIDPattern = regexp.MustCompile(TenantIDRule)
+
+// ValidateTenantID returns a 400 naming the rule when id is not a valid tenant id.
+func ValidateTenantID(id string) error {
+	if !tenantIDPattern.MatchString(id) {
+		return Errorf(EINVALID, "'tenant_id' must match %s (lower-case letters, digits, '_' and '-', 1-63 characters, starting with a letter or digit)", TenantIDRule)
+	}
+	return nil
+}
+
+// Tenant statuses.
+const (
+	TenantActive    = "active"
+	TenantSuspended = "suspended"
+	TenantReadOnly  = "read_only"
+)
+
+// Tenant is one customer of the service.
+type Tenant struct {
+	ID        string
+	Name      string
+	Status    string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	Stats     TenantStats
+}
+
+// TenantStats are counters kept with the tenant's data, so that listing many
+// tenants with their stats opens no tenant database.
+type TenantStats struct {
+	Memories     int64
+	Relations    int64
+	Vectors      int64
+	StorageBytes int64
+}
+
+// Key scopes.
+const (
+	ScopeRead  = "read"
+	ScopeWrite = "write"
+)
+
+// Key is a tenant credential. Only the SHA-256 of its token is stored.
+type Key struct {
+	ID         string
+	TenantID   string
+	Label      string
+	Prefix     string // at most 8 characters of a generated token, 4 of a supplied one
+	Scopes     []string
+	CreatedAt  time.Time
+	ExpiresAt  *time.Time
+	LastUsedAt *time.Time
+}
+
+// HasScope reports whether the key grants scope s.
+func (k *Key) HasScope(s string) bool {
+	for _, x := range k.Scopes {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Registry keeps tenants and their keys.
+type Registry interface {
+	// CreateTenant creates t with a first key whose token hashes to keyHash.
+	CreateTenant(ctx context.Context, t *Tenant, key *Key, keyHash []byte) error
+	Tenant(ctx context.Context, id string) (*Tenant, error)
+	Tenants(ctx context.Context, limit, offset int) ([]*Tenant, int, error)
+	// DeleteTenant removes the tenant and its keys; its data is the store's.
+	DeleteTenant(ctx context.Context, id string) error
+	// Authenticate returns the key and tenant whose token hashes to keyHash.
+	Authenticate(ctx context.Context, keyHash []byte) (*Key, *Tenant, error)
+	// SetTenantStats records the counters of a tenant's store.
+	SetTenantStats(ctx context.Context, id string, s TenantStats) error
+}
