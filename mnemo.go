@@ -35,7 +35,9 @@ type Error struct {
 	Message string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("mnemo error: code=%d message=%s", e.Code, e.Message) }
+func (e *Error) Error() string {
+	return fmt.Sprintf("mnemo error: code=%d message=%s", e.Code, e.Message)
+}
 
 // Errorf returns an *Error with a formatted message.
 func Errorf(code int, format string, args ...any) *Error {

@@ -589,4 +589,3 @@ func Matches(m *mnemo.Memory, f mnemo.Filter) bool {
 	}
 	return hits > 0
 }
-
