@@ -88,7 +88,7 @@ func (h *Hash) embed(text string) []float32 {
 		}
 		grams := charGrams(w)
 		for _, g := range grams {
-			add("c:"+g, 0.35*3/float64(len(grams)))
+			add("c:"+g, 0.35)
 		}
 	}
 	vec := make([]float32, h.dim)

@@ -1,0 +1,216 @@
+package embed_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mnemohq/mnemo"
+	"github.com/mnemohq/mnemo/embed"
+	"github.com/mnemohq/mnemo/sqlite"
+)
+
+func cosine(a, b []float32) float64 {
+	var d, na, nb float64
+	for i := range a {
+		d += float64(a[i]) * float64(b[i])
+		na += float64(a[i]) * float64(a[i])
+		nb += float64(b[i]) * float64(b[i])
+	}
+	return d / math.Sqrt(na*nb)
+}
+
+func TestHashIsDeterministicUnitLength(t *testing.T) {
+	h := embed.NewHash(768)
+	if h.Model() != "hash-v1-768" || h.Dim() != 768 {
+		t.Fatalf("model %q dim %d", h.Model(), h.Dim())
+	}
+	a, _ := h.Embed(context.Background(), []string{"Deployed the API to production on Friday", ""})
+	b, _ := h.Embed(context.Background(), []string{"Deployed the API to production on Friday"})
+	for i := range a[0] {
+		if a[0][i] != b[0][i] {
+			t.Fatalf("not deterministic at %d", i)
+		}
+	}
+	var n float64
+	for _, v := range a[0] {
+		n += float64(v) * float64(v)
+	}
+	if math.Abs(n-1) > 1e-5 {
+		t.Fatalf("norm² = %v, want 1", n)
+	}
+	for _, v := range a[1] {
+		if v != 0 {
+			t.Fatal("empty text must embed to the zero vector")
+		}
+	}
+}
+
+// The hash embedder is lexical: related wordings are close, unrelated ones
+// are not, and synonyms are not recognised (the docs say so).
+func TestHashSimilarityIsLexical(t *testing.T) {
+	h := embed.NewHash(768)
+	v, _ := h.Embed(context.Background(), []string{
+		"User prefers dark mode in the editor",
+		"The user likes dark mode for the code editor",
+		"running the migration scripts",
+		"we ran migrations script",
+		"Alice is allergic to peanuts",
+		"I bought a new car",
+		"purchased an automobile",
+	})
+	if c := cosine(v[0], v[1]); c < 0.4 {
+		t.Errorf("paraphrase cosine %.3f, want >= 0.4", c)
+	}
+	if c := cosine(v[2], v[3]); c < 0.3 {
+		t.Errorf("morphology cosine %.3f, want >= 0.3", c)
+	}
+	if c := cosine(v[0], v[4]); math.Abs(c) > 0.1 {
+		t.Errorf("unrelated cosine %.3f, want about 0", c)
+	}
+	if c := cosine(v[5], v[6]); math.Abs(c) > 0.1 {
+		t.Errorf("synonym cosine %.3f: the hash embedder should not know synonyms", c)
+	}
+}
+
+func TestOpenAISendsModelAndReadsVectorsInIndexOrder(t *testing.T) {
+	var got struct {
+		Model      string   `json:"model"`
+		Input      []string `json:"input"`
+		Dimensions *int     `json:"dimensions"`
+	}
+	var auth, path string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth, path = r.Header.Get("Authorization"), r.URL.Path
+		raw, _ := io.ReadAll(r.Body)
+		json.Unmarshal(raw, &got)
+		// Answer out of order: the client must place vectors by index.
+		io.WriteString(w, `{"data":[{"index":1,"embedding":[0,1,0]},{"index":0,"embedding":[1,0,0]}]}`)
+	}))
+	defer srv.Close()
+	o := embed.NewOpenAI(srv.URL+"/v1", "sk-test", "nomic-embed-text", 3)
+	vecs, err := o.Embed(context.Background(), []string{"a", "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if path != "/v1/embeddings" || auth != "Bearer sk-test" || got.Model != "nomic-embed-text" || strings.Join(got.Input, ",") != "a,b" {
+		t.Fatalf("request: path %q auth %q body %+v", path, auth, got)
+	}
+	if got.Dimensions != nil {
+		t.Fatal("dimensions must only be sent to api.openai.com")
+	}
+	if vecs[0][0] != 1 || vecs[1][1] != 1 {
+		t.Fatalf("vectors out of order: %v", vecs)
+	}
+	if o.Model() != "openai:nomic-embed-text:3" {
+		t.Fatalf("model id %q", o.Model())
+	}
+}
+
+func TestOpenAIRejectsBadAnswers(t *testing.T) {
+	for name, tc := range map[string]struct {
+		status int
+		body   string
+		want   string
+	}{
+		"http error":    {500, `{"error":"boom"}`, "answered 500"},
+		"wrong dim":     {200, `{"data":[{"index":0,"embedding":[1,0]}]}`, "2 dimensions, VECTOR_SIZE is 3"},
+		"missing items": {200, `{"data":[]}`, "returned 0 vectors for 1 texts"},
+		"bad index":     {200, `{"data":[{"index":5,"embedding":[1,0,0]}]}`, "bad index 5"},
+		"not json":      {200, `nope`, "embeddings response"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tc.status)
+				io.WriteString(w, tc.body)
+			}))
+			defer srv.Close()
+			_, err := embed.NewOpenAI(srv.URL, "", "m", 3).Embed(context.Background(), []string{"x"})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// flaky fails until healed, like an embeddings endpoint that is down.
+type flaky struct {
+	embed.Hash
+	healed atomic.Bool
+}
+
+func (f *flaky) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	if !f.healed.Load() {
+		return nil, errors.New("endpoint down")
+	}
+	return f.Hash.Embed(ctx, texts)
+}
+
+// A memory stored while the embedder was down gets its vector from the
+// backfill once the embedder is back.
+func TestBackfillEmbedsWhatWasMissed(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	reg, err := sqlite.OpenRegistry(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	e := &flaky{Hash: *embed.NewHash(16)}
+	stores, err := sqlite.NewStores(dir, e.Model(), 16, reg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stores.Close()
+	now := time.Now().UTC()
+	tenant := &mnemo.Tenant{ID: "t1", Name: "t1", Status: mnemo.TenantActive, CreatedAt: now, UpdatedAt: now}
+	key := &mnemo.Key{ID: "k1", TenantID: "t1", Scopes: []string{"read"}, CreatedAt: now}
+	if err := reg.CreateTenant(ctx, tenant, key, mnemo.HashToken("secret-token")); err != nil {
+		t.Fatal(err)
+	}
+	if err := stores.Create(ctx, "t1"); err != nil {
+		t.Fatal(err)
+	}
+	store, release, _ := stores.Open(ctx, "t1")
+	m := &mnemo.Memory{ID: "00000000-0000-4000-8000-000000000001", Content: "orphan without a vector", Type: "Context",
+		Timestamp: now, TValid: now, UpdatedAt: now, LastAccessed: now}
+	if err := store.Create(ctx, []*mnemo.Memory{m}); err != nil {
+		t.Fatal(err)
+	}
+	release()
+
+	b := &embed.Backfill{Registry: reg, Stores: stores, Embedder: e, Logger: logger, Interval: time.Hour, Batch: 10}
+	if err := b.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b.Backlog() != 1 {
+		t.Fatalf("backlog while down = %d, want 1", b.Backlog())
+	}
+	e.healed.Store(true)
+	if err := b.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b.Backlog() != 0 {
+		t.Fatalf("backlog after healing = %d, want 0", b.Backlog())
+	}
+	store, release, _ = stores.Open(ctx, "t1")
+	defer release()
+	st, _ := store.Stats(ctx)
+	if st.Vectors != 1 {
+		t.Fatalf("vectors = %d, want 1", st.Vectors)
+	}
+	left, _ := store.Unembedded(ctx, 10)
+	if len(left) != 0 {
+		t.Fatalf("still unembedded: %d", len(left))
+	}
+}
