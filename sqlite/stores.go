@@ -220,7 +220,7 @@ func (p *Stores) CloseIdle() {
 
 // Run closes idle stores until ctx ends, then closes every store.
 func (p *Stores) Run(ctx context.Context) {
-	t := time.NewTicker(time.Minute)
+	t := time.NewTicker(min(max(p.IdleTimeout/2, 10*time.Millisecond), time.Minute))
 	defer t.Stop()
 	for {
 		select {
