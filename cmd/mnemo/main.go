@@ -49,6 +49,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return serve(ctx, cfg, stderr)
+	case "bench":
+		if len(args) < 2 {
+			return fmt.Errorf("usage: mnemo bench locomo [flags]")
+		}
+		switch args[1] {
+		case "locomo":
+			return benchLocomo(ctx, args[2:], stdout, stderr)
+		}
+		return fmt.Errorf("unknown benchmark %q (locomo)", args[1])
 	case "config-docs":
 		configDocs(stdout)
 		return nil
@@ -56,7 +65,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "mnemo", version)
 		return nil
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, "Usage: mnemo <command>\n\nCommands:\n  serve        run the server (mnemo serve --help lists every setting)\n  config-docs  print docs/configuration.md\n  version      print the version\n")
+		fmt.Fprint(stdout, `Usage: mnemo <command>
+
+Commands:
+  serve         run the server (mnemo serve --help lists every setting)
+  bench locomo  recall quality on LoCoMo against a running server, next to plain BM25
+  config-docs   print docs/configuration.md
+  version       print the version
+`)
 		return nil
 	}
 	return fmt.Errorf("unknown command %q (try mnemo help)", args[0])
