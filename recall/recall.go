@@ -193,6 +193,9 @@ func (rc *Recaller) Run(ctx context.Context, store mnemo.MemoryStore, q *Query) 
 			return nil, err
 		}
 	}
+	if results == nil {
+		results = []*Row{} // clients iterate over it: never null
+	}
 	resp.Results = results
 	resp.Count = len(results)
 	resp.QueryTimeMS = math.Round(float64(time.Since(began).Microseconds())/10) / 100
