@@ -210,7 +210,12 @@ func ApplyPatch(m *Memory, body map[string]any, lim Limits) (contentChanged bool
 // ValidateMemoryID accepts the UUID forms Python's uuid.UUID accepts
 // (hyphenated, hyphenless, braced, urn:uuid:) and returns the canonical form.
 func ValidateMemoryID(id string) (string, error) {
-	u, err := uuid.Parse(strings.TrimSpace(id))
+	s := strings.TrimSpace(id)
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "urn:uuid:"), "URN:UUID:")
+	if strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}") {
+		s = s[1 : len(s)-1]
+	}
+	u, err := uuid.Parse(s)
 	if err != nil {
 		return "", Errorf(EINVALID, "memory_id must be a valid UUID")
 	}

@@ -37,10 +37,11 @@ func DisplayPrefix(token string, generated bool) string {
 	if generated {
 		n = 8
 	}
-	if len(token) < n {
-		n = len(token)
+	r := []rune(token)
+	if len(r) < n {
+		n = len(r)
 	}
-	return token[:n]
+	return string(r[:n])
 }
 
 // NewKeyID returns a random key id.

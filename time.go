@@ -32,6 +32,8 @@ var isoLayouts = []string{
 	"20060102T1504",
 	"20060102",
 	"2006-01-02T15:04:05.999999999Z0700",
+	"2006-01-02T15:04:05.999999999Z07",
+	"2006-01-02T15:04Z07",
 }
 
 // ParseTime parses an ISO 8601 timestamp the way Python 3.12's

@@ -22,7 +22,7 @@ type Row struct {
 	MatchType     string        `json:"match_type"`
 	Source        string        `json:"source"`
 	Memory        *mnemo.Memory `json:"memory"`
-	Relations     []RowRelation `json:"relations"`
+	Relations     []Edge        `json:"relations"`
 	FinalScore    float64       `json:"final_score"`
 	OriginalScore float64       `json:"original_score"`
 	Components    Components    `json:"score_components"`
@@ -35,20 +35,16 @@ type Row struct {
 	Similarity float64 `json:"-"`
 }
 
-// Edge is the expansion edge that brought a related row in.
+// Edge is a relation as a result row shows it: an outgoing relation with
+// the memory at its end (reference §4.6), or the edge that brought an
+// expanded or replacing row in, with the id it came from.
 type Edge struct {
 	Type      mnemo.RelationType `json:"type"`
 	Strength  float64            `json:"strength"`
-	From      string             `json:"from"`
+	From      string             `json:"from,omitempty"`
 	SeedRank  int                `json:"seed_rank,omitempty"`
 	SeedScore float64            `json:"seed_score,omitempty"`
-}
-
-// RowRelation is an outgoing relation of a result row (reference §4.6).
-type RowRelation struct {
-	Type     mnemo.RelationType `json:"type"`
-	Strength float64            `json:"strength"`
-	Memory   map[string]any     `json:"memory"`
+	Memory    map[string]any     `json:"memory,omitempty"`
 }
 
 // Response is /recall's body (reference §4.9).
@@ -111,7 +107,7 @@ func (rc *Recaller) Run(ctx context.Context, store mnemo.MemoryStore, q *Query) 
 	matched := false
 	var all []*Row
 	for _, text := range queries {
-		rows, vecMatched, err := rc.runOne(ctx, store, q, text)
+		rows, removed, vecMatched, err := rc.runOne(ctx, store, q, text)
 		if err != nil {
 			if mnemo.ErrorCode(err) == mnemo.EUNAVAILABLE {
 				resp.EmbeddingNote = mnemo.ErrorMessage(err)
@@ -121,6 +117,7 @@ func (rc *Recaller) Run(ctx context.Context, store mnemo.MemoryStore, q *Query) 
 			return nil, err
 		}
 		matched = matched || vecMatched
+		resp.DedupRemoved += removed
 		all = append(all, rows...)
 	}
 	resp.VectorSearch = map[string]any{"enabled": vectorEnabled, "matched": matched}
@@ -138,7 +135,8 @@ func (rc *Recaller) Run(ctx context.Context, store mnemo.MemoryStore, q *Query) 
 		byID[r.ID] = r
 		merged = append(merged, r)
 	}
-	merged, resp.DedupRemoved = Dedupe(merged)
+	merged, removed := Dedupe(merged)
+	resp.DedupRemoved += removed
 	SortRows(merged, q.Sort)
 	if len(merged) > q.Limit {
 		merged = merged[:q.Limit]
@@ -229,9 +227,13 @@ func fmtPtr(t *time.Time) any {
 	return mnemo.FormatTime(*t)
 }
 
-// runOne gathers and scores the candidates of one query text.
-func (rc *Recaller) runOne(ctx context.Context, store mnemo.MemoryStore, q *Query, text string) ([]*Row, bool, error) {
+// runOne gathers and scores the candidates of one query text; it also
+// reports how many duplicates it folded.
+func (rc *Recaller) runOne(ctx context.Context, store mnemo.MemoryStore, q *Query, text string) ([]*Row, int, bool, error) {
 	p := q.PerQueryLimit
+	if text == "*" {
+		text = ""
+	}
 	tokens := Keywords(text)
 	if text == "" && q.Embedding == nil {
 		// No query: AutoMem's "trending" list, or the time order asked for.
@@ -241,14 +243,14 @@ func (rc *Recaller) runOne(ctx context.Context, store mnemo.MemoryStore, q *Quer
 		}
 		mems, err := store.List(ctx, q.Filter, order, p, 0)
 		if err != nil {
-			return nil, false, err
+			return nil, 0, false, err
 		}
 		rows := make([]*Row, len(mems))
 		for i, m := range mems {
 			rows[i] = &Row{ID: m.ID, Memory: m, MatchType: "trending", Source: "graph", MatchScore: m.Importance}
 			rc.score(rows[i], tokens, text, q.Now)
 		}
-		return rows, false, nil
+		return rows, 0, false, nil
 	}
 
 	fetch := max(p, min(p*4, 200))
@@ -271,7 +273,7 @@ func (rc *Recaller) runOne(ctx context.Context, store mnemo.MemoryStore, q *Quer
 	if vec == nil && text != "" && rc.Embedder != nil {
 		vecs, err := rc.Embedder.Embed(ctx, []string{text})
 		if err != nil {
-			return nil, false, mnemo.Errorf(mnemo.EUNAVAILABLE, "query embedding failed; vector search skipped: %v", err)
+			return nil, 0, false, mnemo.Errorf(mnemo.EUNAVAILABLE, "query embedding failed; vector search skipped: %v", err)
 		}
 		vec = vecs[0]
 	}
@@ -279,7 +281,7 @@ func (rc *Recaller) runOne(ctx context.Context, store mnemo.MemoryStore, q *Quer
 	if vec != nil {
 		hits, err := store.Nearest(ctx, vec, q.Filter, fetch)
 		if err != nil {
-			return nil, false, err
+			return nil, 0, false, err
 		}
 		for _, h := range hits {
 			r := add(h, "vector", "vector")
@@ -293,7 +295,7 @@ func (rc *Recaller) runOne(ctx context.Context, store mnemo.MemoryStore, q *Quer
 	}
 	hits, err := store.Keyword(ctx, terms, q.Filter, fetch)
 	if err != nil {
-		return nil, false, err
+		return nil, 0, false, err
 	}
 	best := 0.0
 	for _, h := range hits {
@@ -312,7 +314,7 @@ func (rc *Recaller) runOne(ctx context.Context, store mnemo.MemoryStore, q *Quer
 	if vec != nil && len(needSim) > 0 {
 		sims, err := store.Nearest(ctx, vec, mnemo.Filter{IDs: needSim}, len(needSim))
 		if err != nil {
-			return nil, false, err
+			return nil, 0, false, err
 		}
 		for _, h := range sims {
 			rows[h.Memory.ID].Similarity = h.Score
@@ -327,12 +329,12 @@ func (rc *Recaller) runOne(ctx context.Context, store mnemo.MemoryStore, q *Quer
 	if q.MinScore != nil {
 		out, _ = keepAtLeast(out, *q.MinScore, 0)
 	}
-	out, _ = Dedupe(out)
+	out, removed := Dedupe(out)
 	SortRows(out, q.Sort)
 	if len(out) > p {
 		out = out[:p]
 	}
-	return out, matched, nil
+	return out, removed, matched, nil
 }
 
 func (rc *Recaller) score(r *Row, tokens []string, text string, now time.Time) {
@@ -374,6 +376,7 @@ func (rc *Recaller) expand(ctx context.Context, store mnemo.MemoryStore, q *Quer
 			edge := Edge{Type: nb.Relation.Type, Strength: nb.Relation.Strength, From: seed.ID, SeedRank: rank + 1, SeedScore: seed.FinalScore}
 			if r, ok := added[m.ID]; ok {
 				r.RelatedTo = append(r.RelatedTo, edge)
+				r.Relations = append(r.Relations, edge)
 				continue
 			}
 			if len(out) >= q.ExpansionLimit {
@@ -381,7 +384,7 @@ func (rc *Recaller) expand(ctx context.Context, store mnemo.MemoryStore, q *Quer
 			}
 			rs := nb.Relation.Strength + math.Max(seed.FinalScore, 0)*0.25
 			r := &Row{ID: m.ID, Memory: m, MatchType: "relation", Source: "graph", MatchScore: rs, RelationScore: rs,
-				RelatedTo: []Edge{edge}}
+				RelatedTo: []Edge{edge}, Relations: []Edge{edge}}
 			rc.score(r, Keywords(q.Query), q.Query, q.Now)
 			added[m.ID] = r
 			out = append(out, r)
@@ -481,7 +484,7 @@ func (rc *Recaller) currentState(ctx context.Context, store mnemo.MemoryStore, q
 				rep := &Row{ID: head.ID, Memory: head, MatchType: "state_replacement", Source: "graph",
 					Score: r.Score, MatchScore: r.MatchScore, FinalScore: r.FinalScore, OriginalScore: r.OriginalScore,
 					Components: r.Components, StateReplaces: r.ID,
-					RelatedTo: []Edge{{Type: rel.Type, Strength: rel.Strength, From: r.ID}}}
+					Relations: []Edge{{Type: rel.Type, Strength: rel.Strength, From: r.ID}}}
 				out = append(out, rep)
 				replacements = append(replacements, map[string]any{"id": head.ID, "replaces_id": r.ID, "relation_type": rel.Type})
 			}
@@ -503,14 +506,18 @@ func nonNil(v []map[string]any) []map[string]any {
 }
 
 // hydrateRelations lists a row's outgoing relations (reference §4.6).
+// Expanded and replacing rows keep the edge that brought them in instead.
 func (rc *Recaller) hydrateRelations(ctx context.Context, store mnemo.MemoryStore, r *Row) error {
+	if r.Relations != nil {
+		return nil
+	}
 	nbs, err := store.Neighbors(ctx, r.ID, nil, true, rc.Config.RelationLimit)
 	if err != nil {
 		return err
 	}
-	r.Relations = make([]RowRelation, 0, len(nbs))
+	r.Relations = make([]Edge, 0, len(nbs))
 	for _, nb := range nbs {
-		r.Relations = append(r.Relations, RowRelation{Type: nb.Relation.Type, Strength: nb.Relation.Strength, Memory: Summary(nb.Memory)})
+		r.Relations = append(r.Relations, Edge{Type: nb.Relation.Type, Strength: nb.Relation.Strength, Memory: Summary(nb.Memory)})
 	}
 	return nil
 }

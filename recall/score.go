@@ -180,7 +180,8 @@ func Fingerprint(content string) string {
 }
 
 // Dedupe keeps one row per fingerprint: the higher final score, then the
-// newer timestamp. The winner lists the ids it absorbed in DedupedFrom.
+// newer timestamp. As in AutoMem, the winner's DedupedFrom lists every id of
+// its group, its own included, sorted.
 func Dedupe(rows []*Row) ([]*Row, int) {
 	best := map[string]*Row{}
 	var order []string
@@ -199,10 +200,7 @@ func Dedupe(rows []*Row) ([]*Row, int) {
 		if r.FinalScore > cur.FinalScore || (r.FinalScore == cur.FinalScore && r.Memory.Timestamp.After(cur.Memory.Timestamp)) {
 			winner, loser = r, cur
 		}
-		ids := append(append([]string{}, winner.DedupedFrom...), loser.ID)
-		ids = append(ids, loser.DedupedFrom...)
-		sort.Strings(ids)
-		winner.DedupedFrom = ids
+		winner.DedupedFrom = mergeIDs(winner.ID, winner.DedupedFrom, loser.ID, loser.DedupedFrom)
 		best[fp] = winner
 	}
 	out := make([]*Row, 0, len(order))
@@ -212,20 +210,35 @@ func Dedupe(rows []*Row) ([]*Row, int) {
 	return out, len(rows) - len(out)
 }
 
+func mergeIDs(a string, as []string, b string, bs []string) []string {
+	set := map[string]bool{a: true, b: true}
+	for _, id := range append(append([]string{}, as...), bs...) {
+		set[id] = true
+	}
+	out := make([]string, 0, len(set))
+	for id := range set {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // SortRows orders rows for the sort mode. For "score": final score, then
 // vector rows first, then the channel score, importance and newest.
 func SortRows(rows []*Row, mode string) {
 	sort.SliceStable(rows, func(i, j int) bool {
 		a, b := rows[i], rows[j]
+		// Time orders match the stores' SQL: the time, then (for updated_*)
+		// the timestamp, then the id ascending.
 		switch mode {
 		case mnemo.OrderTimeDesc:
-			return timeKeyLess(b.Memory.Timestamp, a.Memory.Timestamp, b.ID, a.ID)
+			return timeOrder(b.Memory.Timestamp, a.Memory.Timestamp, time.Time{}, time.Time{}, a.ID, b.ID)
 		case mnemo.OrderTimeAsc:
-			return timeKeyLess(a.Memory.Timestamp, b.Memory.Timestamp, a.ID, b.ID)
+			return timeOrder(a.Memory.Timestamp, b.Memory.Timestamp, time.Time{}, time.Time{}, a.ID, b.ID)
 		case mnemo.OrderUpdatedDesc:
-			return timeKeyLess(b.Memory.UpdatedAt, a.Memory.UpdatedAt, b.ID, a.ID)
+			return timeOrder(b.Memory.UpdatedAt, a.Memory.UpdatedAt, b.Memory.Timestamp, a.Memory.Timestamp, a.ID, b.ID)
 		case mnemo.OrderUpdatedAsc:
-			return timeKeyLess(a.Memory.UpdatedAt, b.Memory.UpdatedAt, a.ID, b.ID)
+			return timeOrder(a.Memory.UpdatedAt, b.Memory.UpdatedAt, a.Memory.Timestamp, b.Memory.Timestamp, a.ID, b.ID)
 		}
 		if a.FinalScore != b.FinalScore {
 			return a.FinalScore > b.FinalScore
@@ -246,9 +259,14 @@ func SortRows(rows []*Row, mode string) {
 	})
 }
 
-func timeKeyLess(a, b time.Time, idA, idB string) bool {
-	if !a.Equal(b) {
-		return a.Before(b)
+// timeOrder reports whether the row with keys (x1, y1, idA) sorts before the
+// one with (x2, y2, idB); callers swap x and y for descending orders.
+func timeOrder(x1, x2, y1, y2 time.Time, idA, idB string) bool {
+	if !x1.Equal(x2) {
+		return x1.Before(x2)
+	}
+	if !y1.Equal(y2) {
+		return y1.Before(y2)
 	}
 	return idA < idB
 }

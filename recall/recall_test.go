@@ -1,0 +1,468 @@
+package recall_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/url"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/mnemohq/mnemo"
+	"github.com/mnemohq/mnemo/embed"
+	"github.com/mnemohq/mnemo/recall"
+	"github.com/mnemohq/mnemo/sqlite"
+)
+
+// now is fixed so that recency and state are reproducible.
+var now = time.Date(2026, 3, 18, 15, 4, 5, 0, time.UTC)
+
+// id returns a fixed memory id; the number is its last group.
+func id(n int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", n) }
+
+type fixture struct {
+	t     *testing.T
+	ctx   context.Context
+	store *sqlite.Store
+	emb   *embed.Hash
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	e := embed.NewHash(64)
+	store, err := sqlite.OpenStore(ctx, filepath.Join(t.TempDir(), "memories.db"), e.Model(), e.Dim())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return &fixture{t: t, ctx: ctx, store: store, emb: e}
+}
+
+type memOpt func(*mnemo.Memory)
+
+func importance(v float64) memOpt { return func(m *mnemo.Memory) { m.Importance = v } }
+func tags(t ...string) memOpt     { return func(m *mnemo.Memory) { m.Tags = t } }
+func age(d time.Duration) memOpt {
+	return func(m *mnemo.Memory) {
+		ts := now.Add(-d)
+		m.Timestamp, m.TValid, m.UpdatedAt, m.LastAccessed = ts, ts, ts, ts
+	}
+}
+func expired(at time.Time) memOpt   { return func(m *mnemo.Memory) { m.TInvalid = &at } }
+func validFrom(at time.Time) memOpt { return func(m *mnemo.Memory) { m.TValid = at } }
+
+const day = 24 * time.Hour
+
+// add stores memories with fixed ids and timestamps and their hash
+// embeddings. By default a memory is 10 days old, importance 0.5,
+// confidence 0.9.
+func (f *fixture) add(n int, content string, opts ...memOpt) *mnemo.Memory {
+	f.t.Helper()
+	ts := now.Add(-10 * day)
+	m := &mnemo.Memory{ID: id(n), Content: content, Tags: []string{}, Importance: 0.5, Type: "Context", Confidence: 0.9,
+		Timestamp: ts, TValid: ts, UpdatedAt: ts, LastAccessed: ts, Metadata: map[string]any{}}
+	for _, o := range opts {
+		o(m)
+	}
+	vecs, err := f.emb.Embed(f.ctx, []string{content})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	m.Embedding, m.EmbeddingModel = vecs[0], f.emb.Model()
+	if err := f.store.Create(f.ctx, []*mnemo.Memory{m}); err != nil {
+		f.t.Fatal(err)
+	}
+	return m
+}
+
+func (f *fixture) relate(from, to int, typ mnemo.RelationType, strength float64) {
+	f.t.Helper()
+	err := f.store.Associate(f.ctx, []mnemo.Relation{{From: id(from), To: id(to), Type: typ, Strength: strength, UpdatedAt: now.Add(-time.Hour)}})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fixture) recall(raw string) *recall.Response {
+	f.t.Helper()
+	v, err := url.ParseQuery(raw)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	q, err := recall.ParseQuery(v, recall.DefaultConfig, f.emb.Dim(), now)
+	if err != nil {
+		f.t.Fatalf("ParseQuery(%q): %v", raw, err)
+	}
+	resp, err := (&recall.Recaller{Config: recall.DefaultConfig, Embedder: f.emb}).Run(f.ctx, f.store, q)
+	if err != nil {
+		f.t.Fatalf("Run(%q): %v", raw, err)
+	}
+	if resp.Count != len(resp.Results) {
+		f.t.Errorf("Count = %d, but %d results", resp.Count, len(resp.Results))
+	}
+	return resp
+}
+
+func resultIDs(resp *recall.Response) []string {
+	out := []string{}
+	for _, r := range resp.Results {
+		out = append(out, r.ID)
+	}
+	return out
+}
+
+func ids(ns ...int) []string {
+	out := []string{}
+	for _, n := range ns {
+		out = append(out, id(n))
+	}
+	return out
+}
+
+func wantOrder(t *testing.T, resp *recall.Response, want ...int) {
+	t.Helper()
+	if got := resultIDs(resp); !reflect.DeepEqual(got, ids(want...)) {
+		t.Errorf("result ids =\n  %v\nwant\n  %v\nscores: %s", got, ids(want...), scores(resp))
+	}
+}
+
+func scores(resp *recall.Response) string {
+	s := ""
+	for _, r := range resp.Results {
+		s += fmt.Sprintf("\n  %s %-17s final=%.4f kw=%.3f vec=%.3f imp=%.2f", r.ID, r.MatchType, r.FinalScore, r.Components.Keyword, r.Components.Vector, r.Components.Importance)
+	}
+	return s
+}
+
+func TestRecallKeywordMatchBeatsNoMatch(t *testing.T) {
+	f := newFixture(t)
+	f.add(1, "Grocery list: bananas, apples and oat milk", importance(1))
+	f.add(2, "Postgres connection pooling goes through pgbouncer", importance(0))
+	f.add(3, "Team offsite is planned in Lisbon", importance(1))
+	resp := f.recall("query=postgres+pooling&limit=1")
+	wantOrder(t, resp, 2)
+	if r := resp.Results[0]; r.Components.Keyword != 1 {
+		t.Errorf("keyword component = %v, want 1", r.Components.Keyword)
+	}
+	if !reflect.DeepEqual(resp.Keywords, []string{"postgres", "pooling"}) {
+		t.Errorf("Keywords = %v", resp.Keywords)
+	}
+}
+
+func TestRecallMoreMatchedWordsRankHigher(t *testing.T) {
+	f := newFixture(t)
+	f.add(1, "kafka broker disk is full")                  // 1 of 4 query words
+	f.add(2, "weekly team lunch menu")                     // 0 of 4
+	f.add(3, "kafka consumer lag alert fired at noon")     // 4 of 4
+	f.add(4, "the kafka consumer was restarted yesterday") // 2 of 4
+	resp := f.recall("query=kafka+consumer+lag+alert&adaptive_floor=false")
+	wantOrder(t, resp, 3, 4, 1, 2)
+	wantKW := []float64{1, 0.5, 0.25, 0}
+	for i, r := range resp.Results {
+		if i < len(wantKW) && r.Components.Keyword != wantKW[i] {
+			t.Errorf("result %d keyword component = %v, want %v", i, r.Components.Keyword, wantKW[i])
+		}
+	}
+}
+
+// With the same words (the hash embedder drops "the", so the vectors are
+// equal too), importance decides, even against BM25's preference for the
+// shorter text.
+func TestRecallEqualTextHigherImportanceFirst(t *testing.T) {
+	f := newFixture(t)
+	f.add(1, "kafka retention policy", importance(0.3))
+	f.add(2, "the kafka retention policy", importance(0.9))
+	resp := f.recall("query=kafka+retention")
+	wantOrder(t, resp, 2, 1)
+
+	// Swapped importances swap the order.
+	g := newFixture(t)
+	g.add(1, "kafka retention policy", importance(0.9))
+	g.add(2, "the kafka retention policy", importance(0.3))
+	wantOrder(t, g.recall("query=kafka+retention"), 1, 2)
+}
+
+func TestRecallTagScope(t *testing.T) {
+	f := newFixture(t)
+	f.add(1, "deploy checklist for the alpha release", tags("project:alpha"))
+	f.add(2, "checklist review notes", tags("Project/Alpha", "notes"))
+	f.add(3, "lunch order for friday", tags("project:alpha:ops"))
+	n := 100
+	for i := 0; i < 40; i++ {
+		var tg []string
+		switch i % 4 {
+		case 0:
+			tg = []string{"project:beta"}
+		case 1:
+			tg = []string{"project:alphabet"} // segment-wise: not project:alpha
+		case 2:
+			tg = []string{"alpha"}
+		}
+		f.add(n+i, fmt.Sprintf("deploy checklist deploy checklist alpha step %d", i), tags(tg...), importance(1))
+	}
+	for _, raw := range []string{
+		"query=deploy+checklist&tags=project:alpha&limit=3",
+		"query=deploy+checklist&tags=project:alpha&limit=10",
+		"query=deploy+checklist&tags=PROJECT:ALPHA&limit=3&adaptive_floor=false",
+	} {
+		t.Run(raw, func(t *testing.T) {
+			wantOrder(t, f.recall(raw), 1, 2, 3)
+		})
+	}
+	// Without the scope the better matches come first.
+	resp := f.recall("query=deploy+checklist&limit=3")
+	for _, r := range resp.Results {
+		if r.ID == id(1) || r.ID == id(2) || r.ID == id(3) {
+			t.Errorf("unscoped query returned in-scope %s among the top 3; the fixture does not test scoping", r.ID)
+		}
+	}
+	// An exact scope excludes deeper tags; tag_mode=all needs every tag.
+	wantOrder(t, f.recall("query=deploy+checklist&tags=project:alpha&tag_match=exact&limit=5"), 1)
+	wantOrder(t, f.recall("query=deploy+checklist&tags=project:alpha&tags=notes&tag_mode=all&limit=5"), 2)
+	// exclude_tags drops by raw prefix even inside the scope.
+	wantOrder(t, f.recall("query=deploy+checklist&tags=project:alpha&exclude_tags=project:alpha:o&limit=5"), 1, 2)
+}
+
+func TestRecallEmptyQueryIsTrending(t *testing.T) {
+	f := newFixture(t)
+	// All older than the recency window, so only importance and, on ties,
+	// the newer timestamp decide.
+	f.add(1, "alpha note", importance(0.7), age(300*day))
+	f.add(2, "bravo note", importance(0.9), age(200*day))
+	f.add(3, "charlie note", importance(0.2), age(190*day))
+	f.add(4, "delta note", importance(0.7), age(250*day))
+	f.add(5, "echo note", importance(0.5), age(400*day))
+	for _, raw := range []string{"", "query=", "limit=10", "query=*"} {
+		t.Run(raw, func(t *testing.T) {
+			resp := f.recall(raw)
+			wantOrder(t, resp, 2, 4, 1, 5, 3)
+			for _, r := range resp.Results {
+				if r.MatchType != "trending" {
+					t.Errorf("%s match_type = %q, want trending", r.ID, r.MatchType)
+				}
+			}
+		})
+	}
+	wantOrder(t, f.recall("limit=2"), 2, 4)
+}
+
+func TestRecallSortTime(t *testing.T) {
+	f := newFixture(t)
+	f.add(1, "release notes for version three", age(5*day), importance(0.1))
+	f.add(2, "release notes for version one", age(40*day), importance(0.9))
+	f.add(3, "release notes for version two", age(20*day), importance(0.5))
+	f.add(4, "holiday schedule", age(1*day), importance(1))
+	tests := []struct {
+		raw  string
+		want []int
+	}{
+		// With a query the candidates are ordered by time, not by score
+		// (the unrelated memory 4 is a vector candidate too).
+		{"query=release+notes&sort=time_asc&limit=10", []int{2, 3, 1, 4}},
+		{"query=release+notes&sort=time_desc&limit=10", []int{4, 1, 3, 2}},
+		{"query=release+notes&order_by=time_asc&limit=10", []int{2, 3, 1, 4}},
+		{"sort=time_asc&limit=10", []int{2, 3, 1, 4}},
+		{"sort=time_desc&limit=2", []int{4, 1}},
+		// A window without a query sorts newest first and filters by timestamp.
+		{"time_query=last+30+days", []int{4, 1, 3}},
+		{"start=2026-02-26T15:04:05Z&end=2026-03-13T15:04:05Z", []int{1, 3}}, // bounds inclusive
+	}
+	for _, tt := range tests {
+		t.Run(tt.raw, func(t *testing.T) {
+			wantOrder(t, f.recall(tt.raw), tt.want...)
+		})
+	}
+}
+
+func TestRecallExpandRelations(t *testing.T) {
+	f := newFixture(t)
+	f.add(1, "rust borrow checker lifetimes explained")
+	f.add(2, "rust borrow checker errors")
+	f.add(3, "coffee beans from ethiopia")
+	f.add(4, "green tea leaves")
+	f.add(5, "bicycle repair shop")
+	f.add(6, "piano lessons on tuesday")
+	f.add(7, "garden compost heap")
+	f.relate(1, 3, "RELATES_TO", 0.6) // seed 1 → 3
+	f.relate(3, 4, "LEADS_TO", 0.9)   // two hops from a seed: not expanded
+	f.relate(6, 2, "PART_OF", 0.4)    // incoming edge to seed 2: expanded (undirected)
+	f.relate(1, 7, "SIMILAR_TO", 0.9) // system type: not expanded
+
+	base := f.recall("query=rust+borrow+checker+lifetimes&limit=2&adaptive_floor=false")
+	wantOrder(t, base, 1, 2)
+
+	resp := f.recall("query=rust+borrow+checker+lifetimes&limit=2&adaptive_floor=false&expand_relations=true")
+	wantOrder(t, resp, 1, 2, 3, 6)
+	if len(resp.Results) != 4 {
+		return
+	}
+	seed1, seed2, rel3, rel6 := resp.Results[0], resp.Results[1], resp.Results[2], resp.Results[3]
+	if seed1.FinalScore != base.Results[0].FinalScore || seed2.FinalScore != base.Results[1].FinalScore {
+		t.Errorf("seed scores changed by expansion")
+	}
+	checks := []struct {
+		row      *recall.Row
+		seed     *recall.Row
+		rank     int
+		typ      mnemo.RelationType
+		strength float64
+	}{{rel3, seed1, 1, "RELATES_TO", 0.6}, {rel6, seed2, 2, "PART_OF", 0.4}}
+	for _, c := range checks {
+		wantRS := c.strength + 0.25*c.seed.FinalScore
+		if c.row.MatchType != "relation" || c.row.Source != "graph" {
+			t.Errorf("%s match_type, source = %q, %q; want relation, graph", c.row.ID, c.row.MatchType, c.row.Source)
+		}
+		if math.Abs(c.row.RelationScore-wantRS) > 1e-12 {
+			t.Errorf("%s relation_score = %v, want %v + 0.25*%v = %v", c.row.ID, c.row.RelationScore, c.strength, c.seed.FinalScore, wantRS)
+		}
+		if c.row.Components.Relation != c.row.RelationScore {
+			t.Errorf("%s relation component = %v, want relation_score %v", c.row.ID, c.row.Components.Relation, c.row.RelationScore)
+		}
+		wantEdge := []recall.Edge{{Type: c.typ, Strength: c.strength, From: c.seed.ID, SeedRank: c.rank, SeedScore: c.seed.FinalScore}}
+		if !reflect.DeepEqual(c.row.RelatedTo, wantEdge) {
+			t.Errorf("%s related_to = %+v, want %+v", c.row.ID, c.row.RelatedTo, wantEdge)
+		}
+	}
+	if resp.Expansion["seed_count"] != 2 || resp.Expansion["expanded_count"] != 2 {
+		t.Errorf("expansion = %v, want seed_count 2, expanded_count 2", resp.Expansion)
+	}
+
+	// expansion_limit caps the added rows; expand_min_strength filters edges.
+	wantOrder(t, f.recall("query=rust+borrow+checker+lifetimes&limit=2&adaptive_floor=false&expand=1&expansion_limit=1"), 1, 2, 3)
+	wantOrder(t, f.recall("query=rust+borrow+checker+lifetimes&limit=2&adaptive_floor=false&expand=1&expand_min_strength=0.5"), 1, 2, 3)
+}
+
+func TestRecallStateFilter(t *testing.T) {
+	f := newFixture(t)
+	// 1-3 have the same words (the hash embedder drops "the" and "an") and
+	// different fingerprints, so importance alone orders them.
+	f.add(1, "api server port", importance(0.9))
+	f.add(2, "the api server port", importance(0.6), expired(now.Add(-day)))
+	f.add(3, "an api server port", importance(0.3), validFrom(now.Add(5*day)))
+	f.add(4, "moved the service to 9090 behind the proxy", importance(0.5))
+	f.relate(1, 4, "INVALIDATED_BY", 0.8)
+
+	history := f.recall("query=api+server+port&limit=3&state_mode=history&adaptive_floor=false")
+	wantOrder(t, history, 1, 2, 3)
+	if history.StateFilter != nil {
+		t.Errorf("history state_filter = %v, want none", history.StateFilter)
+	}
+	wantOrder(t, f.recall("query=api+server+port&limit=3&current_only=false&adaptive_floor=false"), 1, 2, 3)
+	// current_only wins over state_mode.
+	wantOrder(t, f.recall("query=api+server+port&limit=3&state_mode=history&current_only=true&adaptive_floor=false"), 4)
+
+	cur := f.recall("query=api+server+port&limit=3&adaptive_floor=false&state_debug=true")
+	wantOrder(t, cur, 4)
+	var old *recall.Row
+	for _, r := range history.Results {
+		if r.ID == id(1) {
+			old = r
+		}
+	}
+	if len(cur.Results) == 1 && old != nil {
+		rep := cur.Results[0]
+		if rep.MatchType != "state_replacement" || rep.StateReplaces != id(1) {
+			t.Errorf("replacement match_type, state_replaces = %q, %q; want state_replacement, %s", rep.MatchType, rep.StateReplaces, id(1))
+		}
+		if rep.FinalScore != old.FinalScore || rep.Score != old.Score {
+			t.Errorf("replacement final_score = %v, want the suppressed row's %v", rep.FinalScore, old.FinalScore)
+		}
+		if want := []recall.Edge{{Type: "INVALIDATED_BY", Strength: 0.8, From: id(1)}}; !reflect.DeepEqual(rep.Relations, want) {
+			t.Errorf("replacement edge = %+v, want %+v", rep.Relations, want)
+		}
+	}
+	if cur.StateFilter["suppressed_count"] != 3 || cur.StateFilter["replacement_count"] != 1 {
+		t.Errorf("state_filter = %v, want 3 suppressed, 1 replacement", cur.StateFilter)
+	}
+	wantSuppressed := []map[string]any{
+		{"id": id(1), "reason": "superseded", "replacement_id": id(4), "relation_type": mnemo.RelationType("INVALIDATED_BY")},
+		{"id": id(2), "reason": "expired"},
+		{"id": id(3), "reason": "not_yet_valid"},
+	}
+	if got := cur.StateFilter["suppressed"]; !reflect.DeepEqual(got, wantSuppressed) {
+		t.Errorf("suppressed = %v, want %v", got, wantSuppressed)
+	}
+	// A replacement outside the tag scope is not injected.
+	g := newFixture(t)
+	g.add(1, "api server port", tags("infra"))
+	g.add(2, "moved the service to 9090", tags("legacy"))
+	g.relate(1, 2, "INVALIDATED_BY", 0.8)
+	wantOrder(t, g.recall("query=api+server+port&tags=infra"))
+}
+
+// A chain old → mid → head is followed to its head.
+func TestRecallStateFilterChain(t *testing.T) {
+	f := newFixture(t)
+	f.add(1, "deploy with fabric scripts", importance(0.9))
+	f.add(2, "unrelated: ansible playbooks now", importance(0.5))
+	f.add(3, "unrelated: argo cd pipelines", importance(0.5))
+	f.relate(1, 2, "EVOLVED_INTO", 0.7)
+	f.relate(2, 3, "INVALIDATED_BY", 0.9)
+	resp := f.recall("query=deploy+fabric+scripts&limit=1")
+	wantOrder(t, resp, 3)
+	if len(resp.Results) == 1 {
+		r := resp.Results[0]
+		if r.StateReplaces != id(1) || !reflect.DeepEqual(r.Relations, []recall.Edge{{Type: "EVOLVED_INTO", Strength: 0.7, From: id(1)}}) {
+			t.Errorf("replacement = replaces %q, edge %+v; want replaces %s via the first hop EVOLVED_INTO", r.StateReplaces, r.Relations, id(1))
+		}
+	}
+}
+
+func TestRecallDedupeIdenticalContent(t *testing.T) {
+	f := newFixture(t)
+	f.add(1, "Use ruff for linting python", importance(0.4), age(20*day))
+	f.add(2, "Use ruff for linting python", importance(0.8), age(30*day))
+	f.add(3, "Use black for formatting python", importance(0.5))
+	resp := f.recall("query=ruff+linting+python")
+	wantOrder(t, resp, 2, 3)
+	if resp.DedupRemoved != 1 {
+		t.Errorf("dedup_removed = %d, want 1", resp.DedupRemoved)
+	}
+	// Reference §4.7: the winner lists the sorted ids of every memory in
+	// its group (AutoMem: sorted(set(sources)), its own id included).
+	if len(resp.Results) > 0 {
+		if got, want := resp.Results[0].DedupedFrom, ids(1, 2); !reflect.DeepEqual(got, want) {
+			t.Errorf("deduped_from = %v, want %v", got, want)
+		}
+	}
+	if len(resp.Results) > 1 && resp.Results[1].DedupedFrom != nil {
+		t.Errorf("deduped_from on a unique row = %v", resp.Results[1].DedupedFrom)
+	}
+}
+
+func TestRecallMinScore(t *testing.T) {
+	f := newFixture(t)
+	f.add(1, "grafana dashboard for latency", importance(0.5))
+	f.add(2, "grafana alerts are noisy", importance(0.5))
+	f.add(3, "cooking pasta tonight", importance(0.5))
+	f.add(4, "latency dashboard in grafana for checkout", importance(0.5))
+	all := f.recall("query=grafana+dashboard+latency&adaptive_floor=false")
+	wantOrder(t, all, 1, 4, 2, 3)
+
+	for _, min := range []float64{0, 0.3, 0.5, 0.9} {
+		raw := fmt.Sprintf("query=grafana+dashboard+latency&adaptive_floor=false&min_score=%v", min)
+		t.Run(raw, func(t *testing.T) {
+			resp := f.recall(raw)
+			var want []string
+			for _, r := range all.Results {
+				if r.FinalScore >= min {
+					want = append(want, r.ID)
+				}
+			}
+			if want == nil {
+				want = []string{}
+			}
+			if got := resultIDs(resp); !reflect.DeepEqual(got, want) {
+				t.Errorf("ids = %v, want %v%s", got, want, scores(all))
+			}
+			if resp.ScoreFilter == nil {
+				t.Errorf("score_filter missing")
+			}
+		})
+	}
+	// The two strong matches pass 0.5; the others do not.
+	wantOrder(t, f.recall("query=grafana+dashboard+latency&adaptive_floor=false&min_score=0.5"), 1, 4)
+}
