@@ -35,7 +35,9 @@ func openDB(ctx context.Context, path string, readers int, migrations []migratio
 			q.Add("_pragma", p)
 		}
 		q.Set("_txlock", "immediate")
-		return "file:" + path + "?" + q.Encode() + extra
+		// The path is a URI path: '#', '?' and '%' in a directory name must
+		// be escaped, or SQLite opens another file.
+		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode() + extra
 	}
 	writer, err := sql.Open("sqlite", dsn(""))
 	if err != nil {

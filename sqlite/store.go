@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mnemohq/mnemo"
@@ -93,6 +94,9 @@ type Store struct {
 	model    string // vectors of other models are neither searched nor counted as current
 	index    *vectorIndex
 	onChange func(ctx context.Context, s mnemo.TenantStats)
+	// reportMu orders stats reports: each reads the counters afresh under
+	// it, so a late report can never overwrite a newer one with older numbers.
+	reportMu sync.Mutex
 }
 
 var _ mnemo.MemoryStore = (*Store)(nil)
@@ -229,6 +233,8 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx, changes *[]indexC
 	}
 	s.applyIndex(changes)
 	if s.onChange != nil {
+		s.reportMu.Lock()
+		defer s.reportMu.Unlock()
 		if st, err := s.Stats(ctx); err == nil {
 			s.onChange(ctx, st)
 		}
@@ -549,6 +555,8 @@ func (s *Store) SetEmbedding(ctx context.Context, id string, vec []float32, mode
 		}
 		if model == s.model {
 			*changes = append(*changes, indexChange{rid: rid, vec: vec})
+		} else {
+			*changes = append(*changes, indexChange{rid: rid, remove: true})
 		}
 		return nil
 	})

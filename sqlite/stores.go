@@ -110,7 +110,12 @@ func (p *Stores) Open(ctx context.Context, tenantID string) (mnemo.MemoryStore, 
 	if e.store == nil {
 		st, err := p.openStore(ctx, e)
 		if err != nil {
-			release()
+			p.mu.Lock()
+			e.refs--
+			if e.refs == 0 && p.open[tenantID] == e {
+				delete(p.open, tenantID) // leave no empty entry behind
+			}
+			p.mu.Unlock()
 			return nil, nil, err
 		}
 		e.store = st
