@@ -42,7 +42,9 @@ type MemoryStore interface {
 	Memory(ctx context.Context, id string) (*Memory, error)
 	// Memories returns the memories among ids that exist, keyed by id.
 	Memories(ctx context.Context, ids []string) (map[string]*Memory, error)
-	// Update replaces a memory's fields; a non-nil Embedding replaces its vector.
+	// Update replaces a memory's fields. A nil Embedding keeps the vector, a
+	// non-empty one replaces it, and an empty non-nil one drops it (content
+	// changed but could not be embedded: the backfill will compute it).
 	Update(ctx context.Context, m *Memory) error
 	// Delete removes a memory with its vector and relations, or returns ENOTFOUND.
 	Delete(ctx context.Context, id string) error

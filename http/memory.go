@@ -173,7 +173,9 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, tr *tenantR
 		return
 	}
 	if changed {
-		s.embed(r.Context(), []*mnemo.Memory{m})
+		if _, err := s.embed(r.Context(), []*mnemo.Memory{m}); err != nil {
+			m.Embedding = []float32{} // the old vector describes the old content
+		}
 	}
 	if err := tr.Store.Update(r.Context(), m); err != nil {
 		writeError(w, err)

@@ -103,23 +103,18 @@ func (rc *Recaller) Run(ctx context.Context, store mnemo.MemoryStore, q *Query) 
 	}
 	resp.ExcludeTags = q.Filter.ExcludeTags
 
-	vectorEnabled := rc.Embedder != nil || q.Embedding != nil
 	matched := false
 	var all []*Row
 	for _, text := range queries {
-		rows, removed, vecMatched, err := rc.runOne(ctx, store, q, text)
+		rows, removed, vecMatched, err := rc.runOne(ctx, store, q, text, resp)
 		if err != nil {
-			if mnemo.ErrorCode(err) == mnemo.EUNAVAILABLE {
-				resp.EmbeddingNote = mnemo.ErrorMessage(err)
-				vectorEnabled = false
-				continue
-			}
 			return nil, err
 		}
 		matched = matched || vecMatched
 		resp.DedupRemoved += removed
 		all = append(all, rows...)
 	}
+	vectorEnabled := (rc.Embedder != nil || q.Embedding != nil) && resp.EmbeddingNote == ""
 	resp.VectorSearch = map[string]any{"enabled": vectorEnabled, "matched": matched}
 
 	// Aggregate across queries: one row per id, the best score wins.
@@ -229,7 +224,8 @@ func fmtPtr(t *time.Time) any {
 
 // runOne gathers and scores the candidates of one query text; it also
 // reports how many duplicates it folded.
-func (rc *Recaller) runOne(ctx context.Context, store mnemo.MemoryStore, q *Query, text string) ([]*Row, int, bool, error) {
+// A failed query embedding is noted in resp; the keyword channel still runs.
+func (rc *Recaller) runOne(ctx context.Context, store mnemo.MemoryStore, q *Query, text string, resp *Response) ([]*Row, int, bool, error) {
 	p := q.PerQueryLimit
 	if text == "*" {
 		text = ""
@@ -271,11 +267,11 @@ func (rc *Recaller) runOne(ctx context.Context, store mnemo.MemoryStore, q *Quer
 
 	vec := q.Embedding
 	if vec == nil && text != "" && rc.Embedder != nil {
-		vecs, err := rc.Embedder.Embed(ctx, []string{text})
-		if err != nil {
-			return nil, 0, false, mnemo.Errorf(mnemo.EUNAVAILABLE, "query embedding failed; vector search skipped: %v", err)
+		if vecs, err := rc.Embedder.Embed(ctx, []string{text}); err != nil {
+			resp.EmbeddingNote = "query embedding failed; vector search skipped"
+		} else {
+			vec = vecs[0]
 		}
-		vec = vecs[0]
 	}
 	matched := false
 	if vec != nil {

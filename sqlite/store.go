@@ -325,7 +325,12 @@ func (s *Store) Update(ctx context.Context, m *mnemo.Memory) error {
 		if err := writeTags(ctx, tx, rid, m.Tags); err != nil {
 			return fmt.Errorf("update tags: %w", err)
 		}
-		if m.Embedding != nil {
+		if m.Embedding != nil && len(m.Embedding) == 0 {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM vectors WHERE rid = ?`, rid); err != nil {
+				return fmt.Errorf("drop vector: %w", err)
+			}
+			*changes = append(*changes, indexChange{rid: rid, remove: true})
+		} else if m.Embedding != nil {
 			if err := upsertVector(ctx, tx, rid, m.Embedding, m.EmbeddingModel); err != nil {
 				return fmt.Errorf("update vector: %w", err)
 			}

@@ -45,6 +45,7 @@ var settings = []setting{
 	{Env: "SEARCH_WEIGHT_EXACT", Flag: "weight-exact", Default: "0.2", Help: "recall weight of an exact metadata match"},
 	{Env: "SEARCH_WEIGHT_RELATION", Flag: "weight-relation", Default: "0.25", Help: "recall weight of relation expansion"},
 	{Env: "SEARCH_RECENCY_WINDOW_DAYS", Flag: "recency-window-days", Default: "180", Help: "age at which recency reaches 0"},
+	{Env: "MNEMO_EMBED_RETRY_INTERVAL", Flag: "embed-retry-interval", Default: "30s", Help: "how often memories stored without a vector (embedder down) are retried"},
 	{Env: "MNEMO_STORE_IDLE_TIMEOUT", Flag: "store-idle-timeout", Default: "5m", Help: "close a tenant database after this long unused"},
 	{Env: "MNEMO_LOG_LEVEL", Flag: "log-level", Default: "info", Help: "debug, info, warn or error"},
 }

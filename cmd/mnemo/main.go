@@ -195,6 +195,10 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("MNEMO_STORE_IDLE_TIMEOUT: %w", err)
 	}
+	retry, err := time.ParseDuration(c["MNEMO_EMBED_RETRY_INTERVAL"])
+	if err != nil || retry <= 0 {
+		return fmt.Errorf("MNEMO_EMBED_RETRY_INTERVAL must be a positive duration, got %q", c["MNEMO_EMBED_RETRY_INTERVAL"])
+	}
 	embedder, err := newEmbedder(c, dim)
 	if err != nil {
 		return err
@@ -228,7 +232,7 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		Limits:   limits, Logger: logger, AdminToken: c["ADMIN_API_TOKEN"], AllowQueryToken: allowQuery,
 		MaxBodyBytes: int64(maxBody), Backend: "sqlite", Version: version,
 	}
-	backfill := &embed.Backfill{Registry: registry, Stores: stores, Embedder: embedder, Logger: logger, Interval: 30 * time.Second, Batch: 64}
+	backfill := &embed.Backfill{Registry: registry, Stores: stores, Embedder: embedder, Logger: logger, Interval: retry, Batch: 64}
 	go backfill.Run(ctx)
 	go stores.Run(ctx)
 
