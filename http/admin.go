@@ -32,13 +32,9 @@ func statsJSON(t *mnemo.Tenant) map[string]any {
 }
 
 func (s *Server) handleCreateTenant(w http.ResponseWriter, r *http.Request) {
-	body, err := s.readJSONObject(w, r)
+	body, err := s.requireJSONObject(w, r, "JSON body with 'tenant_id' is required")
 	if err != nil {
 		writeError(w, err)
-		return
-	}
-	if body == nil {
-		writeError(w, mnemo.Errorf(mnemo.EINVALID, "JSON body with 'tenant_id' is required"))
 		return
 	}
 	id, _ := body["tenant_id"].(string)

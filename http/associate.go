@@ -63,13 +63,9 @@ func parseAssociation(item any, now func() mnemo.Relation) (rel mnemo.Relation, 
 }
 
 func (s *Server) handleAssociate(w http.ResponseWriter, r *http.Request, tr *tenantRequest) {
-	body, err := s.readJSONObject(w, r)
+	body, err := s.requireJSONObject(w, r, "JSON body is required")
 	if err != nil {
 		writeError(w, err)
-		return
-	}
-	if body == nil {
-		writeError(w, mnemo.Errorf(mnemo.EINVALID, "JSON body is required"))
 		return
 	}
 	newRel := func() mnemo.Relation { return mnemo.Relation{UpdatedAt: s.Now()} }

@@ -57,6 +57,16 @@ func (s *Server) readJSONObject(w http.ResponseWriter, r *http.Request) (map[str
 	return obj, nil
 }
 
+// requireJSONObject is readJSONObject for routes that need an object: a
+// missing or non-object body is a 400 with the route's message.
+func (s *Server) requireJSONObject(w http.ResponseWriter, r *http.Request, missing string) (map[string]any, error) {
+	body, err := s.readJSONObject(w, r)
+	if err == nil && body == nil {
+		err = mnemo.Errorf(mnemo.EINVALID, "%s", missing)
+	}
+	return body, err
+}
+
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
 	var tooLarge *http.MaxBytesError

@@ -80,13 +80,9 @@ func (s *Server) handleStore(w http.ResponseWriter, r *http.Request, tr *tenantR
 
 func (s *Server) handleStoreBatch(w http.ResponseWriter, r *http.Request, tr *tenantRequest) {
 	began := time.Now()
-	body, err := s.readJSONObject(w, r)
+	body, err := s.requireJSONObject(w, r, "JSON body with 'memories' array required")
 	if err != nil {
 		writeError(w, err)
-		return
-	}
-	if body == nil {
-		writeError(w, mnemo.Errorf(mnemo.EINVALID, "JSON body with 'memories' array required"))
 		return
 	}
 	items, ok := body["memories"].([]any)
@@ -153,13 +149,9 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, tr *tenantR
 		writeError(w, err)
 		return
 	}
-	body, err := s.readJSONObject(w, r)
+	body, err := s.requireJSONObject(w, r, "JSON body is required")
 	if err != nil {
 		writeError(w, err)
-		return
-	}
-	if body == nil {
-		writeError(w, mnemo.Errorf(mnemo.EINVALID, "JSON body is required"))
 		return
 	}
 	m, err := tr.Store.Memory(r.Context(), id)
