@@ -17,10 +17,15 @@ type Config struct {
 	ExpansionLimit int // default expansion_limit
 	AdaptiveFloor  bool
 	MinScore       float64
+	// ContextWindow is how many top rows bring their time neighbours in;
+	// ContextWeight is the share of the row's score those receive.
+	ContextWindow int
+	ContextWeight float64
 }
 
 // DefaultConfig is AutoMem's defaults.
-var DefaultConfig = Config{Weights: DefaultWeights, MaxLimit: 100, RelationLimit: 5, ExpansionLimit: 25, AdaptiveFloor: true}
+var DefaultConfig = Config{Weights: DefaultWeights, MaxLimit: 100, RelationLimit: 5, ExpansionLimit: 25, AdaptiveFloor: true,
+	ContextWindow: 3, ContextWeight: 0.7}
 
 // Query is one parsed /recall request.
 type Query struct {
@@ -45,7 +50,15 @@ type Query struct {
 	StateMode           string // "current" or "history"
 	StateDebug          bool
 	TimeQueryUnparsed   bool
+	ContextWindow       int
+	ContextWeight       float64
 	Now                 time.Time
+}
+
+// searches reports whether the query ranks by relevance, rather than
+// listing memories (an empty query or "*" is AutoMem's trending list).
+func (q *Query) searches() bool {
+	return (q.Query != "" && q.Query != "*") || q.Multi || q.Embedding != nil
 }
 
 var (
@@ -209,5 +222,9 @@ func ParseQuery(v url.Values, cfg Config, dim int, now time.Time) (*Query, error
 		}
 	}
 	q.StateDebug = Bool(v.Get("state_debug"), false)
+	q.ContextWindow, q.ContextWeight = cfg.ContextWindow, cfg.ContextWeight
+	if s, ok := first(v, "context_window"); ok {
+		q.ContextWindow = clampInt(s, cfg.ContextWindow, 0, 10)
+	}
 	return q, nil
 }

@@ -30,9 +30,15 @@ type Row struct {
 	RelationScore float64       `json:"relation_score,omitempty"`
 	DedupedFrom   []string      `json:"deduped_from,omitempty"`
 	StateReplaces string        `json:"state_replaces,omitempty"`
+	ContextOf     string        `json:"context_of,omitempty"`
 
 	// Similarity is the cosine with the query vector, when there is one.
 	Similarity float64 `json:"-"`
+	// Lexical is the row's BM25 score divided by the best BM25 score among
+	// the query's keyword candidates; 0 when BM25 did not find it.
+	Lexical float64 `json:"-"`
+	// searched marks rows that both channels scored, so Lexical is known.
+	searched bool
 }
 
 // Edge is a relation as a result row shows it: an outgoing relation with
@@ -129,6 +135,13 @@ func (rc *Recaller) Run(ctx context.Context, store mnemo.MemoryStore, q *Query) 
 		}
 		byID[r.ID] = r
 		merged = append(merged, r)
+	}
+	SortRows(merged, q.Sort)
+	if q.ContextWindow > 0 && q.Sort == "score" && q.searches() {
+		var err error
+		if merged, err = rc.addNeighbors(ctx, store, q, merged); err != nil {
+			return nil, err
+		}
 	}
 	merged, removed := Dedupe(merged)
 	resp.DedupRemoved += removed
@@ -281,15 +294,11 @@ func (rc *Recaller) runOne(ctx context.Context, store mnemo.MemoryStore, q *Quer
 		}
 		for _, h := range hits {
 			r := add(h, "vector", "vector")
-			r.Similarity = h.Score
+			r.Similarity, r.searched = h.Score, true
 		}
 		matched = len(hits) > 0
 	}
-	terms := tokens
-	if len(terms) == 0 {
-		terms = strings.Fields(strings.ToLower(text))
-	}
-	hits, err := store.Keyword(ctx, terms, q.Filter, fetch)
+	hits, err := store.Keyword(ctx, SearchTerms(text), q.Filter, fetch)
 	if err != nil {
 		return nil, 0, false, err
 	}
@@ -300,8 +309,12 @@ func (rc *Recaller) runOne(ctx context.Context, store mnemo.MemoryStore, q *Quer
 	var needSim []string
 	for _, h := range hits {
 		r := add(h, "keyword", "graph")
-		if r.MatchType == "keyword" && best > 0 {
-			r.MatchScore = h.Score / best
+		r.searched = true
+		if best > 0 {
+			r.Lexical = h.Score / best
+		}
+		if r.MatchType == "keyword" {
+			r.MatchScore = r.Lexical
 			needSim = append(needSim, r.ID)
 		}
 	}

@@ -160,9 +160,13 @@ func TestRecallMoreMatchedWordsRankHigher(t *testing.T) {
 	f.add(4, "the kafka consumer was restarted yesterday") // 2 of 4
 	resp := f.recall("query=kafka+consumer+lag+alert&adaptive_floor=false")
 	wantOrder(t, resp, 3, 4, 1, 2)
-	wantKW := []float64{1, 0.5, 0.25, 0}
+	// The keyword component averages the share of the query's words with
+	// normalised BM25. In a four-memory store FTS5 gives "kafka" (3 of 4)
+	// and "consumer" (2 of 4) no weight, so only memory 3's rare words
+	// count for BM25, and the others keep half their word share.
+	wantKW := []float64{1, 0.25, 0.125, 0}
 	for i, r := range resp.Results {
-		if i < len(wantKW) && r.Components.Keyword != wantKW[i] {
+		if i < len(wantKW) && math.Abs(r.Components.Keyword-wantKW[i]) > 1e-5 {
 			t.Errorf("result %d keyword component = %v, want %v", i, r.Components.Keyword, wantKW[i])
 		}
 	}

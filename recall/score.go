@@ -13,6 +13,9 @@ import (
 // Weights are the component weights of AutoMem's scoring (reference §4.3).
 type Weights struct {
 	Vector, Keyword, Metadata, Relation, Tag, Importance, Confidence, Recency, Exact, Relevance, Temporal float64
+	// TimeMention rewards memories that mention a time when the query asks
+	// "when" (mnemo's addition; AutoMem has no such component).
+	TimeMention float64
 	// RecencyWindowDays is the age at which the linear recency score reaches 0.
 	RecencyWindowDays float64
 }
@@ -20,7 +23,7 @@ type Weights struct {
 // DefaultWeights are AutoMem's defaults.
 var DefaultWeights = Weights{
 	Vector: 0.35, Keyword: 0.35, Metadata: 0.35, Relation: 0.25, Tag: 0.2, Importance: 0.1,
-	Confidence: 0.05, Recency: 0.1, Exact: 0.2, Relevance: 0, Temporal: 0.1, RecencyWindowDays: 180,
+	Confidence: 0.05, Recency: 0.1, Exact: 0.2, Relevance: 0, Temporal: 0.1, RecencyWindowDays: 180, TimeMention: 0.1,
 }
 
 var keywordStopwords = map[string]bool{}
@@ -30,6 +33,48 @@ func init() {
 		keywordStopwords[w] = true
 	}
 }
+
+// searchStopwords are left out of the keyword channel's query: words so
+// common that matching them says nothing about relevance. (AutoMem's 26
+// keyword stopwords keep "what", "did", "would"... which then dominate.)
+var searchStopwords = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields(`a an the and or but of to in on at for with by from as is are was were be been being
+		it its this that these those i you he she we they me him her us them my your his our their do does did have
+		has had not no so if then than too very can will just what when where who whom which why how about into
+		over after before also more any some there here would could should may might must shall am get got`) {
+		searchStopwords[w] = true
+	}
+}
+
+// SearchTerms are the words the keyword channel searches for: the query's
+// words of letters and digits minus stopwords, or every word when nothing
+// else is left ("who was it?").
+func SearchTerms(q string) []string {
+	words := reContentToken.FindAllString(strings.ToLower(q), -1)
+	var out []string
+	seen := map[string]bool{}
+	for _, w := range words {
+		if !searchStopwords[w] && !seen[w] {
+			seen[w] = true
+			out = append(out, w)
+		}
+	}
+	if len(out) == 0 {
+		return words
+	}
+	return out
+}
+
+var (
+	reWhenIntent  = regexp.MustCompile(`^\s*(when|how long|what (year|month|week|day|date|time)|which (year|month|week|day|date))\b`)
+	reTimeMention = regexp.MustCompile(`\b(yesterday|today|tonight|tomorrow|ago|last|next|this (week|weekend|month|year|morning|summer|spring|fall|winter)|weeks?|months?|years?|weekend|(mon|tues|wednes|thurs|fri|satur|sun)day|january|february|march|april|may|june|july|august|september|october|november|december|summer|winter|spring|autumn|\d{4}|since|recently|soon|later)\b`)
+)
+
+// AsksWhen reports whether a query asks for a time ("When did...", "How
+// long...", "What year...").
+func AsksWhen(q string) bool { return reWhenIntent.MatchString(strings.ToLower(q)) }
 
 var (
 	reKeywordToken = regexp.MustCompile(`[a-z0-9_-]+`)
@@ -99,31 +144,46 @@ type Components struct {
 	Exact          float64  `json:"exact"`
 	Relevance      float64  `json:"relevance"`
 	Context        float64  `json:"context"`
+	TimeMention    float64  `json:"time_mention"`
 	Evidence       float64  `json:"evidence"`
 	RelevanceGated bool     `json:"relevance_gated"`
 	Temporal       *float64 `json:"temporal,omitempty"`
+	// Neighbor is the share of a top hit's score that a memory just before
+	// or after it in time receives; the row's score is at least this.
+	Neighbor *float64 `json:"neighbor,omitempty"`
 }
 
 // Score computes a row's components and final score for query tokens.
 func Score(w Weights, r *Row, tokens []string, query string, now time.Time) {
 	m := r.Memory
 	c := Components{Importance: m.Importance, Confidence: m.Confidence, Relation: r.RelationScore, Vector: math.Max(0, r.Similarity)}
-	switch r.MatchType {
-	case "keyword", "trending":
-		c.Keyword = math.Min(1, r.MatchScore)
-	}
-	if len(tokens) > 0 {
+	lowerContent := strings.ToLower(m.Content)
+	if r.MatchType == "trending" {
+		c.Keyword = math.Min(1, r.MatchScore) // AutoMem: a trending row's keyword score is its importance
+	} else if terms := SearchTerms(query); len(terms) > 0 {
+		// The share of the query's words the memory contains, averaged with
+		// its BM25 score when the keyword channel ranked it. BM25 weighs
+		// rare words above common ones; the share keeps small stores sane,
+		// where FTS5 gives any word in half the memories no weight at all.
 		content := map[string]bool{}
-		for _, t := range reContentToken.FindAllString(strings.ToLower(m.Content), -1) {
+		for _, t := range reContentToken.FindAllString(lowerContent, -1) {
 			content[t] = true
 		}
 		found := 0
-		for _, t := range tokens {
+		for _, t := range terms {
 			if content[t] {
 				found++
 			}
 		}
-		c.Keyword = math.Max(c.Keyword, float64(found)/float64(len(tokens)))
+		c.Keyword = float64(found) / float64(len(terms))
+		if r.searched {
+			c.Keyword = (c.Keyword + r.Lexical) / 2
+		}
+	}
+	if w.TimeMention > 0 && AsksWhen(query) && reTimeMention.MatchString(lowerContent) {
+		c.TimeMention = 1
+	}
+	if len(tokens) > 0 {
 
 		tags := map[string]bool{}
 		for _, t := range m.Tags {
@@ -154,7 +214,7 @@ func Score(w Weights, r *Row, tokens []string, query string, now time.Time) {
 	r.Components = c
 	r.FinalScore = w.Vector*c.Vector + w.Keyword*c.Keyword + w.Metadata*c.Metadata + w.Relation*c.Relation +
 		w.Tag*c.Tag + w.Importance*c.Importance + w.Confidence*c.Confidence + w.Recency*c.Recency +
-		w.Exact*c.Exact + w.Relevance*c.Relevance + c.Context
+		w.Exact*c.Exact + w.Relevance*c.Relevance + w.TimeMention*c.TimeMention + c.Context
 }
 
 var (

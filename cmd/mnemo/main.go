@@ -185,6 +185,9 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	rcfg.Weights.Exact = n.float("SEARCH_WEIGHT_EXACT")
 	rcfg.Weights.Relation = n.float("SEARCH_WEIGHT_RELATION")
 	rcfg.Weights.RecencyWindowDays = n.float("SEARCH_RECENCY_WINDOW_DAYS")
+	rcfg.Weights.TimeMention = n.float("SEARCH_WEIGHT_TIME_MENTION")
+	rcfg.ContextWindow = n.int("RECALL_CONTEXT_WINDOW")
+	rcfg.ContextWeight = n.float("RECALL_CONTEXT_WEIGHT")
 	if n.err != nil {
 		return n.err
 	}
