@@ -52,6 +52,10 @@ type MemoryStore interface {
 	DeleteMatching(ctx context.Context, f Filter) (int, error)
 	// List returns memories that match f in the given order.
 	List(ctx context.Context, f Filter, order string, limit, offset int) ([]*Memory, error)
+	// Adjacent returns the memories that match f stored just before and just
+	// after id in time (ties in time go by the order they were stored); nil
+	// where there is none.
+	Adjacent(ctx context.Context, id string, f Filter) (before, after *Memory, err error)
 	// Touch sets last_accessed of the given memories.
 	Touch(ctx context.Context, ids []string, at time.Time) error
 

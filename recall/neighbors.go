@@ -2,14 +2,15 @@ package recall
 
 import (
 	"context"
-	"time"
 
 	"github.com/mnemohq/mnemo"
 )
 
 // addNeighbors adds, for each of the top ContextWindow rows, the memories
-// stored just before and just after it (in time, within the query's scope),
-// scored at least ContextWeight times the row they neighbour.
+// stored just before and just after it (in time, within the query's scope;
+// memories with the same timestamp go by the order they were stored; at
+// most ContextMaxGap away), scored at least ContextWeight times the row they
+// neighbour.
 //
 // A memory is often meaningful only with its neighbours: in a conversation
 // stored one turn per memory, the turn that matches a question is often the
@@ -25,14 +26,30 @@ func (rc *Recaller) addNeighbors(ctx context.Context, store mnemo.MemoryStore, q
 		}
 	}
 	hits := rows[:min(q.ContextWindow, len(rows))]
-	for _, hit := range hits {
-		neighbours, err := timeNeighbours(ctx, store, q.Filter, hit.Memory.Timestamp)
+	// Shares come from the scores before this step, so a neighbour's raised
+	// score never passes on to its own neighbours.
+	shares := make([]float64, len(hits))
+	for i, hit := range hits {
+		shares[i] = q.ContextWeight * hit.FinalScore
+	}
+	for i, hit := range hits {
+		// Only memories stored close to the hit are its context: a
+		// conversation's turns, a session's notes.
+		f := q.Filter
+		lo, hi := hit.Memory.Timestamp.Add(-q.ContextMaxGap), hit.Memory.Timestamp.Add(q.ContextMaxGap)
+		if f.Start == nil || f.Start.Before(lo) {
+			f.Start = &lo
+		}
+		if f.End == nil || f.End.After(hi) {
+			f.End = &hi
+		}
+		before, after, err := store.Adjacent(ctx, hit.ID, f)
 		if err != nil {
 			return nil, err
 		}
-		share := q.ContextWeight * hit.FinalScore
-		for _, m := range neighbours {
-			if absorbed[m.ID] {
+		share := shares[i]
+		for _, m := range []*mnemo.Memory{before, after} {
+			if m == nil || absorbed[m.ID] {
 				continue
 			}
 			r, ok := byID[m.ID]
@@ -52,27 +69,4 @@ func (rc *Recaller) addNeighbors(ctx context.Context, store mnemo.MemoryStore, q
 		}
 	}
 	return rows, nil
-}
-
-// timeNeighbours returns the memory just before and the one just after ts
-// that match f. Memories with exactly the same timestamp are not neighbours.
-func timeNeighbours(ctx context.Context, store mnemo.MemoryStore, f mnemo.Filter, ts time.Time) ([]*mnemo.Memory, error) {
-	before, after := ts.Add(-time.Microsecond), ts.Add(time.Microsecond)
-	fb, fa := f, f
-	fb.End, fa.Start = &before, &after
-	if f.End != nil && f.End.Before(before) {
-		fb.End = f.End
-	}
-	if f.Start != nil && f.Start.After(after) {
-		fa.Start = f.Start
-	}
-	prev, err := store.List(ctx, fb, mnemo.OrderTimeDesc, 1, 0)
-	if err != nil {
-		return nil, err
-	}
-	next, err := store.List(ctx, fa, mnemo.OrderTimeAsc, 1, 0)
-	if err != nil {
-		return nil, err
-	}
-	return append(prev, next...), nil
 }

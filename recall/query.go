@@ -21,11 +21,13 @@ type Config struct {
 	// ContextWeight is the share of the row's score those receive.
 	ContextWindow int
 	ContextWeight float64
+	// ContextMaxGap is how far in time a neighbour may be.
+	ContextMaxGap time.Duration
 }
 
 // DefaultConfig is AutoMem's defaults.
 var DefaultConfig = Config{Weights: DefaultWeights, MaxLimit: 100, RelationLimit: 5, ExpansionLimit: 25, AdaptiveFloor: true,
-	ContextWindow: 3, ContextWeight: 0.7}
+	ContextWindow: 3, ContextWeight: 0.7, ContextMaxGap: time.Hour}
 
 // Query is one parsed /recall request.
 type Query struct {
@@ -52,6 +54,7 @@ type Query struct {
 	TimeQueryUnparsed   bool
 	ContextWindow       int
 	ContextWeight       float64
+	ContextMaxGap       time.Duration
 	Now                 time.Time
 }
 
@@ -222,7 +225,7 @@ func ParseQuery(v url.Values, cfg Config, dim int, now time.Time) (*Query, error
 		}
 	}
 	q.StateDebug = Bool(v.Get("state_debug"), false)
-	q.ContextWindow, q.ContextWeight = cfg.ContextWindow, cfg.ContextWeight
+	q.ContextWindow, q.ContextWeight, q.ContextMaxGap = cfg.ContextWindow, cfg.ContextWeight, cfg.ContextMaxGap
 	if s, ok := first(v, "context_window"); ok {
 		q.ContextWindow = clampInt(s, cfg.ContextWindow, 0, 10)
 	}

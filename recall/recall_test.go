@@ -158,7 +158,7 @@ func TestRecallMoreMatchedWordsRankHigher(t *testing.T) {
 	f.add(2, "weekly team lunch menu")                     // 0 of 4
 	f.add(3, "kafka consumer lag alert fired at noon")     // 4 of 4
 	f.add(4, "the kafka consumer was restarted yesterday") // 2 of 4
-	resp := f.recall("query=kafka+consumer+lag+alert&adaptive_floor=false")
+	resp := f.recall("query=kafka+consumer+lag+alert&adaptive_floor=false&context_window=0")
 	wantOrder(t, resp, 3, 4, 1, 2)
 	// The keyword component averages the share of the query's words with
 	// normalised BM25. In a four-memory store FTS5 gives "kafka" (3 of 4)
@@ -443,11 +443,11 @@ func TestRecallMinScore(t *testing.T) {
 	f.add(2, "grafana alerts are noisy", importance(0.5))
 	f.add(3, "cooking pasta tonight", importance(0.5))
 	f.add(4, "latency dashboard in grafana for checkout", importance(0.5))
-	all := f.recall("query=grafana+dashboard+latency&adaptive_floor=false")
+	all := f.recall("query=grafana+dashboard+latency&adaptive_floor=false&context_window=0")
 	wantOrder(t, all, 1, 4, 2, 3)
 
 	for _, min := range []float64{0, 0.3, 0.5, 0.9} {
-		raw := fmt.Sprintf("query=grafana+dashboard+latency&adaptive_floor=false&min_score=%v", min)
+		raw := fmt.Sprintf("query=grafana+dashboard+latency&adaptive_floor=false&context_window=0&min_score=%v", min)
 		t.Run(raw, func(t *testing.T) {
 			resp := f.recall(raw)
 			var want []string
@@ -468,5 +468,46 @@ func TestRecallMinScore(t *testing.T) {
 		})
 	}
 	// The two strong matches pass 0.5; the others do not.
-	wantOrder(t, f.recall("query=grafana+dashboard+latency&adaptive_floor=false&min_score=0.5"), 1, 4)
+	wantOrder(t, f.recall("query=grafana+dashboard+latency&adaptive_floor=false&context_window=0&min_score=0.5"), 1, 4)
+}
+
+// A conversation stored one turn per memory: the question matches, the
+// answer is the next turn. The top results bring their neighbours in time
+// (within the hour, within the query's scope) at 0.7 of their score.
+func TestRecallContextWindow(t *testing.T) {
+	f := newFixture(t)
+	turn := func(n int, minutes time.Duration, content string, opts ...memOpt) {
+		f.add(n, content, append([]memOpt{age(5*day - minutes*time.Minute)}, opts...)...)
+	}
+	turn(1, 0, "Melanie: did you see the meteor shower?", tags("chat"))
+	turn(2, 1, "Caroline: what was your favourite camping trip?", tags("chat"))
+	turn(3, 2, "Melanie: the one at the lake, we watched the Perseids all night", tags("chat"))
+	turn(4, 3, "Caroline: sounds wonderful", tags("other"))
+	turn(5, 4, "Melanie: it really was", tags("chat"))
+	turn(6, 180, "Melanie: bought a new tent", tags("chat")) // three hours later: another episode
+
+	// Before this step the order is 2, 5, 3, 6, 4, 1 (see context_window=0
+	// below); 2's neighbours 1 and 3 rise to 0.7 of its score. Memory 5's
+	// and 3's shares are below what their neighbours already have.
+	resp := f.recall("query=favourite+camping+trip&adaptive_floor=false&limit=10")
+	wantOrder(t, resp, 2, 3, 1, 5, 6, 4)
+	hit := resp.Results[0]
+	for _, r := range resp.Results[1:3] {
+		if r.ContextOf != id(2) || r.Components.Neighbor == nil ||
+			math.Abs(*r.Components.Neighbor-0.7*hit.FinalScore) > 1e-9 || math.Abs(r.FinalScore-0.7*hit.FinalScore) > 1e-9 {
+			t.Errorf("neighbour %s: match_type %q context_of %q neighbor %v final %v; want context of %s at 0.7 x %v",
+				r.ID, r.MatchType, r.ContextOf, r.Components.Neighbor, r.FinalScore, id(2), hit.FinalScore)
+		}
+	}
+	// Memory 6 is three hours after 5: no neighbour of it.
+	if r := resp.Results[4]; r.ID != id(6) || r.Components.Neighbor != nil {
+		t.Errorf("memory 6 neighbour share %v", r.Components.Neighbor)
+	}
+
+	// Within a tag scope, the neighbour is the nearest memory in the scope:
+	// memory 4 is out of scope, so 3's next neighbour is 5.
+	wantOrder(t, f.recall("query=perseids+lake&tags=chat&adaptive_floor=false&limit=10"), 3, 2, 5, 1, 6)
+
+	// context_window=0 turns the step off.
+	wantOrder(t, f.recall("query=favourite+camping+trip&adaptive_floor=false&limit=10&context_window=0"), 2, 5, 3, 6, 4, 1)
 }

@@ -217,26 +217,31 @@ func Score(w Weights, r *Row, tokens []string, query string, now time.Time) {
 		w.Exact*c.Exact + w.Relevance*c.Relevance + w.TimeMention*c.TimeMention + c.Context
 }
 
-var (
-	reFingerprintPunct = regexp.MustCompile("[`*_#>~-]")
-	reNonWord          = regexp.MustCompile(`[^\w]+`)
-)
-
 // Fingerprint is AutoMem's dedupe key: identical content, up to case and
-// markdown punctuation, collapses to one result.
+// markdown punctuation, collapses to one result. AutoMem lower-cases,
+// turns `*_#>~- into spaces, drops non-ASCII, turns the other non-word
+// characters into spaces, collapses runs of space and keeps 320 characters;
+// this is the same in one pass.
 func Fingerprint(content string) string {
-	s := reFingerprintPunct.ReplaceAllString(strings.ToLower(content), " ")
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x80 {
-			b = append(b, s[i])
+	s := strings.ToLower(content)
+	b := make([]byte, 0, min(len(s), 320))
+	space := false
+	for i := 0; i < len(s) && len(b) < 320; i++ {
+		c := s[i]
+		switch {
+		case c >= 0x80:
+			continue // dropped, not a separator
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+			if space && len(b) > 0 {
+				b = append(b, ' ')
+			}
+			space = false
+			b = append(b, c)
+		default:
+			space = true
 		}
 	}
-	s = strings.Join(strings.Fields(reNonWord.ReplaceAllString(string(b), " ")), " ")
-	if len(s) > 320 {
-		s = s[:320]
-	}
-	return s
+	return string(b[:min(len(b), 320)])
 }
 
 // Dedupe keeps one row per fingerprint: the higher final score, then the

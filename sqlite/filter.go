@@ -10,7 +10,14 @@ import (
 
 // filterSQL turns f into a WHERE clause over the alias m, with its
 // arguments. Tag values are lower-cased here, once for every caller.
-func filterSQL(f mnemo.Filter) (string, []any) {
+func filterSQL(f mnemo.Filter) (string, []any) { return buildFilter(f, false) }
+
+// probeFilterSQL is filterSQL for queries that walk an index in order and
+// stop at the first match: tags are checked row by row (EXISTS) instead of
+// collecting the scope first.
+func probeFilterSQL(f mnemo.Filter) (string, []any) { return buildFilter(f, true) }
+
+func buildFilter(f mnemo.Filter, probe bool) (string, []any) {
 	clauses := []string{"1"}
 	var args []any
 	if tags := distinctLower(f.Tags); len(tags) > 0 {
@@ -18,12 +25,22 @@ func filterSQL(f mnemo.Filter) (string, []any) {
 		if f.TagMatch == "exact" {
 			table, col = "memory_tags", "tag"
 		}
+		// Driven from the tag index, so a scope over a large store reads the
+		// scope's rows, not every row.
 		list, _ := json.Marshal(tags)
-		if f.TagMode == "all" {
-			clauses = append(clauses, `(SELECT COUNT(DISTINCT t.`+col+`) FROM `+table+` t WHERE t.rid = m.rid AND t.`+col+` IN (SELECT value FROM json_each(?))) = ?`)
+		if probe {
+			if f.TagMode == "all" {
+				clauses = append(clauses, `(SELECT COUNT(DISTINCT t.`+col+`) FROM `+table+` t WHERE t.rid = m.rid AND t.`+col+` IN (SELECT value FROM json_each(?))) = ?`)
+				args = append(args, string(list), len(tags))
+			} else {
+				clauses = append(clauses, `EXISTS (SELECT 1 FROM `+table+` t WHERE t.rid = m.rid AND t.`+col+` IN (SELECT value FROM json_each(?)))`)
+				args = append(args, string(list))
+			}
+		} else if f.TagMode == "all" {
+			clauses = append(clauses, `m.rid IN (SELECT t.rid FROM `+table+` t WHERE t.`+col+` IN (SELECT value FROM json_each(?)) GROUP BY t.rid HAVING COUNT(DISTINCT t.`+col+`) = ?)`)
 			args = append(args, string(list), len(tags))
 		} else {
-			clauses = append(clauses, `EXISTS (SELECT 1 FROM `+table+` t WHERE t.rid = m.rid AND t.`+col+` IN (SELECT value FROM json_each(?)))`)
+			clauses = append(clauses, `m.rid IN (SELECT t.rid FROM `+table+` t WHERE t.`+col+` IN (SELECT value FROM json_each(?)))`)
 			args = append(args, string(list))
 		}
 	}

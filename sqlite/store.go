@@ -402,6 +402,34 @@ func (s *Store) List(ctx context.Context, f mnemo.Filter, order string, limit, o
 	return mems, err
 }
 
+// Adjacent returns the neighbours of id in (timestamp, insertion) order
+// among the memories f matches. Each side is one walk of the timestamp
+// index from id's position that stops at the first match.
+func (s *Store) Adjacent(ctx context.Context, id string, f mnemo.Filter) (before, after *mnemo.Memory, err error) {
+	var ts, rid int64
+	if err := s.db.reader.QueryRowContext(ctx, `SELECT ts, rid FROM memories WHERE id = ?`, id).Scan(&ts, &rid); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil, notFound()
+		}
+		return nil, nil, err
+	}
+	where, args := probeFilterSQL(f)
+	side := func(cmp, dir string) (*mnemo.Memory, error) {
+		m, _, err := scanMemory(s.db.reader.QueryRowContext(ctx, `SELECT `+memoryColumns+` FROM memories m
+			WHERE (m.ts, m.rid) `+cmp+` (?, ?) AND `+where+` ORDER BY m.ts `+dir+`, m.rid `+dir+` LIMIT 1`,
+			append([]any{ts, rid}, args...)...))
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil
+		}
+		return m, err
+	}
+	if before, err = side("<", "DESC"); err != nil {
+		return nil, nil, err
+	}
+	after, err = side(">", "ASC")
+	return before, after, err
+}
+
 // Touch sets last_accessed. It does not report a stats change: nothing is counted.
 func (s *Store) Touch(ctx context.Context, ids []string, at time.Time) error {
 	if len(ids) == 0 {

@@ -51,13 +51,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, cfg, stderr)
 	case "bench":
 		if len(args) < 2 {
-			return fmt.Errorf("usage: mnemo bench locomo [flags]")
+			return fmt.Errorf("usage: mnemo bench locomo|load [flags]")
 		}
 		switch args[1] {
 		case "locomo":
 			return benchLocomo(ctx, args[2:], stdout, stderr)
+		case "load":
+			return benchLoad(ctx, args[2:], stdout, stderr)
 		}
-		return fmt.Errorf("unknown benchmark %q (locomo)", args[1])
+		return fmt.Errorf("unknown benchmark %q (locomo, load)", args[1])
 	case "config-docs":
 		configDocs(stdout)
 		return nil
@@ -70,6 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 Commands:
   serve         run the server (mnemo serve --help lists every setting)
   bench locomo  recall quality on LoCoMo against a running server, next to plain BM25
+  bench load    store throughput and recall latency of one tenant at 1k, 10k, 100k memories
   config-docs   print docs/configuration.md
   version       print the version
 `)
@@ -201,6 +204,9 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	retry, err := time.ParseDuration(c["MNEMO_EMBED_RETRY_INTERVAL"])
 	if err != nil || retry <= 0 {
 		return fmt.Errorf("MNEMO_EMBED_RETRY_INTERVAL must be a positive duration, got %q", c["MNEMO_EMBED_RETRY_INTERVAL"])
+	}
+	if rcfg.ContextMaxGap, err = time.ParseDuration(c["RECALL_CONTEXT_MAX_GAP"]); err != nil || rcfg.ContextMaxGap < 0 {
+		return fmt.Errorf("RECALL_CONTEXT_MAX_GAP must be a duration, got %q", c["RECALL_CONTEXT_MAX_GAP"])
 	}
 	embedder, err := newEmbedder(c, dim)
 	if err != nil {
