@@ -286,10 +286,22 @@ func (rc *Recaller) runOne(ctx context.Context, store mnemo.MemoryStore, q *Quer
 			vec = vecs[0]
 		}
 	}
+	// The two channels are independent reads: run the keyword search
+	// alongside the vector scan.
+	type keywordResult struct {
+		hits []mnemo.Hit
+		err  error
+	}
+	kw := make(chan keywordResult, 1)
+	go func() {
+		hits, err := store.Keyword(ctx, SearchTerms(text), q.Filter, fetch)
+		kw <- keywordResult{hits, err}
+	}()
 	matched := false
 	if vec != nil {
 		hits, err := store.Nearest(ctx, vec, q.Filter, fetch)
 		if err != nil {
+			<-kw
 			return nil, 0, false, err
 		}
 		for _, h := range hits {
@@ -298,10 +310,11 @@ func (rc *Recaller) runOne(ctx context.Context, store mnemo.MemoryStore, q *Quer
 		}
 		matched = len(hits) > 0
 	}
-	hits, err := store.Keyword(ctx, SearchTerms(text), q.Filter, fetch)
-	if err != nil {
-		return nil, 0, false, err
+	kr := <-kw
+	if kr.err != nil {
+		return nil, 0, false, kr.err
 	}
+	hits := kr.hits
 	best := 0.0
 	for _, h := range hits {
 		best = math.Max(best, h.Score)
