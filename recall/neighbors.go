@@ -55,7 +55,7 @@ func (rc *Recaller) addNeighbors(ctx context.Context, store mnemo.MemoryStore, q
 			r, ok := byID[m.ID]
 			if !ok {
 				r = &Row{ID: m.ID, Memory: m, MatchType: "context", Source: "graph", ContextOf: hit.ID}
-				rc.score(r, Keywords(q.Query), q.Query, q.Now)
+				rc.score(r, q, q.Query)
 				byID[m.ID] = r
 				rows = append(rows, r)
 			}

@@ -23,11 +23,13 @@ type Config struct {
 	ContextWeight float64
 	// ContextMaxGap is how far in time a neighbour may be.
 	ContextMaxGap time.Duration
+	// RecencyBias is the default of recency_bias: "on", "off" or "auto".
+	RecencyBias string
 }
 
 // DefaultConfig is AutoMem's defaults.
 var DefaultConfig = Config{Weights: DefaultWeights, MaxLimit: 100, RelationLimit: 5, ExpansionLimit: 25, AdaptiveFloor: true,
-	ContextWindow: 3, ContextWeight: 0.7, ContextMaxGap: time.Hour}
+	ContextWindow: 3, ContextWeight: 0.7, ContextMaxGap: time.Hour, RecencyBias: "off"}
 
 // Query is one parsed /recall request.
 type Query struct {
@@ -56,6 +58,22 @@ type Query struct {
 	ContextWeight       float64
 	ContextMaxGap       time.Duration
 	Now                 time.Time
+
+	// Context hints (reference §4.5).
+	Context      string
+	Language     string
+	ActivePath   string
+	ContextTags  []string
+	ContextTypes []string
+	PriorityIDs  []string
+
+	RecencyBias    string // on, off or auto
+	AutoDecompose  bool
+	ExpandEntities bool
+	ScopeFallback  bool
+
+	profile  *Profile
+	queryVec []float32 // the first query's embedding, for the scope fallback
 }
 
 // searches reports whether the query ranks by relevance, rather than
@@ -226,6 +244,26 @@ func ParseQuery(v url.Values, cfg Config, dim int, now time.Time) (*Query, error
 	}
 	q.StateDebug = Bool(v.Get("state_debug"), false)
 	q.ContextWindow, q.ContextWeight, q.ContextMaxGap = cfg.ContextWindow, cfg.ContextWeight, cfg.ContextMaxGap
+	q.Context = strings.ToLower(strings.TrimSpace(v.Get("context")))
+	q.Language, _ = first(v, "language", "lang")
+	q.Language = strings.TrimSpace(q.Language)
+	q.ActivePath, _ = first(v, "active_path", "file_path", "focus_path")
+	q.ContextTags, q.ContextTypes = splitAll(v["context_tags"]), splitAll(v["context_types"])
+	for _, id := range splitAll(v["priority_ids"]) {
+		if canonical, err := mnemo.ValidateMemoryID(id); err == nil {
+			q.PriorityIDs = append(q.PriorityIDs, canonical)
+		}
+	}
+	q.RecencyBias = cfg.RecencyBias
+	switch s := strings.ToLower(strings.TrimSpace(v.Get("recency_bias"))); s {
+	case "on", "off", "auto":
+		q.RecencyBias = s
+	}
+	if s, ok := first(v, "expand_entities", "entity_expansion"); ok {
+		q.ExpandEntities = Bool(s, false)
+	}
+	q.AutoDecompose = Bool(v.Get("auto_decompose"), false)
+	q.ScopeFallback = Bool(v.Get("scope_fallback"), false)
 	if s, ok := first(v, "context_window"); ok {
 		q.ContextWindow = clampInt(s, cfg.ContextWindow, 0, 10)
 	}

@@ -28,7 +28,7 @@ func TestParseQueryDefaults(t *testing.T) {
 	q := parse(t, "")
 	want := &Query{
 		Limit: 5, PerQueryLimit: 5, Sort: "score", StateMode: "current", AdaptiveFloor: true,
-		RelationLimit: 5, ExpansionLimit: 25, Now: queryNow, ContextWindow: 3, ContextWeight: 0.7, ContextMaxGap: time.Hour,
+		RelationLimit: 5, ExpansionLimit: 25, Now: queryNow, ContextWindow: 3, ContextWeight: 0.7, ContextMaxGap: time.Hour, RecencyBias: "off",
 		Filter: mnemo.Filter{TagMode: "any", TagMatch: "prefix"},
 	}
 	if !reflect.DeepEqual(q, want) {

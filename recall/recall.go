@@ -32,6 +32,9 @@ type Row struct {
 	StateReplaces string        `json:"state_replaces,omitempty"`
 	ContextOf     string        `json:"context_of,omitempty"`
 
+	ExpandedFromEntity string `json:"expanded_from_entity,omitempty"`
+	OutsideTagScope    bool   `json:"outside_tag_scope,omitempty"`
+
 	// Similarity is the cosine with the query vector, when there is one.
 	Similarity float64 `json:"-"`
 	// Lexical is the row's BM25 score divided by the best BM25 score among
@@ -55,28 +58,33 @@ type Edge struct {
 
 // Response is /recall's body (reference §4.9).
 type Response struct {
-	Status        string         `json:"status"`
-	Query         string         `json:"query"`
-	Results       []*Row         `json:"results"`
-	Count         int            `json:"count"`
-	DedupRemoved  int            `json:"dedup_removed"`
-	Sort          string         `json:"sort"`
-	StateMode     string         `json:"state_mode"`
-	VectorSearch  map[string]any `json:"vector_search"`
-	TagMode       string         `json:"tag_mode"`
-	TagMatch      string         `json:"tag_match"`
-	QueryTimeMS   float64        `json:"query_time_ms"`
-	Keywords      []string       `json:"keywords,omitempty"`
-	Queries       []string       `json:"queries,omitempty"`
-	TimeWindow    map[string]any `json:"time_window,omitempty"`
-	TimeQuery     map[string]any `json:"time_query,omitempty"`
-	Tags          []string       `json:"tags,omitempty"`
-	TagScope      map[string]any `json:"tag_scope,omitempty"`
-	ExcludeTags   []string       `json:"exclude_tags,omitempty"`
-	StateFilter   map[string]any `json:"state_filter,omitempty"`
-	ScoreFilter   map[string]any `json:"score_filter,omitempty"`
-	Expansion     map[string]any `json:"expansion,omitempty"`
-	EmbeddingNote string         `json:"embedding_error,omitempty"`
+	Status       string         `json:"status"`
+	Query        string         `json:"query"`
+	Results      []*Row         `json:"results"`
+	Count        int            `json:"count"`
+	DedupRemoved int            `json:"dedup_removed"`
+	Sort         string         `json:"sort"`
+	StateMode    string         `json:"state_mode"`
+	VectorSearch map[string]any `json:"vector_search"`
+	TagMode      string         `json:"tag_mode"`
+	TagMatch     string         `json:"tag_match"`
+	QueryTimeMS  float64        `json:"query_time_ms"`
+	Keywords     []string       `json:"keywords,omitempty"`
+	Queries      []string       `json:"queries,omitempty"`
+	TimeWindow   map[string]any `json:"time_window,omitempty"`
+	TimeQuery    map[string]any `json:"time_query,omitempty"`
+	Tags         []string       `json:"tags,omitempty"`
+	TagScope     map[string]any `json:"tag_scope,omitempty"`
+	ExcludeTags  []string       `json:"exclude_tags,omitempty"`
+	StateFilter  map[string]any `json:"state_filter,omitempty"`
+	ScoreFilter  map[string]any `json:"score_filter,omitempty"`
+	Expansion    map[string]any `json:"expansion,omitempty"`
+
+	EntityExpansion map[string]any `json:"entity_expansion,omitempty"`
+	ContextPriority map[string]any `json:"context_priority,omitempty"`
+	RecencyBias     string         `json:"recency_bias,omitempty"`
+	ScopeFallback   bool           `json:"scope_fallback,omitempty"`
+	EmbeddingNote   string         `json:"embedding_error,omitempty"`
 }
 
 // Recaller runs recall queries against tenant stores.
@@ -91,12 +99,20 @@ func (rc *Recaller) Run(ctx context.Context, store mnemo.MemoryStore, q *Query) 
 	resp := &Response{Status: "success", Query: q.Query, Sort: q.Sort, StateMode: q.StateMode,
 		TagMode: q.Filter.TagMode, TagMatch: q.Filter.TagMatch, Results: []*Row{}}
 	queries := []string{q.Query}
-	if q.Multi {
+	var widen []string
+	switch {
+	case q.Multi:
 		queries = q.Queries
 		resp.Queries = queries
-	} else if q.Query != "" {
+	case q.AutoDecompose && q.searches() && q.Query != "":
+		// Sub-queries widen the candidates; every candidate is still
+		// ranked against the whole question.
+		resp.Queries = Decompose(q.Query)
+		widen = resp.Queries[1:]
+	case q.Query != "":
 		resp.Keywords = Keywords(q.Query)
 	}
+	q.profile = buildProfile(q, queries)
 	if q.Window.Start != nil || q.Window.End != nil {
 		resp.TimeWindow = map[string]any{"start": fmtPtr(q.Window.Start), "end": fmtPtr(q.Window.End)}
 	}
@@ -112,7 +128,7 @@ func (rc *Recaller) Run(ctx context.Context, store mnemo.MemoryStore, q *Query) 
 	matched := false
 	var all []*Row
 	for _, text := range queries {
-		rows, removed, vecMatched, err := rc.runOne(ctx, store, q, text, resp)
+		rows, removed, vecMatched, err := rc.runOne(ctx, store, q, text, widen, resp)
 		if err != nil {
 			return nil, err
 		}
@@ -137,6 +153,19 @@ func (rc *Recaller) Run(ctx context.Context, store mnemo.MemoryStore, q *Query) 
 		merged = append(merged, r)
 	}
 	SortRows(merged, q.Sort)
+	if p := q.profile; p != nil {
+		injected := false
+		needed := len(p.PriorityIDs) > 0 || !anyRow(merged[:min(len(merged), q.Limit)], p.matches)
+		if needed {
+			var err error
+			if merged, injected, err = rc.inject(ctx, store, q, merged); err != nil {
+				return nil, err
+			}
+			SortRows(merged, q.Sort)
+		}
+		resp.ContextPriority = map[string]any{"language": nilIfEmpty(p.Language), "context": nilIfEmpty(p.Context),
+			"priority_tags": p.PriorityTags[:min(10, len(p.PriorityTags))], "priority_types": p.PriorityTypes, "injected": injected}
+	}
 	if q.ContextWindow > 0 && q.Sort == "score" && q.searches() {
 		var err error
 		if merged, err = rc.addNeighbors(ctx, store, q, merged); err != nil {
@@ -146,6 +175,7 @@ func (rc *Recaller) Run(ctx context.Context, store mnemo.MemoryStore, q *Query) 
 	merged, removed := Dedupe(merged)
 	resp.DedupRemoved += removed
 	SortRows(merged, q.Sort)
+	merged = priorityFirst(merged, q.PriorityIDs)
 	if len(merged) > q.Limit {
 		merged = merged[:q.Limit]
 	}
@@ -161,6 +191,14 @@ func (rc *Recaller) Run(ctx context.Context, store mnemo.MemoryStore, q *Query) 
 			"relation_limit": q.RelationLimit, "expansion_limit": q.ExpansionLimit, "respect_tags": q.ExpandRespectTags}
 		results = append(results, expanded...)
 	}
+	if q.ExpandEntities && len(seeds) > 0 {
+		expanded, found, err := rc.expandEntities(ctx, store, q, results)
+		if err != nil {
+			return nil, err
+		}
+		resp.EntityExpansion = map[string]any{"enabled": true, "expanded_count": len(expanded), "entities_found": found[:min(10, len(found))]}
+		results = append(results, expanded...)
+	}
 
 	if q.StateMode == "current" {
 		var err error
@@ -168,6 +206,10 @@ func (rc *Recaller) Run(ctx context.Context, store mnemo.MemoryStore, q *Query) 
 		if err != nil {
 			return nil, err
 		}
+	}
+
+	if rc.recencyBias(q, queries, results) {
+		resp.RecencyBias = "on"
 	}
 
 	filtered := 0
@@ -183,6 +225,15 @@ func (rc *Recaller) Run(ctx context.Context, store mnemo.MemoryStore, q *Query) 
 	}
 	if q.MinScore != nil || floor != nil {
 		resp.ScoreFilter = map[string]any{"min_score": q.MinScore, "adaptive_floor": floor, "filtered_count": filtered}
+	}
+
+	if q.ScopeFallback && len(q.Filter.Tags) > 0 && q.queryVec != nil && len(results) < q.Limit {
+		extra, err := rc.scopeFallback(ctx, store, q, results)
+		if err != nil {
+			return nil, err
+		}
+		resp.ScopeFallback = true
+		results = append(results, extra...)
 	}
 
 	for _, r := range results {
@@ -238,12 +289,11 @@ func fmtPtr(t *time.Time) any {
 // runOne gathers and scores the candidates of one query text; it also
 // reports how many duplicates it folded.
 // A failed query embedding is noted in resp; the keyword channel still runs.
-func (rc *Recaller) runOne(ctx context.Context, store mnemo.MemoryStore, q *Query, text string, resp *Response) ([]*Row, int, bool, error) {
+func (rc *Recaller) runOne(ctx context.Context, store mnemo.MemoryStore, q *Query, text string, widen []string, resp *Response) ([]*Row, int, bool, error) {
 	p := q.PerQueryLimit
 	if text == "*" {
 		text = ""
 	}
-	tokens := Keywords(text)
 	if text == "" && q.Embedding == nil {
 		// No query: AutoMem's "trending" list, or the time order asked for.
 		order := mnemo.OrderImportance
@@ -257,7 +307,7 @@ func (rc *Recaller) runOne(ctx context.Context, store mnemo.MemoryStore, q *Quer
 		rows := make([]*Row, len(mems))
 		for i, m := range mems {
 			rows[i] = &Row{ID: m.ID, Memory: m, MatchType: "trending", Source: "graph", MatchScore: m.Importance}
-			rc.score(rows[i], tokens, text, q.Now)
+			rc.score(rows[i], q, text)
 		}
 		return rows, 0, false, nil
 	}
@@ -285,6 +335,9 @@ func (rc *Recaller) runOne(ctx context.Context, store mnemo.MemoryStore, q *Quer
 		} else {
 			vec = vecs[0]
 		}
+	}
+	if q.queryVec == nil {
+		q.queryVec = vec
 	}
 	// The two channels are independent reads: run the keyword search
 	// alongside the vector scan.
@@ -331,6 +384,19 @@ func (rc *Recaller) runOne(ctx context.Context, store mnemo.MemoryStore, q *Quer
 			needSim = append(needSim, r.ID)
 		}
 	}
+	if len(widen) > 0 {
+		extra, err := rc.widen(ctx, store, q, text, vec, best, widen, fetch, rows)
+		if err != nil {
+			return nil, 0, false, err
+		}
+		for _, r := range extra {
+			rows[r.ID] = r
+			order = append(order, r.ID)
+			if r.MatchType == "keyword" {
+				needSim = append(needSim, r.ID)
+			}
+		}
+	}
 	// Keyword-only candidates still get their vector similarity, so both
 	// channels score every candidate.
 	if vec != nil && len(needSim) > 0 {
@@ -345,7 +411,7 @@ func (rc *Recaller) runOne(ctx context.Context, store mnemo.MemoryStore, q *Quer
 	out := make([]*Row, 0, len(order))
 	for _, id := range order {
 		r := rows[id]
-		rc.score(r, tokens, text, q.Now)
+		rc.score(r, q, text)
 		out = append(out, r)
 	}
 	if q.MinScore != nil {
@@ -359,9 +425,15 @@ func (rc *Recaller) runOne(ctx context.Context, store mnemo.MemoryStore, q *Quer
 	return out, removed, matched, nil
 }
 
-func (rc *Recaller) score(r *Row, tokens []string, text string, now time.Time) {
+// score computes a row's components for query text, plus the context
+// hints' bonus.
+func (rc *Recaller) score(r *Row, q *Query, text string) {
 	r.OriginalScore = r.MatchScore
-	Score(rc.Config.Weights, r, tokens, text, now)
+	Score(rc.Config.Weights, r, Keywords(text), text, q.Now)
+	if b := q.profile.bonus(r.Memory); b > 0 {
+		r.Components.Context = b
+		r.FinalScore += b
+	}
 	r.Score = r.FinalScore
 }
 
@@ -407,7 +479,7 @@ func (rc *Recaller) expand(ctx context.Context, store mnemo.MemoryStore, q *Quer
 			rs := nb.Relation.Strength + math.Max(seed.FinalScore, 0)*0.25
 			r := &Row{ID: m.ID, Memory: m, MatchType: "relation", Source: "graph", MatchScore: rs, RelationScore: rs,
 				RelatedTo: []Edge{edge}, Relations: []Edge{edge}}
-			rc.score(r, Keywords(q.Query), q.Query, q.Now)
+			rc.score(r, q, q.Query)
 			added[m.ID] = r
 			out = append(out, r)
 		}
@@ -620,4 +692,88 @@ func Matches(m *mnemo.Memory, f mnemo.Filter) bool {
 		return hits == len(want)
 	}
 	return hits > 0
+}
+
+func anyRow(rows []*Row, pred func(*Row) bool) bool {
+	for _, r := range rows {
+		if pred(r) {
+			return true
+		}
+	}
+	return false
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// widen gathers the candidates of the sub-queries that the main query's
+// channels missed, and measures them against the main query: its vector
+// similarity and its BM25 score over best, the main query's best.
+func (rc *Recaller) widen(ctx context.Context, store mnemo.MemoryStore, q *Query, text string, vec []float32, best float64,
+	subs []string, fetch int, have map[string]*Row) ([]*Row, error) {
+	found := map[string]*Row{}
+	var ids []string
+	for _, sub := range subs {
+		var hits []mnemo.Hit
+		if rc.Embedder != nil && vec != nil {
+			if vecs, err := rc.Embedder.Embed(ctx, []string{sub}); err == nil {
+				if hits, err = store.Nearest(ctx, vecs[0], q.Filter, fetch); err != nil {
+					return nil, err
+				}
+			}
+		}
+		kw, err := store.Keyword(ctx, SearchTerms(sub), q.Filter, fetch)
+		if err != nil {
+			return nil, err
+		}
+		for i, h := range append(hits, kw...) {
+			if have[h.Memory.ID] != nil || found[h.Memory.ID] != nil {
+				continue
+			}
+			matchType, source := "vector", "vector"
+			if i >= len(hits) {
+				matchType, source = "keyword", "graph"
+			}
+			found[h.Memory.ID] = &Row{ID: h.Memory.ID, Memory: h.Memory, MatchType: matchType, Source: source, searched: true}
+			ids = append(ids, h.Memory.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	if vec != nil {
+		sims, err := store.Nearest(ctx, vec, mnemo.Filter{IDs: ids}, len(ids))
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range sims {
+			found[h.Memory.ID].Similarity = h.Score
+		}
+	}
+	if best > 0 {
+		f := q.Filter
+		f.IDs = ids
+		lex, err := store.Keyword(ctx, SearchTerms(text), f, len(ids))
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range lex {
+			found[h.Memory.ID].Lexical = math.Min(1, h.Score/best)
+		}
+	}
+	out := make([]*Row, len(ids))
+	for i, id := range ids {
+		r := found[id]
+		if r.MatchType == "vector" {
+			r.MatchScore = r.Similarity
+		} else {
+			r.MatchScore = r.Lexical
+		}
+		out[i] = r
+	}
+	return out, nil
 }

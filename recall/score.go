@@ -150,7 +150,8 @@ type Components struct {
 	Temporal       *float64 `json:"temporal,omitempty"`
 	// Neighbor is the share of a top hit's score that a memory just before
 	// or after it in time receives; the row's score is at least this.
-	Neighbor *float64 `json:"neighbor,omitempty"`
+	Neighbor        *float64 `json:"neighbor,omitempty"`
+	EntityExpansion *float64 `json:"entity_expansion,omitempty"`
 }
 
 // Score computes a row's components and final score for query tokens.

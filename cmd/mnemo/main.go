@@ -189,6 +189,12 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	rcfg.Weights.Relation = n.float("SEARCH_WEIGHT_RELATION")
 	rcfg.Weights.RecencyWindowDays = n.float("SEARCH_RECENCY_WINDOW_DAYS")
 	rcfg.Weights.TimeMention = n.float("SEARCH_WEIGHT_TIME_MENTION")
+	rcfg.Weights.Temporal = n.float("SEARCH_WEIGHT_TEMPORAL")
+	switch rcfg.RecencyBias = strings.ToLower(c["RECALL_RECENCY_BIAS"]); rcfg.RecencyBias {
+	case "on", "off", "auto":
+	default:
+		return fmt.Errorf("RECALL_RECENCY_BIAS must be on, off or auto, got %q", c["RECALL_RECENCY_BIAS"])
+	}
 	rcfg.ContextWindow = n.int("RECALL_CONTEXT_WINDOW")
 	rcfg.ContextWeight = n.float("RECALL_CONTEXT_WEIGHT")
 	if n.err != nil {
