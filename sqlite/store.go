@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -97,6 +98,12 @@ type Store struct {
 	// reportMu orders stats reports: each reads the counters afresh under
 	// it, so a late report can never overwrite a newer one with older numbers.
 	reportMu sync.Mutex
+
+	touchMu    sync.Mutex
+	touched    map[string]time.Time // access times not yet written
+	touchTimer *time.Timer
+	closed     bool
+	logger     *slog.Logger
 }
 
 var _ mnemo.MemoryStore = (*Store)(nil)
@@ -111,12 +118,24 @@ func OpenStore(ctx context.Context, path, model string, dim int) (*Store, error)
 	return &Store{db: d, model: model, index: &vectorIndex{dim: dim}}, nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.close() }
+// Close writes pending access times and closes the database.
+func (s *Store) Close() error {
+	s.touchMu.Lock()
+	s.closed = true
+	if s.touchTimer != nil {
+		s.touchTimer.Stop()
+	}
+	s.touchMu.Unlock()
+	err := s.flushTouches(context.Background())
+	if e := s.db.close(); e != nil {
+		err = e
+	}
+	return err
+}
 
 const memoryColumns = `m.rid, m.id, m.content, m.tags, m.importance, m.type, m.confidence, m.ts, m.t_valid, m.t_invalid, m.updated_at, m.last_accessed, m.metadata, m.archived`
 
-func scanMemory(row interface{ Scan(...any) error }, extra ...any) (*mnemo.Memory, int64, error) {
+func (s *Store) scanMemory(row interface{ Scan(...any) error }, extra ...any) (*mnemo.Memory, int64, error) {
 	var m mnemo.Memory
 	var rid, ts, tValid, updated, accessed int64
 	var tInvalid sql.NullInt64
@@ -134,10 +153,15 @@ func scanMemory(row interface{ Scan(...any) error }, extra ...any) (*mnemo.Memor
 	}
 	m.Timestamp, m.TValid, m.UpdatedAt, m.LastAccessed = fromMicros(ts), fromMicros(tValid), fromMicros(updated), fromMicros(accessed)
 	m.TInvalid = fromNullMicros(tInvalid)
+	s.touchMu.Lock()
+	if at, ok := s.touched[m.ID]; ok && at.After(m.LastAccessed) {
+		m.LastAccessed = at
+	}
+	s.touchMu.Unlock()
 	return &m, rid, nil
 }
 
-func queryMemories(ctx context.Context, q interface {
+func (s *Store) queryMemories(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 }, query string, args ...any) ([]*mnemo.Memory, []int64, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
@@ -148,7 +172,7 @@ func queryMemories(ctx context.Context, q interface {
 	var mems []*mnemo.Memory
 	var rids []int64
 	for rows.Next() {
-		m, rid, err := scanMemory(rows)
+		m, rid, err := s.scanMemory(rows)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -282,7 +306,7 @@ func notFound() error { return mnemo.Errorf(mnemo.ENOTFOUND, "Memory not found")
 
 // Memory returns one memory by id.
 func (s *Store) Memory(ctx context.Context, id string) (*mnemo.Memory, error) {
-	m, _, err := scanMemory(s.db.reader.QueryRowContext(ctx, `SELECT `+memoryColumns+` FROM memories m WHERE m.id = ?`, id))
+	m, _, err := s.scanMemory(s.db.reader.QueryRowContext(ctx, `SELECT `+memoryColumns+` FROM memories m WHERE m.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound()
 	}
@@ -296,7 +320,7 @@ func (s *Store) Memories(ctx context.Context, ids []string) (map[string]*mnemo.M
 		return out, nil
 	}
 	list, _ := json.Marshal(ids)
-	mems, _, err := queryMemories(ctx, s.db.reader, `SELECT `+memoryColumns+` FROM memories m WHERE m.id IN (SELECT value FROM json_each(?))`, string(list))
+	mems, _, err := s.queryMemories(ctx, s.db.reader, `SELECT `+memoryColumns+` FROM memories m WHERE m.id IN (SELECT value FROM json_each(?))`, string(list))
 	for _, m := range mems {
 		out[m.ID] = m
 	}
@@ -397,7 +421,7 @@ func (s *Store) List(ctx context.Context, f mnemo.Filter, order string, limit, o
 		return nil, fmt.Errorf("unknown order %q", order)
 	}
 	where, args := filterSQL(f)
-	mems, _, err := queryMemories(ctx, s.db.reader, `SELECT `+memoryColumns+` FROM memories m WHERE `+where+` ORDER BY `+by+` LIMIT ? OFFSET ?`,
+	mems, _, err := s.queryMemories(ctx, s.db.reader, `SELECT `+memoryColumns+` FROM memories m WHERE `+where+` ORDER BY `+by+` LIMIT ? OFFSET ?`,
 		append(args, limit, offset)...)
 	return mems, err
 }
@@ -415,7 +439,7 @@ func (s *Store) Adjacent(ctx context.Context, id string, f mnemo.Filter) (before
 	}
 	where, args := probeFilterSQL(f)
 	side := func(cmp, dir string) (*mnemo.Memory, error) {
-		m, _, err := scanMemory(s.db.reader.QueryRowContext(ctx, `SELECT `+memoryColumns+` FROM memories m
+		m, _, err := s.scanMemory(s.db.reader.QueryRowContext(ctx, `SELECT `+memoryColumns+` FROM memories m
 			WHERE (m.ts, m.rid) `+cmp+` (?, ?) AND `+where+` ORDER BY m.ts `+dir+`, m.rid `+dir+` LIMIT 1`,
 			append([]any{ts, rid}, args...)...))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -430,16 +454,67 @@ func (s *Store) Adjacent(ctx context.Context, id string, f mnemo.Filter) (before
 	return before, after, err
 }
 
-// Touch sets last_accessed. It does not report a stats change: nothing is counted.
+// Touch records last_accessed for the given memories. A read should not
+// wait for a disk flush, so touches are kept in memory, shown by every read
+// at once, and written in one transaction a second later (or at Close). A
+// crash can lose the last second of access times, never a stored memory.
 func (s *Store) Touch(ctx context.Context, ids []string, at time.Time) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	list, _ := json.Marshal(ids)
-	return s.db.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE memories SET last_accessed = ? WHERE id IN (SELECT value FROM json_each(?))`, micros(at), string(list))
+	s.touchMu.Lock()
+	defer s.touchMu.Unlock()
+	if s.touched == nil {
+		s.touched = map[string]time.Time{}
+	}
+	for _, id := range ids {
+		if cur, ok := s.touched[id]; !ok || at.After(cur) {
+			s.touched[id] = at
+		}
+	}
+	if s.touchTimer == nil && !s.closed {
+		s.touchTimer = time.AfterFunc(time.Second, func() {
+			if err := s.flushTouches(context.Background()); err != nil && s.logger != nil {
+				s.logger.Warn("write last_accessed", "err", err)
+			}
+		})
+	}
+	return nil
+}
+
+// flushTouches writes the pending access times.
+func (s *Store) flushTouches(ctx context.Context) error {
+	s.touchMu.Lock()
+	pending := s.touched
+	s.touched, s.touchTimer = nil, nil
+	s.touchMu.Unlock()
+	if len(pending) == 0 {
+		return nil
+	}
+	pairs := make([][2]any, 0, len(pending))
+	for id, at := range pending {
+		pairs = append(pairs, [2]any{id, micros(at)})
+	}
+	list, _ := json.Marshal(pairs)
+	err := s.db.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE memories SET last_accessed = max(last_accessed, j.value ->> 1)
+			FROM json_each(?) j WHERE memories.id = j.value ->> 0`, string(list))
 		return err
 	})
+	if err != nil {
+		// Keep them for the next flush rather than lose them.
+		s.touchMu.Lock()
+		if s.touched == nil {
+			s.touched = map[string]time.Time{}
+		}
+		for id, at := range pending {
+			if cur, ok := s.touched[id]; !ok || at.After(cur) {
+				s.touched[id] = at
+			}
+		}
+		s.touchMu.Unlock()
+	}
+	return err
 }
 
 // Keyword ranks memories by FTS5's BM25 over content (weight 1) and tags
@@ -467,7 +542,7 @@ func (s *Store) Keyword(ctx context.Context, terms []string, f mnemo.Filter, lim
 	var hits []mnemo.Hit
 	for rows.Next() {
 		var score float64
-		m, _, err := scanMemory(rows, &score)
+		m, _, err := s.scanMemory(rows, &score)
 		if err != nil {
 			return nil, err
 		}
@@ -549,7 +624,7 @@ func (s *Store) Nearest(ctx context.Context, vec []float32, f mnemo.Filter, limi
 		rids[i] = t.rid
 	}
 	list, _ := json.Marshal(rids)
-	mems, gotRids, err := queryMemories(ctx, s.db.reader, `SELECT `+memoryColumns+` FROM memories m WHERE m.rid IN (SELECT value FROM json_each(?))`, string(list))
+	mems, gotRids, err := s.queryMemories(ctx, s.db.reader, `SELECT `+memoryColumns+` FROM memories m WHERE m.rid IN (SELECT value FROM json_each(?))`, string(list))
 	if err != nil {
 		return nil, err
 	}
@@ -568,7 +643,7 @@ func (s *Store) Nearest(ctx context.Context, vec []float32, f mnemo.Filter, limi
 
 // Unembedded returns memories without a vector of the current model.
 func (s *Store) Unembedded(ctx context.Context, limit int) ([]*mnemo.Memory, error) {
-	mems, _, err := queryMemories(ctx, s.db.reader, `SELECT `+memoryColumns+` FROM memories m
+	mems, _, err := s.queryMemories(ctx, s.db.reader, `SELECT `+memoryColumns+` FROM memories m
 		WHERE NOT EXISTS (SELECT 1 FROM vectors v WHERE v.rid = m.rid AND v.model = ?) ORDER BY m.rid LIMIT ?`, s.model, limit)
 	return mems, err
 }
@@ -650,7 +725,7 @@ func (s *Store) Neighbors(ctx context.Context, id string, types []mnemo.Relation
 		var strength float64
 		var updated int64
 		var outgoing bool
-		m, _, err := scanMemory(rows, &typ, &strength, &props, &updated, &outgoing)
+		m, _, err := s.scanMemory(rows, &typ, &strength, &props, &updated, &outgoing)
 		if err != nil {
 			return nil, err
 		}

@@ -132,6 +132,7 @@ func (p *Stores) openStore(ctx context.Context, e *entry) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	st.logger = p.logger
 	st.onChange = func(ctx context.Context, s mnemo.TenantStats) {
 		p.mu.Lock()
 		dropped := e.dropped

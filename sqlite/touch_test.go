@@ -1,0 +1,66 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mnemohq/mnemo"
+)
+
+// Access times show at once, reach the disk within a second or at Close,
+// and never move backwards.
+func TestTouchIsVisibleAtOnceAndWrittenLater(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "memories.db")
+	st, err := OpenStore(ctx, path, "m", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	m := &mnemo.Memory{ID: "00000000-0000-4000-8000-000000000001", Content: "x", Type: "Context",
+		Timestamp: t0, TValid: t0, UpdatedAt: t0, LastAccessed: t0}
+	if err := st.Create(ctx, []*mnemo.Memory{m}); err != nil {
+		t.Fatal(err)
+	}
+	later, earlier := t0.Add(time.Hour), t0.Add(time.Minute)
+	st.Touch(ctx, []string{m.ID}, later)
+	st.Touch(ctx, []string{m.ID}, earlier) // an older touch does not win
+	got, err := st.Memory(ctx, m.ID)
+	if err != nil || !got.LastAccessed.Equal(later) {
+		t.Fatalf("last_accessed = %v (%v), want %v at once", got.LastAccessed, err, later)
+	}
+	list, _ := st.List(ctx, mnemo.Filter{}, mnemo.OrderImportance, 10, 0)
+	if len(list) != 1 || !list[0].LastAccessed.Equal(later) {
+		t.Fatalf("List does not show the touch: %+v", list)
+	}
+	var onDisk int64
+	st.db.reader.QueryRowContext(ctx, `SELECT last_accessed FROM memories`).Scan(&onDisk)
+	if onDisk != micros(t0) {
+		t.Fatalf("written before the flush: %v", fromMicros(onDisk))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for onDisk != micros(later) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		st.db.reader.QueryRowContext(ctx, `SELECT last_accessed FROM memories`).Scan(&onDisk)
+	}
+	if onDisk != micros(later) {
+		t.Fatalf("not flushed within a second: %v", fromMicros(onDisk))
+	}
+
+	// A touch pending at Close is written by Close.
+	last := t0.Add(2 * time.Hour)
+	st.Touch(ctx, []string{m.ID}, last)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err = OpenStore(ctx, path, "m", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if got, _ := st.Memory(ctx, m.ID); !got.LastAccessed.Equal(last) {
+		t.Fatalf("after reopen last_accessed = %v, want %v", got.LastAccessed, last)
+	}
+}
