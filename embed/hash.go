@@ -66,12 +66,16 @@ type feature struct {
 }
 
 func (h *Hash) embed(text string) []float32 {
+	// Features are summed in the order first seen, so the same text always
+	// gives bit-for-bit the same vector (map order would vary the rounding).
 	features := map[string]*feature{}
+	var order []string
 	add := func(key string, weight float64) {
 		f := features[key]
 		if f == nil {
 			f = &feature{weight: weight}
 			features[key] = f
+			order = append(order, key)
 		}
 		f.count++
 	}
@@ -92,7 +96,8 @@ func (h *Hash) embed(text string) []float32 {
 		}
 	}
 	vec := make([]float32, h.dim)
-	for key, f := range features {
+	for _, key := range order {
+		f := features[key]
 		hv := fnv1a(key)
 		sign := float32(1)
 		if splitmix(hv)&1 == 1 {

@@ -88,7 +88,8 @@ func buildProfile(q *Query, queries []string) *Profile {
 			}
 		}
 	}
-	style := reStyleWords.MatchString(p.Context)
+	// A language, or style words in the label or the query, focus on style.
+	style := p.Language != "" || reStyleWords.MatchString(p.Context)
 	for _, text := range queries {
 		style = style || reStyleWords.MatchString(strings.ToLower(text))
 	}
@@ -111,7 +112,7 @@ func buildProfile(q *Query, queries []string) *Profile {
 
 func uniqueSorted(s []string) []string {
 	seen := map[string]bool{}
-	var out []string
+	out := []string{} // a JSON list even when empty, as AutoMem sends
 	for _, v := range s {
 		if v != "" && !seen[v] {
 			seen[v] = true

@@ -210,6 +210,7 @@ func (rc *Recaller) Run(ctx context.Context, store mnemo.MemoryStore, q *Query) 
 
 	if rc.recencyBias(q, queries, results) {
 		resp.RecencyBias = "on"
+		results = priorityFirst(results, q.PriorityIDs)
 	}
 
 	filtered := 0

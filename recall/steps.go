@@ -155,6 +155,15 @@ func (rc *Recaller) scopeFallback(ctx context.Context, store mnemo.MemoryStore, 
 		if extra, _, err = rc.currentState(ctx, store, q, extra); err != nil {
 			return nil, err
 		}
+		// A replacement the state filter brought in may be a result
+		// already, or in scope: those are not the fallback's to add.
+		kept := extra[:0]
+		for _, r := range extra {
+			if !present[r.ID] && !Matches(r.Memory, q.Filter) {
+				kept = append(kept, r)
+			}
+		}
+		extra = kept
 	}
 	SortRows(extra, "score")
 	return extra[:min(len(extra), q.Limit-len(rows))], nil
