@@ -91,7 +91,7 @@ func Load(path string) ([]Conversation, error) {
 				return nil, fmt.Errorf("%s %s: %w", s.SampleID, key, err)
 			}
 			for i := range turns {
-				turns[i].Session, turns[i].When = n, ts.Add(time.Duration(i)*time.Second)
+				turns[i].Session, turns[i].When = n, ts
 				known[turns[i].DiaID] = true
 			}
 			c.Turns = append(c.Turns, turns...)
