@@ -29,12 +29,58 @@ const (
 
 // Tenant is one customer of the service.
 type Tenant struct {
-	ID        string
-	Name      string
-	Status    string
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	Stats     TenantStats
+	ID           string
+	Name         string
+	Status       string
+	StatusReason string
+	RateLimit    *RateLimit // nil: no limit
+	Quotas       Quotas
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	Stats        TenantStats
+}
+
+// RateLimit is a token bucket: RequestsPerSecond refill, Burst capacity.
+type RateLimit struct {
+	RequestsPerSecond float64
+	Burst             int
+}
+
+// Quotas bound what a tenant may store; nil means no limit.
+type Quotas struct {
+	MaxMemories  *int64
+	MaxStorageMB *float64
+}
+
+// AuditEvent is one entry of the audit log: who did what to which tenant,
+// and how it ended. It never holds a token or memory content.
+type AuditEvent struct {
+	ID        int64
+	At        time.Time
+	Actor     string // "admin" or a key id
+	TenantID  string
+	Action    string // tenant.create, key.revoke, memory.delete, ...
+	Target    string // what was acted on: a key id, a memory id, tags
+	RequestID string
+	Outcome   string // "success" or "error: <code>"
+}
+
+// Usage is one counter of one tenant on one UTC day, for billing: requests
+// by kind (store, recall, update, delete, associate, admin), memories and
+// bytes stored, embedding calls.
+type Usage struct {
+	TenantID string
+	Day      string // YYYY-MM-DD
+	Kind     string
+	Count    int64
+}
+
+// AuditFilter selects audit events; zero fields match everything.
+type AuditFilter struct {
+	TenantID string
+	Action   string
+	Since    time.Time
+	Limit    int
 }
 
 // TenantStats are counters kept with the tenant's data, so that listing many
@@ -43,7 +89,10 @@ type TenantStats struct {
 	Memories     int64
 	Relations    int64
 	Vectors      int64
-	StorageBytes int64
+	StorageBytes int64 // the tenant's files on disk
+	// StoredBytes is what the tenant's data takes: content, tags, metadata,
+	// vectors and relations. Quotas count it; a delete frees it at once.
+	StoredBytes int64
 }
 
 // Key scopes.
@@ -62,6 +111,7 @@ type Key struct {
 	CreatedAt  time.Time
 	ExpiresAt  *time.Time
 	LastUsedAt *time.Time
+	RevokedAt  *time.Time
 }
 
 // HasScope reports whether the key grants scope s.

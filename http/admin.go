@@ -69,15 +69,19 @@ func (s *Server) handleCreateTenant(w http.ResponseWriter, r *http.Request) {
 	key := &mnemo.Key{ID: mnemo.NewKeyID(), TenantID: id, Label: "initial", Prefix: mnemo.DisplayPrefix(token, generated),
 		Scopes: []string{mnemo.ScopeRead, mnemo.ScopeWrite}, CreatedAt: now}
 	if err := s.Registry.CreateTenant(r.Context(), t, key, mnemo.HashToken(token)); err != nil {
+		s.audit(r, "tenant.create", id, id, err)
 		writeError(w, err)
 		return
 	}
 	if err := s.Stores.Create(r.Context(), id); err != nil {
 		// Without its data directory the tenant is unusable: undo it.
 		s.Registry.DeleteTenant(r.Context(), id)
+		s.audit(r, "tenant.create", id, id, err)
 		writeError(w, err)
 		return
 	}
+	s.audit(r, "tenant.create", id, id, nil)
+	s.audit(r, "key.create", id, key.ID, nil)
 	writeJSON(w, http.StatusCreated, map[string]any{"status": "success", "tenant": tenantJSON(t, false),
 		"api_token": token, "key_id": key.ID,
 		"message": "Store the api_token now: it is shown only in this response."})
@@ -158,10 +162,13 @@ func (s *Server) handleDeleteTenant(w http.ResponseWriter, r *http.Request) {
 	}
 	// Keys go first, so the tenant's tokens answer 401 from this commit on.
 	if err := s.Registry.DeleteTenant(r.Context(), t.ID); err != nil {
+		s.audit(r, "tenant.delete", t.ID, t.ID, err)
 		writeError(w, err)
 		return
 	}
-	if err := s.Stores.Drop(r.Context(), t.ID); err != nil {
+	err = s.Stores.Drop(r.Context(), t.ID)
+	s.audit(r, "tenant.delete", t.ID, t.ID, err)
+	if err != nil {
 		writeError(w, err)
 		return
 	}

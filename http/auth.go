@@ -81,7 +81,7 @@ func (s *Server) tenant(scope string, h func(http.ResponseWriter, *http.Request,
 			return
 		}
 		defer release()
-		h(w, r, &tenantRequest{Key: key, Tenant: t, Store: store})
+		h(w, withActor(r, key.ID), &tenantRequest{Key: key, Tenant: t, Store: store})
 	}
 }
 
@@ -113,6 +113,6 @@ func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 			writeError(w, mnemo.Errorf(mnemo.EUNAUTHORIZED, "Admin authorization required"))
 			return
 		}
-		h(w, r)
+		h(w, withActor(r, "admin"))
 	}
 }

@@ -182,7 +182,9 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, tr *tenant
 		writeError(w, err)
 		return
 	}
-	if err := tr.Store.Delete(r.Context(), id); err != nil {
+	err = tr.Store.Delete(r.Context(), id)
+	s.audit(r, "memory.delete", tr.Tenant.ID, id, err)
+	if err != nil {
 		writeError(w, err)
 		return
 	}
@@ -253,6 +255,7 @@ func (s *Server) handleDeleteByTag(w http.ResponseWriter, r *http.Request, tr *t
 		return
 	}
 	n, err := tr.Store.DeleteMatching(r.Context(), mnemo.Filter{Tags: tags, TagMode: "any", TagMatch: "exact"})
+	s.audit(r, "memory.delete_by_tag", tr.Tenant.ID, "tags="+strings.Join(tags, ","), err)
 	if err != nil {
 		writeError(w, err)
 		return

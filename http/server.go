@@ -21,6 +21,14 @@ import (
 type Registry interface {
 	mnemo.Registry
 	AddKey(ctx context.Context, key *mnemo.Key, keyHash []byte) error
+	UpdateTenant(ctx context.Context, t *mnemo.Tenant) error
+	Keys(ctx context.Context, tenantID string) ([]*mnemo.Key, error)
+	RevokeKey(ctx context.Context, tenantID, keyID string, at time.Time) error
+	TouchKey(ctx context.Context, keyID string, at time.Time) error
+	AppendAudit(ctx context.Context, e *mnemo.AuditEvent) error
+	Audit(ctx context.Context, f mnemo.AuditFilter) ([]*mnemo.AuditEvent, error)
+	AddUsage(ctx context.Context, rows []mnemo.Usage) error
+	Usage(ctx context.Context, tenantID, from, to string) ([]mnemo.Usage, error)
 }
 
 // Stores is what the server needs of the tenant store pool.

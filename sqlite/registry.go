@@ -39,6 +39,39 @@ var registryMigrations = []migration{
 		)`,
 		`CREATE INDEX keys_tenant ON keys(tenant_id)`,
 	),
+	// Version 2: key revocation, tenant limits and status reasons, the
+	// audit log and usage counters.
+	execAll(
+		`ALTER TABLE keys ADD COLUMN revoked_at INTEGER`,
+		`ALTER TABLE tenants ADD COLUMN status_reason TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE tenants ADD COLUMN rate_rps REAL`,
+		`ALTER TABLE tenants ADD COLUMN rate_burst INTEGER`,
+		`ALTER TABLE tenants ADD COLUMN max_memories INTEGER`,
+		`ALTER TABLE tenants ADD COLUMN max_storage_mb REAL`,
+		`ALTER TABLE tenants ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0`,
+		// The audit log and usage are not tied to the tenant row: they
+		// outlive its deletion.
+		`CREATE TABLE audit (
+			id         INTEGER PRIMARY KEY,
+			at         INTEGER NOT NULL,
+			actor      TEXT NOT NULL,
+			tenant_id  TEXT NOT NULL,
+			action     TEXT NOT NULL,
+			target     TEXT NOT NULL,
+			request_id TEXT NOT NULL,
+			outcome    TEXT NOT NULL
+		)`,
+		`CREATE INDEX audit_tenant ON audit(tenant_id, id)`,
+		`CREATE INDEX audit_action ON audit(action, id)`,
+		`CREATE INDEX audit_at ON audit(at)`,
+		`CREATE TABLE usage (
+			tenant_id TEXT NOT NULL,
+			day       TEXT NOT NULL,
+			kind      TEXT NOT NULL,
+			count     INTEGER NOT NULL,
+			PRIMARY KEY (tenant_id, day, kind)
+		) WITHOUT ROWID`,
+	),
 }
 
 // Registry keeps tenants and keys in registry.db.
@@ -96,8 +129,9 @@ func (r *Registry) CreateTenant(ctx context.Context, t *mnemo.Tenant, key *mnemo
 		if n > 0 {
 			return mnemo.Errorf(mnemo.ECONFLICT, "'api_token' is already in use; choose another token")
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
-			t.ID, t.Name, t.Status, micros(t.CreatedAt), micros(t.UpdatedAt)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, status, status_reason, rate_rps, rate_burst, max_memories, max_storage_mb, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			append(append([]any{t.ID, t.Name, t.Status, t.StatusReason}, tenantLimitArgs(t)...), micros(t.CreatedAt), micros(t.UpdatedAt))...); err != nil {
 			return fmt.Errorf("insert tenant: %w", err)
 		}
 		scopes, _ := json.Marshal(key.Scopes)
@@ -109,18 +143,44 @@ func (r *Registry) CreateTenant(ctx context.Context, t *mnemo.Tenant, key *mnemo
 	})
 }
 
-const tenantColumns = `t.id, t.name, t.status, t.created_at, t.updated_at, t.memories, t.relations, t.vectors, t.storage_bytes`
+const tenantColumns = `t.id, t.name, t.status, t.status_reason, t.rate_rps, t.rate_burst, t.max_memories, t.max_storage_mb,
+	t.created_at, t.updated_at, t.memories, t.relations, t.vectors, t.storage_bytes, t.stored_bytes`
 
 func scanTenant(row interface{ Scan(...any) error }, extra ...any) (*mnemo.Tenant, error) {
 	var t mnemo.Tenant
 	var created, updated int64
-	dest := append([]any{&t.ID, &t.Name, &t.Status, &created, &updated,
-		&t.Stats.Memories, &t.Stats.Relations, &t.Stats.Vectors, &t.Stats.StorageBytes}, extra...)
+	var rps, maxMB sql.NullFloat64
+	var burst, maxMem sql.NullInt64
+	dest := append([]any{&t.ID, &t.Name, &t.Status, &t.StatusReason, &rps, &burst, &maxMem, &maxMB, &created, &updated,
+		&t.Stats.Memories, &t.Stats.Relations, &t.Stats.Vectors, &t.Stats.StorageBytes, &t.Stats.StoredBytes}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
 	t.CreatedAt, t.UpdatedAt = fromMicros(created), fromMicros(updated)
+	if rps.Valid {
+		t.RateLimit = &mnemo.RateLimit{RequestsPerSecond: rps.Float64, Burst: int(burst.Int64)}
+	}
+	if maxMem.Valid {
+		t.Quotas.MaxMemories = &maxMem.Int64
+	}
+	if maxMB.Valid {
+		t.Quotas.MaxStorageMB = &maxMB.Float64
+	}
 	return &t, nil
+}
+
+func tenantLimitArgs(t *mnemo.Tenant) []any {
+	var rps, burst, maxMem, maxMB any
+	if t.RateLimit != nil {
+		rps, burst = t.RateLimit.RequestsPerSecond, t.RateLimit.Burst
+	}
+	if t.Quotas.MaxMemories != nil {
+		maxMem = *t.Quotas.MaxMemories
+	}
+	if t.Quotas.MaxStorageMB != nil {
+		maxMB = *t.Quotas.MaxStorageMB
+	}
+	return []any{rps, burst, maxMem, maxMB}
 }
 
 // Tenant returns one tenant or ENOTFOUND.
@@ -179,7 +239,7 @@ func (r *Registry) Authenticate(ctx context.Context, keyHash []byte) (*mnemo.Key
 	var expires, lastUsed sql.NullInt64
 	t, err := scanTenant(r.db.reader.QueryRowContext(ctx, `SELECT `+tenantColumns+`,
 			k.id, k.hash, k.prefix, k.label, k.scopes, k.created_at, k.expires_at, k.last_used_at
-		FROM keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.hash = ?`, keyHash),
+		FROM keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.hash = ? AND k.revoked_at IS NULL`, keyHash),
 		&k.ID, &stored, &k.Prefix, &k.Label, &scopes, &created, &expires, &lastUsed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, mnemo.Errorf(mnemo.EUNAUTHORIZED, "Unauthorized")
@@ -205,8 +265,8 @@ func (r *Registry) Authenticate(ctx context.Context, keyHash []byte) (*mnemo.Key
 // SetTenantStats mirrors a tenant store's counters into the registry.
 func (r *Registry) SetTenantStats(ctx context.Context, id string, s mnemo.TenantStats) error {
 	return r.db.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE tenants SET memories = ?, relations = ?, vectors = ?, storage_bytes = ? WHERE id = ?`,
-			s.Memories, s.Relations, s.Vectors, s.StorageBytes, id)
+		_, err := tx.ExecContext(ctx, `UPDATE tenants SET memories = ?, relations = ?, vectors = ?, storage_bytes = ?, stored_bytes = ? WHERE id = ?`,
+			s.Memories, s.Relations, s.Vectors, s.StorageBytes, s.StoredBytes, id)
 		return err
 	})
 }

@@ -86,6 +86,25 @@ var storeMigrations = []migration{
 		`CREATE TRIGGER count_vectors_ai AFTER INSERT ON vectors BEGIN UPDATE counters SET value = value + 1 WHERE name = 'vectors'; END`,
 		`CREATE TRIGGER count_vectors_ad AFTER DELETE ON vectors BEGIN UPDATE counters SET value = value - 1 WHERE name = 'vectors'; END`,
 	),
+	// Version 2: the bytes a tenant's data takes, for storage quotas, kept
+	// by triggers in the writing transaction like the other counters.
+	execAll(
+		`INSERT INTO counters VALUES ('bytes',
+			(SELECT coalesce(sum(octet_length(content) + octet_length(tags) + octet_length(metadata)), 0) FROM memories) +
+			(SELECT coalesce(sum(length(vec)), 0) FROM vectors) +
+			(SELECT coalesce(sum(16 + octet_length(type) + octet_length(props)), 0) FROM relations))`,
+		`CREATE TRIGGER bytes_memories_ai AFTER INSERT ON memories BEGIN UPDATE counters SET value = value + octet_length(new.content) + octet_length(new.tags) + octet_length(new.metadata) WHERE name = 'bytes'; END`,
+		`CREATE TRIGGER bytes_memories_ad AFTER DELETE ON memories BEGIN UPDATE counters SET value = value - octet_length(old.content) - octet_length(old.tags) - octet_length(old.metadata) WHERE name = 'bytes'; END`,
+		`CREATE TRIGGER bytes_memories_au AFTER UPDATE OF content, tags, metadata ON memories BEGIN UPDATE counters SET value = value
+			- octet_length(old.content) - octet_length(old.tags) - octet_length(old.metadata)
+			+ octet_length(new.content) + octet_length(new.tags) + octet_length(new.metadata) WHERE name = 'bytes'; END`,
+		`CREATE TRIGGER bytes_vectors_ai AFTER INSERT ON vectors BEGIN UPDATE counters SET value = value + length(new.vec) WHERE name = 'bytes'; END`,
+		`CREATE TRIGGER bytes_vectors_ad AFTER DELETE ON vectors BEGIN UPDATE counters SET value = value - length(old.vec) WHERE name = 'bytes'; END`,
+		`CREATE TRIGGER bytes_vectors_au AFTER UPDATE OF vec ON vectors BEGIN UPDATE counters SET value = value - length(old.vec) + length(new.vec) WHERE name = 'bytes'; END`,
+		`CREATE TRIGGER bytes_relations_ai AFTER INSERT ON relations BEGIN UPDATE counters SET value = value + 16 + octet_length(new.type) + octet_length(new.props) WHERE name = 'bytes'; END`,
+		`CREATE TRIGGER bytes_relations_ad AFTER DELETE ON relations BEGIN UPDATE counters SET value = value - 16 - octet_length(old.type) - octet_length(old.props) WHERE name = 'bytes'; END`,
+		`CREATE TRIGGER bytes_relations_au AFTER UPDATE OF props ON relations BEGIN UPDATE counters SET value = value - octet_length(old.props) + octet_length(new.props) WHERE name = 'bytes'; END`,
+	),
 }
 
 // Store is one tenant's memories.db. It is bound to its tenant when opened
@@ -762,6 +781,8 @@ func (s *Store) Stats(ctx context.Context) (mnemo.TenantStats, error) {
 			st.Relations = v
 		case "vectors":
 			st.Vectors = v
+		case "bytes":
+			st.StoredBytes = v
 		}
 	}
 	for _, suffix := range []string{"", "-wal"} {
