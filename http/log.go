@@ -42,6 +42,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w}
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
 		next.ServeHTTP(rec, r)
+		s.observeRequest(r.Pattern, rec.status, time.Since(began))
 		attrs := []any{"request_id", id, "method", r.Method, "route", r.Pattern, "path", r.URL.Path,
 			"status", rec.status, "latency_ms", float64(time.Since(began).Microseconds()) / 1000}
 		if rec.tenant != "" {

@@ -97,6 +97,10 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /admin/tenants/{id}", s.admin(s.handleGetTenant))
 	s.mux.HandleFunc("GET /admin/tenants/{id}/stats", s.admin(s.handleTenantStats))
 	s.mux.HandleFunc("DELETE /admin/tenants/{id}", s.admin(s.handleDeleteTenant))
+	s.mux.HandleFunc("GET /admin/tenants/{id}/export", s.admin(s.handleExport))
+	s.mux.HandleFunc("POST /admin/tenants/{id}/import", s.admin(s.handleImport))
+	s.mux.HandleFunc("GET /backup", s.admin(s.handleBackup))
+	s.mux.HandleFunc("GET /metrics", s.admin(s.handleMetrics))
 }
 
 // envelopeUnrouted answers unknown routes and wrong methods with AutoMem's
