@@ -10,7 +10,19 @@ import (
 )
 
 func tenantJSON(t *mnemo.Tenant, withStats bool) map[string]any {
-	out := map[string]any{"tenant_id": t.ID, "name": t.Name, "status": t.Status,
+	var rate any
+	if t.RateLimit != nil {
+		rate = map[string]any{"requests_per_second": t.RateLimit.RequestsPerSecond, "burst": t.RateLimit.Burst}
+	}
+	quotas := map[string]any{"max_memories": nil, "max_storage_mb": nil}
+	if t.Quotas.MaxMemories != nil {
+		quotas["max_memories"] = *t.Quotas.MaxMemories
+	}
+	if t.Quotas.MaxStorageMB != nil {
+		quotas["max_storage_mb"] = *t.Quotas.MaxStorageMB
+	}
+	out := map[string]any{"tenant_id": t.ID, "name": t.Name, "status": t.Status, "status_reason": t.StatusReason,
+		"rate_limit": rate, "quotas": quotas,
 		"created_at": mnemo.FormatTime(t.CreatedAt), "updated_at": mnemo.FormatTime(t.UpdatedAt)}
 	if withStats {
 		out["stats"] = statsJSON(t)
@@ -28,6 +40,7 @@ func statsJSON(t *mnemo.Tenant) map[string]any {
 		"vector_points":       t.Stats.Vectors,
 		"storage_mb":          math.Round(float64(t.Stats.StorageBytes)/(1<<20)*1000) / 1000,
 		"storage_bytes":       t.Stats.StorageBytes,
+		"stored_bytes":        t.Stats.StoredBytes,
 	}
 }
 
@@ -65,7 +78,8 @@ func (s *Server) handleCreateTenant(w http.ResponseWriter, r *http.Request) {
 		token, generated = mnemo.GenerateToken(), true
 	}
 	now := s.Now()
-	t := &mnemo.Tenant{ID: id, Name: name, Status: mnemo.TenantActive, CreatedAt: now, UpdatedAt: now}
+	t := &mnemo.Tenant{ID: id, Name: name, Status: mnemo.TenantActive, CreatedAt: now, UpdatedAt: now,
+		RateLimit: s.Defaults.RateLimit, Quotas: s.Defaults.Quotas}
 	key := &mnemo.Key{ID: mnemo.NewKeyID(), TenantID: id, Label: "initial", Prefix: mnemo.DisplayPrefix(token, generated),
 		Scopes: []string{mnemo.ScopeRead, mnemo.ScopeWrite}, CreatedAt: now}
 	if err := s.Registry.CreateTenant(r.Context(), t, key, mnemo.HashToken(token)); err != nil {
@@ -173,4 +187,116 @@ func (s *Server) handleDeleteTenant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "success", "tenant_id": t.ID, "deleted": true})
+}
+
+// handleUpdateTenant changes a tenant's name, status (with a reason), rate
+// limit and quotas. A field left out is unchanged; null removes a limit.
+// Everything is validated before anything changes.
+func (s *Server) handleUpdateTenant(w http.ResponseWriter, r *http.Request) {
+	t, err := s.pathTenant(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	body, err := s.requireJSONObject(w, r, "JSON body is required")
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := applyTenantPatch(t, body); err != nil {
+		writeError(w, err)
+		return
+	}
+	t.UpdatedAt = s.Now()
+	err = s.Registry.UpdateTenant(r.Context(), t)
+	s.audit(r, "tenant.update", t.ID, t.ID, err)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	s.limits.forget(t.ID) // the next request builds its limiter from the new settings
+	writeJSON(w, http.StatusOK, map[string]any{"status": "success", "tenant": tenantJSON(t, true)})
+}
+
+func applyTenantPatch(t *mnemo.Tenant, body map[string]any) error {
+	known := map[string]bool{"name": true, "status": true, "status_reason": true, "rate_limit": true, "quotas": true}
+	for k := range body {
+		if !known[k] {
+			return mnemo.Errorf(mnemo.EINVALID, "unknown field '%s': expected name, status, status_reason, rate_limit or quotas", k)
+		}
+	}
+	if v, ok := body["name"]; ok {
+		n, isString := v.(string)
+		if !isString || strings.TrimSpace(n) == "" || len(n) > 200 {
+			return mnemo.Errorf(mnemo.EINVALID, "'name' must be a non-empty string of at most 200 characters")
+		}
+		t.Name = strings.TrimSpace(n)
+	}
+	if v, ok := body["status"]; ok {
+		st, _ := v.(string)
+		switch st {
+		case mnemo.TenantActive, mnemo.TenantSuspended, mnemo.TenantReadOnly:
+			t.Status = st
+		default:
+			return mnemo.Errorf(mnemo.EINVALID, "'status' must be one of active, suspended, read_only")
+		}
+		if st == mnemo.TenantActive {
+			t.StatusReason = ""
+		}
+	}
+	if v, ok := body["status_reason"]; ok {
+		if v == nil {
+			t.StatusReason = ""
+		} else if reason, isString := v.(string); !isString || len(reason) > 500 {
+			return mnemo.Errorf(mnemo.EINVALID, "'status_reason' must be a string of at most 500 characters")
+		} else {
+			t.StatusReason = strings.TrimSpace(reason)
+		}
+	}
+	if v, ok := body["rate_limit"]; ok {
+		if v == nil {
+			t.RateLimit = nil
+		} else {
+			obj, isObject := v.(map[string]any)
+			rps, rpsOK := obj["requests_per_second"].(float64)
+			burst, burstOK := obj["burst"].(float64)
+			if !isObject || !rpsOK || rps <= 0 || rps > 1e6 {
+				return mnemo.Errorf(mnemo.EINVALID, "'rate_limit.requests_per_second' must be a number above 0 (at most 1000000)")
+			}
+			if !burstOK || burst < 1 || burst > 1e6 || burst != float64(int(burst)) {
+				return mnemo.Errorf(mnemo.EINVALID, "'rate_limit.burst' must be an integer from 1 to 1000000")
+			}
+			t.RateLimit = &mnemo.RateLimit{RequestsPerSecond: rps, Burst: int(burst)}
+		}
+	}
+	if v, ok := body["quotas"]; ok {
+		if v == nil {
+			t.Quotas = mnemo.Quotas{}
+		} else {
+			obj, isObject := v.(map[string]any)
+			if !isObject {
+				return mnemo.Errorf(mnemo.EINVALID, "'quotas' must be an object with max_memories and/or max_storage_mb")
+			}
+			if q, ok := obj["max_memories"]; ok {
+				if q == nil {
+					t.Quotas.MaxMemories = nil
+				} else if n, isNum := q.(float64); !isNum || n < 0 || n != float64(int64(n)) {
+					return mnemo.Errorf(mnemo.EINVALID, "'quotas.max_memories' must be a non-negative integer or null")
+				} else {
+					m := int64(n)
+					t.Quotas.MaxMemories = &m
+				}
+			}
+			if q, ok := obj["max_storage_mb"]; ok {
+				if q == nil {
+					t.Quotas.MaxStorageMB = nil
+				} else if n, isNum := q.(float64); !isNum || n <= 0 {
+					return mnemo.Errorf(mnemo.EINVALID, "'quotas.max_storage_mb' must be a number above 0 or null")
+				} else {
+					t.Quotas.MaxStorageMB = &n
+				}
+			}
+		}
+	}
+	return nil
 }

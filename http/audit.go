@@ -35,3 +35,50 @@ func (s *Server) audit(r *http.Request, action, tenantID, target string, err err
 		s.Logger.Error("audit", "request_id", e.RequestID, "action", action, "tenant", tenantID, "err", werr)
 	}
 }
+
+func auditJSON(e *mnemo.AuditEvent) map[string]any {
+	return map[string]any{"id": e.ID, "time": mnemo.FormatTime(e.At), "actor": e.Actor, "tenant_id": e.TenantID,
+		"action": e.Action, "target": e.Target, "request_id": e.RequestID, "outcome": e.Outcome}
+}
+
+// auditQuery answers GET /admin/audit?tenant_id=&action=&since=&limit=.
+func (s *Server) auditQuery(w http.ResponseWriter, r *http.Request, tenantID string) {
+	q := r.URL.Query()
+	f := mnemo.AuditFilter{TenantID: tenantID, Action: q.Get("action")}
+	if f.TenantID == "" {
+		f.TenantID = q.Get("tenant_id")
+	}
+	var err error
+	if f.Limit, err = pageParam(r, "limit", 100, 1, 1000); err != nil {
+		writeError(w, err)
+		return
+	}
+	if since := q.Get("since"); since != "" {
+		if f.Since, err = mnemo.ParseTime(since); err != nil {
+			writeError(w, mnemo.Errorf(mnemo.EINVALID, "'since' must be an ISO 8601 timestamp"))
+			return
+		}
+	}
+	events, err := s.Registry.Audit(r.Context(), f)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out := make([]map[string]any, len(events))
+	for i, e := range events {
+		out[i] = auditJSON(e)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "success", "count": len(out), "events": out})
+}
+
+func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) { s.auditQuery(w, r, "") }
+
+// handleTenantAudit lists one tenant's events; a deleted tenant's stay.
+func (s *Server) handleTenantAudit(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := mnemo.ValidateTenantID(id); err != nil {
+		writeError(w, err)
+		return
+	}
+	s.auditQuery(w, r, id)
+}

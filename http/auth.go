@@ -1,20 +1,26 @@
 package http
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mnemohq/mnemo"
 )
 
 // tenantRequest is what a tenant route gets: the key, its tenant, and the
-// store bound to that tenant. Handlers reach data only through Store.
+// store bound to that tenant. Handlers reach data only through Store, and
+// note what the request stored for usage.
 type tenantRequest struct {
 	Key    *mnemo.Key
 	Tenant *mnemo.Tenant
 	Store  mnemo.MemoryStore
+
+	storedMemories, storedBytes, embeddingCalls int64
 }
 
 // bearer returns the token of an "Authorization: Bearer" header.
@@ -51,38 +57,99 @@ func (s *Server) authenticate(r *http.Request) (*mnemo.Key, *mnemo.Tenant, error
 	return s.Registry.Authenticate(r.Context(), mnemo.HashToken(token))
 }
 
-// tenant wraps a tenant route: it authenticates the key, checks its scope and
-// the tenant's status, and hands the handler the store of that tenant alone.
-func (s *Server) tenant(scope string, h func(http.ResponseWriter, *http.Request, *tenantRequest)) http.HandlerFunc {
+// tenant wraps a tenant route. In order: a client address that keeps
+// failing authentication is throttled (429); the key is authenticated
+// (401) and its scope checked (403); a suspended tenant gets 423, and a
+// read-only one 423 on writes; the tenant's rate limit and concurrency cap
+// apply (429). The handler then gets the store of that tenant alone; its
+// answer is held until the request's usage is on disk.
+func (s *Server) tenant(scope, kind string, h func(http.ResponseWriter, *http.Request, *tenantRequest)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		now := s.Now()
+		addr := s.clientAddr(r)
+		if blocked, wait := s.limits.throttled(addr, s.AuthFailuresPerMinute, now); blocked {
+			s.refuse(w, "auth_throttle", wait, mnemo.Errorf(mnemo.ETOOMANY, "Too many failed authentications from this address; retry later"))
+			return
+		}
 		key, t, err := s.authenticate(r)
 		if err != nil {
+			if mnemo.ErrorCode(err) == mnemo.EUNAUTHORIZED {
+				s.limits.failed(addr, now)
+			}
 			writeError(w, err)
 			return
 		}
 		if rec, ok := w.(*statusRecorder); ok {
 			rec.tenant = t.ID
 		}
+		s.touchKey(key, now)
 		if !key.HasScope(scope) {
 			writeError(w, mnemo.Errorf(mnemo.EFORBIDDEN, "This key lacks the '%s' scope", scope))
 			return
 		}
-		switch {
-		case t.Status == mnemo.TenantSuspended:
-			writeError(w, mnemo.Errorf(mnemo.ELOCKED, "Tenant '%s' is suspended", t.ID))
-			return
-		case t.Status == mnemo.TenantReadOnly && scope == mnemo.ScopeWrite:
-			writeError(w, mnemo.Errorf(mnemo.ELOCKED, "Tenant '%s' is read-only", t.ID))
+		if err := statusError(t, scope); err != nil {
+			writeError(w, err)
 			return
 		}
-		store, release, err := s.Stores.Open(r.Context(), t.ID)
+		if ok, wait, remaining := s.limits.allow(t, now); t.RateLimit != nil {
+			rateHeaders(w, t.RateLimit, remaining, wait)
+			if !ok {
+				s.refuse(w, "rate_limit", wait, mnemo.Errorf(mnemo.ETOOMANY, "Rate limit exceeded: %s requests per second, burst %d",
+					strconv.FormatFloat(t.RateLimit.RequestsPerSecond, 'f', -1, 64), t.RateLimit.Burst))
+				return
+			}
+		}
+		release, ok := s.limits.acquire(t.ID, s.TenantConcurrency)
+		if !ok {
+			s.refuse(w, "concurrency", time.Second, mnemo.Errorf(mnemo.ETOOMANY, "Too many concurrent requests for this tenant (at most %d)", s.TenantConcurrency))
+			return
+		}
+		defer release()
+		store, closeStore, err := s.Stores.Open(r.Context(), t.ID)
 		if err != nil {
 			writeError(w, err)
 			return
 		}
-		defer release()
-		h(w, withActor(r, key.ID), &tenantRequest{Key: key, Tenant: t, Store: store})
+		defer closeStore()
+		tr := &tenantRequest{Key: key, Tenant: t, Store: store}
+		buf := newBufferedWriter()
+		s.idempotent(buf, withActor(r, key.ID), tr, h)
+		if buf.status != mnemo.ETOOMANY {
+			if err := s.usage.record(r.Context(), usageOf(t.ID, day(now), kind, tr)); err != nil {
+				s.Logger.Error("record usage", "request_id", requestID(r.Context()), "tenant", t.ID, "err", err)
+			}
+		}
+		buf.send(w)
 	}
+}
+
+// statusError is the 423 of a suspended tenant, or of a write to a
+// read-only one, with the operator's reason.
+func statusError(t *mnemo.Tenant, scope string) error {
+	reason := ""
+	if t.StatusReason != "" {
+		reason = ": " + t.StatusReason
+	}
+	switch {
+	case t.Status == mnemo.TenantSuspended:
+		return mnemo.Errorf(mnemo.ELOCKED, "Tenant '%s' is suspended%s", t.ID, reason)
+	case t.Status == mnemo.TenantReadOnly && scope == mnemo.ScopeWrite:
+		return mnemo.Errorf(mnemo.ELOCKED, "Tenant '%s' is read-only%s", t.ID, reason)
+	}
+	return nil
+}
+
+// touchKey records a key's last use, at most once a minute per key and
+// off the request path: it is informational.
+func (s *Server) touchKey(k *mnemo.Key, now time.Time) {
+	if k.LastUsedAt != nil && now.Sub(*k.LastUsedAt) < time.Minute {
+		return
+	}
+	go func() {
+		if err := s.Registry.TouchKey(context.Background(), k.ID, now); err != nil {
+			s.Logger.Warn("record key use", "key_id", k.ID, "err", err)
+		}
+	}()
 }
 
 // adminToken reads the operator's token: Bearer, X-Admin-Token, or
@@ -108,11 +175,24 @@ func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 			writeError(w, mnemo.Errorf(mnemo.EFORBIDDEN, "Admin token not configured: set ADMIN_API_TOKEN to enable the admin routes"))
 			return
 		}
+		now, addr := s.Now(), s.clientAddr(r)
+		if blocked, wait := s.limits.throttled(addr, s.AuthFailuresPerMinute, now); blocked {
+			s.refuse(w, "auth_throttle", wait, mnemo.Errorf(mnemo.ETOOMANY, "Too many failed authentications from this address; retry later"))
+			return
+		}
 		got, want := sha256.Sum256([]byte(adminToken(r))), sha256.Sum256([]byte(s.AdminToken))
 		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			s.limits.failed(addr, now)
 			writeError(w, mnemo.Errorf(mnemo.EUNAUTHORIZED, "Admin authorization required"))
 			return
 		}
-		h(w, withActor(r, "admin"))
+		r = withActor(r, "admin")
+		h(w, r)
+		// Admin work on one tenant counts in that tenant's usage.
+		if id := r.PathValue("id"); id != "" && mnemo.ValidateTenantID(id) == nil {
+			if err := s.usage.record(r.Context(), []mnemo.Usage{{TenantID: id, Day: day(now), Kind: usageAdmin, Count: 1}}); err != nil {
+				s.Logger.Error("record usage", "request_id", requestID(r.Context()), "tenant", id, "err", err)
+			}
+		}
 	}
 }

@@ -57,8 +57,11 @@ func (s *Server) handleStore(w http.ResponseWriter, r *http.Request, tr *tenantR
 		return
 	}
 	provided := m.Embedding != nil
-	_, embedErr := s.embed(r.Context(), []*mnemo.Memory{m})
-	if err := tr.Store.Create(r.Context(), []*mnemo.Memory{m}); err != nil {
+	n, embedErr := s.embed(r.Context(), []*mnemo.Memory{m})
+	tr.embeddingCalls += int64(min(n, 1))
+	if err := s.write(r.Context(), tr, 1, memoryBytes(m, s.Embedder.Dim()), func() error {
+		return tr.Store.Create(r.Context(), []*mnemo.Memory{m})
+	}); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -103,7 +106,13 @@ func (s *Server) handleStoreBatch(w http.ResponseWriter, r *http.Request, tr *te
 		}
 	}
 	n, _ := s.embed(r.Context(), mems)
-	if err := tr.Store.Create(r.Context(), mems); err != nil {
+	tr.embeddingCalls += int64(min(n, 1))
+	var bytes int64
+	for _, m := range mems {
+		bytes += memoryBytes(m, s.Embedder.Dim())
+	}
+	// All or nothing: a batch that would cross a quota stores nothing.
+	if err := s.write(r.Context(), tr, int64(len(mems)), bytes, func() error { return tr.Store.Create(r.Context(), mems) }); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -159,17 +168,20 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, tr *tenantR
 		writeError(w, err)
 		return
 	}
+	before := memoryBytes(m, 0)
 	changed, err := mnemo.ApplyPatch(m, body, s.Limits)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	if changed {
-		if _, err := s.embed(r.Context(), []*mnemo.Memory{m}); err != nil {
+		n, err := s.embed(r.Context(), []*mnemo.Memory{m})
+		tr.embeddingCalls += int64(min(n, 1))
+		if err != nil {
 			m.Embedding = []float32{} // the old vector describes the old content
 		}
 	}
-	if err := tr.Store.Update(r.Context(), m); err != nil {
+	if err := s.write(r.Context(), tr, 0, memoryBytes(m, 0)-before, func() error { return tr.Store.Update(r.Context(), m) }); err != nil {
 		writeError(w, err)
 		return
 	}

@@ -12,11 +12,21 @@ import (
 	"github.com/mnemohq/mnemo/recall"
 )
 
+// maxQueries caps the sub-queries one recall may run: each is a full search.
+const maxQueries = 10
+
 func (s *Server) handleRecall(w http.ResponseWriter, r *http.Request, tr *tenantRequest) {
 	q, err := recall.ParseQuery(r.URL.Query(), s.Recaller.Config, s.Embedder.Dim(), s.Now())
 	if err != nil {
 		writeError(w, err)
 		return
+	}
+	if len(q.Queries) > maxQueries {
+		writeError(w, mnemo.Errorf(mnemo.EINVALID, "'queries' may hold at most %d queries (got %d)", maxQueries, len(q.Queries)))
+		return
+	}
+	if s.Recaller.Embedder != nil && q.Embedding == nil && (q.Query != "" || q.Multi) {
+		tr.embeddingCalls += int64(max(len(q.Queries), 1))
 	}
 	resp, err := s.Recaller.Run(r.Context(), tr.Store, q)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"time"
 
 	"github.com/mnemohq/mnemo"
@@ -56,11 +57,28 @@ type Server struct {
 	Backend string
 	Version string
 
+	// Defaults are the rate limit and quotas a new tenant starts with.
+	Defaults struct {
+		RateLimit *mnemo.RateLimit
+		Quotas    mnemo.Quotas
+	}
+	// TenantConcurrency caps a tenant's requests in flight (0: no cap).
+	TenantConcurrency int
+	// AuthFailuresPerMinute throttles a client address after this many
+	// failed authentications in a minute (0: never).
+	AuthFailuresPerMinute int
+	// TrustedProxies may set X-Forwarded-For for the throttle's address.
+	TrustedProxies []netip.Prefix
+
 	// Now is the clock; tests set it.
 	Now func() time.Time
 
-	mux    *http.ServeMux
-	server *http.Server
+	limits limits
+	usage  usageRecorder
+
+	mux     *http.ServeMux
+	server  *http.Server
+	metrics metrics // built on first use; see metrics.go
 }
 
 // Handler returns the routed handler with logging and panic recovery.
@@ -71,6 +89,7 @@ func (s *Server) Handler() http.Handler {
 	if s.MaxBodyBytes == 0 {
 		s.MaxBodyBytes = 8 << 20
 	}
+	s.usage.write = s.Registry.AddUsage
 	s.mux = http.NewServeMux()
 	s.routes()
 	return s.logRequests(s.recoverPanics(s.envelopeUnrouted(s.mux)))
@@ -79,24 +98,32 @@ func (s *Server) Handler() http.Handler {
 func (s *Server) routes() {
 	s.mux.HandleFunc("GET /health", s.handleHealth)
 
-	s.mux.HandleFunc("POST /memory", s.tenant(mnemo.ScopeWrite, s.handleStore))
-	s.mux.HandleFunc("POST /memory/batch", s.tenant(mnemo.ScopeWrite, s.handleStoreBatch))
-	s.mux.HandleFunc("GET /memory/by-tag", s.tenant(mnemo.ScopeRead, s.handleByTag))
-	s.mux.HandleFunc("DELETE /memory/by-tag", s.tenant(mnemo.ScopeWrite, s.handleDeleteByTag))
-	s.mux.HandleFunc("GET /memory/{id}", s.tenant(mnemo.ScopeRead, s.handleGet))
-	s.mux.HandleFunc("PATCH /memory/{id}", s.tenant(mnemo.ScopeWrite, s.handlePatch))
-	s.mux.HandleFunc("DELETE /memory/{id}", s.tenant(mnemo.ScopeWrite, s.handleDelete))
-	s.mux.HandleFunc("POST /associate", s.tenant(mnemo.ScopeWrite, s.handleAssociate))
-	s.mux.HandleFunc("GET /memories/{id}/related", s.tenant(mnemo.ScopeRead, s.handleRelated))
-	s.mux.HandleFunc("GET /recall", s.tenant(mnemo.ScopeRead, s.handleRecall))
-	s.mux.HandleFunc("GET /startup-recall", s.tenant(mnemo.ScopeRead, s.handleStartupRecall))
-	s.mux.HandleFunc("GET /analyze", s.tenant(mnemo.ScopeRead, s.handleAnalyze))
+	s.mux.HandleFunc("POST /memory", s.tenant(mnemo.ScopeWrite, usageStore, s.handleStore))
+	s.mux.HandleFunc("POST /memory/batch", s.tenant(mnemo.ScopeWrite, usageStore, s.handleStoreBatch))
+	s.mux.HandleFunc("GET /memory/by-tag", s.tenant(mnemo.ScopeRead, usageRecall, s.handleByTag))
+	s.mux.HandleFunc("DELETE /memory/by-tag", s.tenant(mnemo.ScopeWrite, usageDelete, s.handleDeleteByTag))
+	s.mux.HandleFunc("GET /memory/{id}", s.tenant(mnemo.ScopeRead, usageRecall, s.handleGet))
+	s.mux.HandleFunc("PATCH /memory/{id}", s.tenant(mnemo.ScopeWrite, usageUpdate, s.handlePatch))
+	s.mux.HandleFunc("DELETE /memory/{id}", s.tenant(mnemo.ScopeWrite, usageDelete, s.handleDelete))
+	s.mux.HandleFunc("POST /associate", s.tenant(mnemo.ScopeWrite, usageAssociate, s.handleAssociate))
+	s.mux.HandleFunc("GET /memories/{id}/related", s.tenant(mnemo.ScopeRead, usageRecall, s.handleRelated))
+	s.mux.HandleFunc("GET /recall", s.tenant(mnemo.ScopeRead, usageRecall, s.handleRecall))
+	s.mux.HandleFunc("GET /startup-recall", s.tenant(mnemo.ScopeRead, usageRecall, s.handleStartupRecall))
+	s.mux.HandleFunc("GET /analyze", s.tenant(mnemo.ScopeRead, usageRecall, s.handleAnalyze))
 
 	s.mux.HandleFunc("POST /admin/tenants", s.admin(s.handleCreateTenant))
 	s.mux.HandleFunc("GET /admin/tenants", s.admin(s.handleListTenants))
 	s.mux.HandleFunc("GET /admin/tenants/{id}", s.admin(s.handleGetTenant))
 	s.mux.HandleFunc("GET /admin/tenants/{id}/stats", s.admin(s.handleTenantStats))
 	s.mux.HandleFunc("DELETE /admin/tenants/{id}", s.admin(s.handleDeleteTenant))
+	s.mux.HandleFunc("PATCH /admin/tenants/{id}", s.admin(s.handleUpdateTenant))
+	s.mux.HandleFunc("POST /admin/tenants/{id}/keys", s.admin(s.handleCreateKey))
+	s.mux.HandleFunc("GET /admin/tenants/{id}/keys", s.admin(s.handleListKeys))
+	s.mux.HandleFunc("DELETE /admin/tenants/{id}/keys/{key_id}", s.admin(s.handleRevokeKey))
+	s.mux.HandleFunc("GET /admin/tenants/{id}/audit", s.admin(s.handleTenantAudit))
+	s.mux.HandleFunc("GET /admin/audit", s.admin(s.handleAudit))
+	s.mux.HandleFunc("GET /admin/tenants/{id}/usage", s.admin(s.handleTenantUsage))
+	s.mux.HandleFunc("GET /admin/usage", s.admin(s.handleUsage))
 	s.mux.HandleFunc("GET /admin/tenants/{id}/export", s.admin(s.handleExport))
 	s.mux.HandleFunc("POST /admin/tenants/{id}/import", s.admin(s.handleImport))
 	s.mux.HandleFunc("GET /backup", s.admin(s.handleBackup))

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
@@ -173,6 +175,9 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	limits := mnemo.Limits{ContentHardLimit: n.int("MEMORY_CONTENT_HARD_LIMIT"), BatchLimit: n.int("MNEMO_BATCH_LIMIT")}
 	maxBody := n.int("MNEMO_MAX_BODY_BYTES")
 	allowQuery := n.bool("MNEMO_ALLOW_QUERY_TOKEN")
+	rps, burst := n.float("MNEMO_DEFAULT_RATE_LIMIT_RPS"), n.int("MNEMO_DEFAULT_RATE_LIMIT_BURST")
+	maxMemories, maxStorage := int64(n.int("MNEMO_DEFAULT_MAX_MEMORIES")), n.float("MNEMO_DEFAULT_MAX_STORAGE_MB")
+	concurrency, authFailures := n.int("MNEMO_TENANT_MAX_CONCURRENT"), n.int("MNEMO_AUTH_FAILURES_PER_MINUTE")
 	rcfg := recall.DefaultConfig
 	rcfg.MaxLimit = n.int("RECALL_MAX_LIMIT")
 	rcfg.RelationLimit = n.int("RECALL_RELATION_LIMIT")
@@ -241,11 +246,35 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		}
 	}
 
+	var proxies []netip.Prefix
+	for _, c := range strings.Split(c["MNEMO_TRUSTED_PROXIES"], ",") {
+		if c = strings.TrimSpace(c); c == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return fmt.Errorf("MNEMO_TRUSTED_PROXIES: %q is not a CIDR", c)
+		}
+		proxies = append(proxies, p)
+	}
 	srv := &mhttp.Server{
 		Registry: registry, Stores: stores, Embedder: embedder,
 		Recaller: &recall.Recaller{Config: rcfg, Embedder: embedder},
 		Limits:   limits, Logger: logger, AdminToken: c["ADMIN_API_TOKEN"], AllowQueryToken: allowQuery,
 		MaxBodyBytes: int64(maxBody), Backend: "sqlite", Version: version,
+		TenantConcurrency: concurrency, AuthFailuresPerMinute: authFailures, TrustedProxies: proxies,
+	}
+	if rps > 0 {
+		if burst <= 0 {
+			burst = max(1, int(math.Ceil(rps)))
+		}
+		srv.Defaults.RateLimit = &mnemo.RateLimit{RequestsPerSecond: rps, Burst: burst}
+	}
+	if maxMemories > 0 {
+		srv.Defaults.Quotas.MaxMemories = &maxMemories
+	}
+	if maxStorage > 0 {
+		srv.Defaults.Quotas.MaxStorageMB = &maxStorage
 	}
 	backfill := &embed.Backfill{Registry: registry, Stores: stores, Embedder: embedder, Logger: logger, Interval: retry, Batch: 64}
 	go backfill.Run(ctx)

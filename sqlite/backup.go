@@ -1,0 +1,467 @@
+package sqlite
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mnemohq/mnemo"
+)
+
+// Backup archive format. The archive is a tar.gz whose first member is
+// manifest.json; then tenants/<id>/memories.db for every tenant; then
+// registry.db. Each database is a consistent snapshot taken with VACUUM
+// INTO, which reads inside one transaction and so works while the server
+// keeps writing, from this process or another one.
+const (
+	BackupFormat  = "mnemo-backup"
+	BackupVersion = 1
+
+	manifestName = "manifest.json"
+	registryName = "registry.db"
+	storeName    = "memories.db"
+	backupTemp   = ".backup-"
+)
+
+// BackupManifest is manifest.json, the first member of a backup archive.
+type BackupManifest struct {
+	Format    string `json:"format"`
+	Version   int    `json:"version"`
+	CreatedAt string `json:"created_at"`
+	// Schema versions of the databases, so that a restore into a binary
+	// that is too old fails before it unpacks anything.
+	RegistrySchema int `json:"registry_schema"`
+	TenantSchema   int `json:"tenant_schema"`
+}
+
+// BackupResult says what a backup holds.
+type BackupResult struct {
+	Tenants int
+	// Vanished are tenants the registry snapshot listed whose data was gone
+	// by the time it was copied: they were deleted during the backup, so
+	// they are removed from the archived registry too.
+	Vanished []string
+}
+
+// Backup writes a tar.gz of the registry's data directory to w. It is the
+// server's GET /backup; see BackupDir.
+func (r *Registry) Backup(ctx context.Context, w io.Writer, now time.Time) (BackupResult, error) {
+	return BackupDir(ctx, filepath.Dir(r.db.path), w, now)
+}
+
+// BackupDir writes a tar.gz of the data directory dataDir to w while a
+// server may be running on it, in this process or another.
+//
+// The registry is copied first, and it decides which tenants the archive
+// holds: a tenant created after that copy is left out (its keys are not in
+// it either), and a tenant deleted before its data is copied is removed
+// from the archived registry. So every tenant of a restored registry has
+// its data, and the archive never holds data without its keys.
+//
+// Nothing is written to w until the registry is copied, so a caller can
+// still answer with an error when that fails. Snapshots are staged one at a
+// time in a temporary directory inside dataDir (the same disk as the data,
+// which is writable, unlike a read-only root file system's /tmp): the space
+// needed is that of the largest database.
+func BackupDir(ctx context.Context, dataDir string, w io.Writer, now time.Time) (BackupResult, error) {
+	var res BackupResult
+	regPath := filepath.Join(dataDir, registryName)
+	if _, err := os.Stat(regPath); err != nil {
+		return res, fmt.Errorf("backup: %s is not a mnemo data directory: %w", dataDir, err)
+	}
+	clearStaleTemps(dataDir, now)
+	tmp, err := os.MkdirTemp(dataDir, backupTemp)
+	if err != nil {
+		return res, fmt.Errorf("backup: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	regSnap := filepath.Join(tmp, registryName)
+	if err := snapshot(ctx, regPath, regSnap); err != nil {
+		return res, fmt.Errorf("backup registry: %w", err)
+	}
+	tenants, err := snapshotTenants(ctx, regSnap)
+	if err != nil {
+		return res, fmt.Errorf("backup registry: %w", err)
+	}
+
+	gz := gzip.NewWriter(w)
+	tw := tar.NewWriter(gz)
+	manifest, _ := json.MarshalIndent(BackupManifest{Format: BackupFormat, Version: BackupVersion,
+		CreatedAt: mnemo.FormatTime(now), RegistrySchema: len(registryMigrations), TenantSchema: len(storeMigrations)}, "", "  ")
+	if err := addBytes(tw, manifestName, manifest, now); err != nil {
+		return res, err
+	}
+	if err := addDir(tw, "tenants/", now); err != nil {
+		return res, err
+	}
+	for _, id := range tenants {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		src := filepath.Join(dataDir, "tenants", id, storeName)
+		dst := filepath.Join(tmp, "tenant.db")
+		if err := snapshot(ctx, src, dst); err != nil {
+			if _, statErr := os.Stat(src); errors.Is(statErr, fs.ErrNotExist) {
+				res.Vanished = append(res.Vanished, id)
+				continue
+			}
+			return res, fmt.Errorf("backup tenant %s: %w", id, err)
+		}
+		if err := addDir(tw, "tenants/"+id+"/", now); err != nil {
+			return res, err
+		}
+		if err := addFile(tw, "tenants/"+id+"/"+storeName, dst, now); err != nil {
+			return res, err
+		}
+		if err := os.Remove(dst); err != nil {
+			return res, err
+		}
+		res.Tenants++
+	}
+	if len(res.Vanished) > 0 {
+		if err := forgetTenants(ctx, regSnap, res.Vanished); err != nil {
+			return res, fmt.Errorf("backup registry: %w", err)
+		}
+	}
+	if err := addFile(tw, registryName, regSnap, now); err != nil {
+		return res, err
+	}
+	if err := tw.Close(); err != nil {
+		return res, fmt.Errorf("backup: %w", err)
+	}
+	if err := gz.Close(); err != nil {
+		return res, fmt.Errorf("backup: %w", err)
+	}
+	return res, nil
+}
+
+// clearStaleTemps removes staging directories that a backup interrupted by
+// a crash left behind; a day is far longer than any backup runs.
+func clearStaleTemps(dataDir string, now time.Time) {
+	entries, err := os.ReadDir(dataDir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), backupTemp) {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && now.Sub(fi.ModTime()) > 24*time.Hour {
+			os.RemoveAll(filepath.Join(dataDir, e.Name()))
+		}
+	}
+}
+
+// readOnlyDSN opens path read-only: the connection never creates the file
+// and never writes to it, so it is safe beside a running server.
+func readOnlyDSN(path string) string {
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Add("_pragma", "busy_timeout(10000)")
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}
+
+// snapshot copies the database at src into the new file dst with VACUUM
+// INTO: one read transaction, so the copy is consistent even while another
+// connection or process writes; WAL lets those writes go on meanwhile.
+func snapshot(ctx context.Context, src, dst string) error {
+	if _, err := os.Stat(src); err != nil {
+		return err
+	}
+	conn, err := sql.Open("sqlite", readOnlyDSN(src))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `VACUUM INTO ?`, dst); err != nil {
+		return fmt.Errorf("snapshot %s: %w", src, err)
+	}
+	return nil
+}
+
+// snapshotTenants lists the tenant ids of a registry snapshot.
+func snapshotTenants(ctx context.Context, regSnap string) ([]string, error) {
+	conn, err := sql.Open("sqlite", readOnlyDSN(regSnap))
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	rows, err := conn.QueryContext(ctx, `SELECT id FROM tenants ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		// Ids name paths: one that breaks the rule is never followed.
+		if err := mnemo.ValidateTenantID(id); err != nil {
+			return nil, fmt.Errorf("registry holds an invalid tenant id %q", id)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// forgetTenants deletes tenants (their keys go by cascade) from a registry
+// snapshot.
+func forgetTenants(ctx context.Context, regSnap string, ids []string) error {
+	conn, err := sql.Open("sqlite", "file:"+(&url.URL{Path: regSnap}).EscapedPath()+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	for _, id := range ids {
+		if _, err := conn.ExecContext(ctx, `DELETE FROM tenants WHERE id = ?`, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func addDir(tw *tar.Writer, name string, at time.Time) error {
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name, Mode: 0o700, ModTime: at}); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	return nil
+}
+
+func addBytes(tw *tar.Writer, name string, b []byte, at time.Time) error {
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o600, Size: int64(len(b)), ModTime: at}); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	if _, err := tw.Write(b); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	return nil
+}
+
+func addFile(tw *tar.Writer, name, src string, at time.Time) error {
+	f, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o600, Size: fi.Size(), ModTime: at}); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	if _, err := io.Copy(tw, f); err != nil {
+		return fmt.Errorf("backup %s: %w", name, err)
+	}
+	return nil
+}
+
+// Restore unpacks a backup archive into dataDir, which must be missing or
+// empty. The manifest must come first and carry a known format and
+// version. Only the names a backup writes are accepted (registry.db and
+// tenants/<valid id>/memories.db), so no member can land outside dataDir,
+// whatever its name says. Members are unpacked into a staging directory
+// beside dataDir, checked (SQLite's quick_check, schema versions), synced,
+// and only then moved into place: a failed restore leaves dataDir as it was.
+func Restore(ctx context.Context, r io.Reader, dataDir string) (BackupManifest, error) {
+	var man BackupManifest
+	dataDir = filepath.Clean(dataDir)
+	if entries, err := os.ReadDir(dataDir); err == nil && len(entries) > 0 {
+		return man, fmt.Errorf("restore: %s is not empty; restore only into a new or empty directory", dataDir)
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return man, fmt.Errorf("restore: %w", err)
+	}
+	parent := filepath.Dir(dataDir)
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return man, fmt.Errorf("restore: %w", err)
+	}
+	stage, err := os.MkdirTemp(parent, ".mnemo-restore-")
+	if err != nil {
+		return man, fmt.Errorf("restore: %w", err)
+	}
+	defer os.RemoveAll(stage)
+
+	gz, err := gzip.NewReader(r)
+	if err != nil {
+		return man, fmt.Errorf("restore: not a gzip archive: %w", err)
+	}
+	tr := tar.NewReader(gz)
+	first := true
+	var files []string
+	for {
+		if err := ctx.Err(); err != nil {
+			return man, err
+		}
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return man, fmt.Errorf("restore: reading archive: %w", err)
+		}
+		if first {
+			first = false
+			if h.Name != manifestName || h.Typeflag != tar.TypeReg {
+				return man, fmt.Errorf("restore: the archive does not start with %s: not a mnemo backup", manifestName)
+			}
+			if h.Size > 1<<20 {
+				return man, fmt.Errorf("restore: %s is too large", manifestName)
+			}
+			if err := json.NewDecoder(tr).Decode(&man); err != nil {
+				return man, fmt.Errorf("restore: %s: %w", manifestName, err)
+			}
+			if man.Format != BackupFormat {
+				return man, fmt.Errorf("restore: manifest format is %q, want %q", man.Format, BackupFormat)
+			}
+			if man.Version != BackupVersion {
+				return man, fmt.Errorf("restore: backup format version %d is not supported (this binary reads version %d)", man.Version, BackupVersion)
+			}
+			if man.RegistrySchema > len(registryMigrations) || man.TenantSchema > len(storeMigrations) {
+				return man, fmt.Errorf("restore: the backup's schema (registry %d, tenant %d) is newer than this binary knows (registry %d, tenant %d)",
+					man.RegistrySchema, man.TenantSchema, len(registryMigrations), len(storeMigrations))
+			}
+			continue
+		}
+		name, isDir, err := backupMember(h)
+		if err != nil {
+			return man, err
+		}
+		target := filepath.Join(stage, filepath.FromSlash(name))
+		if isDir {
+			if err := os.MkdirAll(target, 0o700); err != nil {
+				return man, fmt.Errorf("restore: %w", err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
+			return man, fmt.Errorf("restore: %w", err)
+		}
+		if err := writeMember(target, tr); err != nil {
+			return man, fmt.Errorf("restore %s: %w", name, err)
+		}
+		files = append(files, name)
+	}
+	if first {
+		return man, fmt.Errorf("restore: the archive is empty")
+	}
+	if _, err := os.Stat(filepath.Join(stage, registryName)); err != nil {
+		return man, fmt.Errorf("restore: the archive has no %s (truncated?)", registryName)
+	}
+	if err := os.MkdirAll(filepath.Join(stage, "tenants"), 0o700); err != nil {
+		return man, fmt.Errorf("restore: %w", err)
+	}
+	for _, name := range files {
+		if err := checkDatabase(ctx, filepath.Join(stage, filepath.FromSlash(name))); err != nil {
+			return man, fmt.Errorf("restore %s: %w", name, err)
+		}
+	}
+	// Move into place: the whole staging directory when dataDir does not
+	// exist, else its two entries into the empty dataDir.
+	if err := os.Remove(dataDir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return man, fmt.Errorf("restore: %w", err)
+	}
+	if err := os.Rename(stage, dataDir); err != nil {
+		return man, fmt.Errorf("restore: %w", err)
+	}
+	syncDir(parent)
+	return man, nil
+}
+
+// backupMember checks a tar member against the names a backup writes and
+// returns its cleaned name.
+func backupMember(h *tar.Header) (name string, isDir bool, err error) {
+	name = strings.TrimSuffix(path.Clean(h.Name), "/")
+	bad := func() (string, bool, error) {
+		return "", false, fmt.Errorf("restore: unexpected archive member %q: not part of a mnemo backup", h.Name)
+	}
+	switch h.Typeflag {
+	case tar.TypeDir:
+		isDir = true
+	case tar.TypeReg:
+	default:
+		return bad()
+	}
+	parts := strings.Split(name, "/")
+	switch {
+	case !isDir && name == registryName:
+	case isDir && name == "tenants":
+	case isDir && len(parts) == 2 && parts[0] == "tenants" && mnemo.ValidateTenantID(parts[1]) == nil:
+	case !isDir && len(parts) == 3 && parts[0] == "tenants" && mnemo.ValidateTenantID(parts[1]) == nil && parts[2] == storeName:
+	default:
+		return bad()
+	}
+	return name, isDir, nil
+}
+
+func writeMember(target string, r io.Reader) error {
+	f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	syncDir(filepath.Dir(target))
+	return nil
+}
+
+// checkDatabase runs SQLite's quick_check on a restored file and checks its
+// schema version is one this binary can open.
+func checkDatabase(ctx context.Context, p string) error {
+	conn, err := sql.Open("sqlite", readOnlyDSN(p))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var result string
+	if err := conn.QueryRowContext(ctx, `PRAGMA quick_check`).Scan(&result); err != nil {
+		return fmt.Errorf("not a readable SQLite database: %w", err)
+	}
+	if result != "ok" {
+		return fmt.Errorf("damaged database: %s", result)
+	}
+	var version int
+	if err := conn.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+		return err
+	}
+	known := len(storeMigrations)
+	if filepath.Base(p) == registryName {
+		known = len(registryMigrations)
+	}
+	if version > known {
+		return fmt.Errorf("schema version %d is newer than this binary knows (%d)", version, known)
+	}
+	return nil
+}
+
+// syncDir makes a directory's entries durable; errors are ignored, as some
+// file systems cannot sync a directory.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}
