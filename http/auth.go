@@ -21,6 +21,7 @@ type tenantRequest struct {
 	Store  mnemo.MemoryStore
 
 	storedMemories, storedBytes, embeddingCalls int64
+	replayed                                    bool // an idempotent replay: count nothing
 }
 
 // bearer returns the token of an "Authorization: Bearer" header.
@@ -114,7 +115,7 @@ func (s *Server) tenant(scope, kind string, h func(http.ResponseWriter, *http.Re
 		tr := &tenantRequest{Key: key, Tenant: t, Store: store}
 		buf := newBufferedWriter()
 		s.idempotent(buf, withActor(r, key.ID), tr, h)
-		if buf.status != mnemo.ETOOMANY {
+		if buf.status != mnemo.ETOOMANY && !tr.replayed {
 			if err := s.usage.record(r.Context(), usageOf(t.ID, day(now), kind, tr)); err != nil {
 				s.Logger.Error("record usage", "request_id", requestID(r.Context()), "tenant", t.ID, "err", err)
 			}

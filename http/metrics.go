@@ -100,7 +100,9 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 }
 
 // observeRequest records one answered request. route is the request's mux
-// pattern, "METHOD /path/{id}", or "" when no route matched.
+// pattern, "METHOD /path/{id}", or "" when no route matched. The method
+// label is the pattern's (a HEAD served by a GET route counts as GET), so a
+// client's arbitrary method never becomes a label value.
 func (s *Server) observeRequest(route string, status int, d time.Duration) {
 	m := s.metricsState()
 	if status == 0 {

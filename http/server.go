@@ -30,6 +30,9 @@ type Registry interface {
 	Audit(ctx context.Context, f mnemo.AuditFilter) ([]*mnemo.AuditEvent, error)
 	AddUsage(ctx context.Context, rows []mnemo.Usage) error
 	Usage(ctx context.Context, tenantID, from, to string) ([]mnemo.Usage, error)
+	ReserveIdempotency(ctx context.Context, tenantID, key string, fingerprint []byte, now time.Time) (reserved bool, status int, body []byte, err error)
+	CompleteIdempotency(ctx context.Context, tenantID, key string, status int, body []byte) error
+	ReleaseIdempotency(ctx context.Context, tenantID, key string) error
 }
 
 // Stores is what the server needs of the tenant store pool.

@@ -276,110 +276,150 @@ func addFile(tw *tar.Writer, name, src string, at time.Time) error {
 // version. Only the names a backup writes are accepted (registry.db and
 // tenants/<valid id>/memories.db), so no member can land outside dataDir,
 // whatever its name says. Members are unpacked into a staging directory
-// beside dataDir, checked (SQLite's quick_check, schema versions), synced,
-// and only then moved into place: a failed restore leaves dataDir as it was.
-func Restore(ctx context.Context, r io.Reader, dataDir string) (BackupManifest, error) {
-	var man BackupManifest
+// inside dataDir (the same file system, so moving them is a rename),
+// checked (SQLite's quick_check, schema versions) and synced; only then are
+// tenants/ and, last, registry.db moved into place. A failed restore leaves
+// dataDir as it found it.
+func Restore(ctx context.Context, r io.Reader, dataDir string) (man BackupManifest, err error) {
 	dataDir = filepath.Clean(dataDir)
+	created := false
 	if entries, err := os.ReadDir(dataDir); err == nil && len(entries) > 0 {
 		return man, fmt.Errorf("restore: %s is not empty; restore only into a new or empty directory", dataDir)
-	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return man, fmt.Errorf("restore: %w", err)
-	}
-	parent := filepath.Dir(dataDir)
-	if err := os.MkdirAll(parent, 0o700); err != nil {
-		return man, fmt.Errorf("restore: %w", err)
-	}
-	stage, err := os.MkdirTemp(parent, ".mnemo-restore-")
-	if err != nil {
-		return man, fmt.Errorf("restore: %w", err)
-	}
-	defer os.RemoveAll(stage)
-
-	gz, err := gzip.NewReader(r)
-	if err != nil {
-		return man, fmt.Errorf("restore: not a gzip archive: %w", err)
-	}
-	tr := tar.NewReader(gz)
-	first := true
-	var files []string
-	for {
-		if err := ctx.Err(); err != nil {
-			return man, err
-		}
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return man, fmt.Errorf("restore: reading archive: %w", err)
-		}
-		if first {
-			first = false
-			if h.Name != manifestName || h.Typeflag != tar.TypeReg {
-				return man, fmt.Errorf("restore: the archive does not start with %s: not a mnemo backup", manifestName)
-			}
-			if h.Size > 1<<20 {
-				return man, fmt.Errorf("restore: %s is too large", manifestName)
-			}
-			if err := json.NewDecoder(tr).Decode(&man); err != nil {
-				return man, fmt.Errorf("restore: %s: %w", manifestName, err)
-			}
-			if man.Format != BackupFormat {
-				return man, fmt.Errorf("restore: manifest format is %q, want %q", man.Format, BackupFormat)
-			}
-			if man.Version != BackupVersion {
-				return man, fmt.Errorf("restore: backup format version %d is not supported (this binary reads version %d)", man.Version, BackupVersion)
-			}
-			if man.RegistrySchema > len(registryMigrations) || man.TenantSchema > len(storeMigrations) {
-				return man, fmt.Errorf("restore: the backup's schema (registry %d, tenant %d) is newer than this binary knows (registry %d, tenant %d)",
-					man.RegistrySchema, man.TenantSchema, len(registryMigrations), len(storeMigrations))
-			}
-			continue
-		}
-		name, isDir, err := backupMember(h)
-		if err != nil {
-			return man, err
-		}
-		target := filepath.Join(stage, filepath.FromSlash(name))
-		if isDir {
-			if err := os.MkdirAll(target, 0o700); err != nil {
-				return man, fmt.Errorf("restore: %w", err)
-			}
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
+	} else if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dataDir, 0o700); err != nil {
 			return man, fmt.Errorf("restore: %w", err)
 		}
-		if err := writeMember(target, tr); err != nil {
-			return man, fmt.Errorf("restore %s: %w", name, err)
-		}
-		files = append(files, name)
+		created = true
+	} else if err != nil {
+		return man, fmt.Errorf("restore: %w", err)
 	}
-	if first {
-		return man, fmt.Errorf("restore: the archive is empty")
+	stage, err := os.MkdirTemp(dataDir, ".restore-")
+	if err != nil {
+		return man, fmt.Errorf("restore: %w", err)
+	}
+	defer func() {
+		os.RemoveAll(stage)
+		if err != nil && created {
+			os.Remove(dataDir)
+		}
+	}()
+
+	files, man, err := unpack(ctx, r, stage)
+	if err != nil {
+		return man, err
 	}
 	if _, err := os.Stat(filepath.Join(stage, registryName)); err != nil {
 		return man, fmt.Errorf("restore: the archive has no %s (truncated?)", registryName)
-	}
-	if err := os.MkdirAll(filepath.Join(stage, "tenants"), 0o700); err != nil {
-		return man, fmt.Errorf("restore: %w", err)
 	}
 	for _, name := range files {
 		if err := checkDatabase(ctx, filepath.Join(stage, filepath.FromSlash(name))); err != nil {
 			return man, fmt.Errorf("restore %s: %w", name, err)
 		}
 	}
-	// Move into place: the whole staging directory when dataDir does not
-	// exist, else its two entries into the empty dataDir.
-	if err := os.Remove(dataDir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	tenants, err := snapshotTenants(ctx, filepath.Join(stage, registryName))
+	if err != nil {
+		return man, fmt.Errorf("restore %s: %w", registryName, err)
+	}
+	for _, id := range tenants {
+		if _, err := os.Stat(filepath.Join(stage, "tenants", id, storeName)); err != nil {
+			return man, fmt.Errorf("restore: the registry lists tenant %q but the archive has no tenants/%s/%s", id, id, storeName)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(stage, "tenants"), 0o700); err != nil {
 		return man, fmt.Errorf("restore: %w", err)
 	}
-	if err := os.Rename(stage, dataDir); err != nil {
-		return man, fmt.Errorf("restore: %w", err)
+	syncDir(filepath.Join(stage, "tenants"))
+	syncDir(stage)
+	// The registry goes last: a data directory with a registry is complete.
+	for _, name := range []string{"tenants", registryName} {
+		if err := os.Rename(filepath.Join(stage, name), filepath.Join(dataDir, name)); err != nil {
+			return man, fmt.Errorf("restore: %w", err)
+		}
+		syncDir(dataDir)
 	}
-	syncDir(parent)
 	return man, nil
+}
+
+// unpack reads the archive into stage and returns the database files it
+// wrote, by archive name.
+func unpack(ctx context.Context, r io.Reader, stage string) ([]string, BackupManifest, error) {
+	var man BackupManifest
+	gz, err := gzip.NewReader(r)
+	if err != nil {
+		return nil, man, fmt.Errorf("restore: not a gzip archive: %w", err)
+	}
+	tr := tar.NewReader(gz)
+	first := true
+	var files []string
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, man, err
+		}
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, man, fmt.Errorf("restore: reading archive: %w", err)
+		}
+		if first {
+			first = false
+			if err := readManifest(h, tr, &man); err != nil {
+				return nil, man, err
+			}
+			continue
+		}
+		name, isDir, err := backupMember(h)
+		if err != nil {
+			return nil, man, err
+		}
+		target := filepath.Join(stage, filepath.FromSlash(name))
+		if isDir {
+			if err := os.MkdirAll(target, 0o700); err != nil {
+				return nil, man, fmt.Errorf("restore: %w", err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
+			return nil, man, fmt.Errorf("restore: %w", err)
+		}
+		if err := writeMember(target, tr); err != nil {
+			return nil, man, fmt.Errorf("restore %s: %w", name, err)
+		}
+		files = append(files, name)
+	}
+	if first {
+		return nil, man, fmt.Errorf("restore: the archive is empty")
+	}
+	// Reading to the end checks gzip's CRC: a truncated or corrupted
+	// archive fails here rather than restoring part of itself.
+	if _, err := io.Copy(io.Discard, gz); err != nil {
+		return nil, man, fmt.Errorf("restore: reading archive: %w", err)
+	}
+	return files, man, nil
+}
+
+func readManifest(h *tar.Header, r io.Reader, man *BackupManifest) error {
+	if h.Name != manifestName || h.Typeflag != tar.TypeReg {
+		return fmt.Errorf("restore: the archive does not start with %s: not a mnemo backup", manifestName)
+	}
+	if h.Size > 1<<20 {
+		return fmt.Errorf("restore: %s is too large", manifestName)
+	}
+	if err := json.NewDecoder(r).Decode(man); err != nil {
+		return fmt.Errorf("restore: %s: %w", manifestName, err)
+	}
+	if man.Format != BackupFormat {
+		return fmt.Errorf("restore: manifest format is %q, want %q", man.Format, BackupFormat)
+	}
+	if man.Version != BackupVersion {
+		return fmt.Errorf("restore: backup format version %d is not supported (this binary reads version %d)", man.Version, BackupVersion)
+	}
+	if man.RegistrySchema > len(registryMigrations) || man.TenantSchema > len(storeMigrations) {
+		return fmt.Errorf("restore: the backup's schema (registry %d, tenant %d) is newer than this binary knows (registry %d, tenant %d)",
+			man.RegistrySchema, man.TenantSchema, len(registryMigrations), len(storeMigrations))
+	}
+	return nil
 }
 
 // backupMember checks a tar member against the names a backup writes and

@@ -72,6 +72,19 @@ var registryMigrations = []migration{
 			PRIMARY KEY (tenant_id, day, kind)
 		) WITHOUT ROWID`,
 	),
+	// Version 3: answers kept for Idempotency-Key retries.
+	execAll(
+		`CREATE TABLE idempotency (
+			tenant_id   TEXT NOT NULL,
+			key         TEXT NOT NULL,
+			fingerprint BLOB NOT NULL,
+			status      INTEGER NOT NULL,
+			body        BLOB,
+			created_at  INTEGER NOT NULL,
+			PRIMARY KEY (tenant_id, key)
+		) WITHOUT ROWID`,
+		`CREATE INDEX idempotency_created ON idempotency(created_at)`,
+	),
 }
 
 // Registry keeps tenants and keys in registry.db.

@@ -1,0 +1,70 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/mnemohq/mnemo"
+)
+
+// Idempotent answers live for a day; a reservation whose request never
+// finished (the process died) is taken over after a minute.
+const (
+	idempotencyTTL       = 24 * time.Hour
+	idempotencyAbandoned = time.Minute
+)
+
+// ReserveIdempotency claims key for a request with the given fingerprint.
+// reserved is true when this request now owns the key and must run;
+// otherwise status and body are the earlier answer, or status is 0 while
+// that request is still running. A key used with another fingerprint is a
+// 422.
+func (r *Registry) ReserveIdempotency(ctx context.Context, tenantID, key string, fingerprint []byte, now time.Time) (reserved bool, status int, body []byte, err error) {
+	err = r.db.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE created_at < ?`, micros(now.Add(-idempotencyTTL))); err != nil {
+			return err
+		}
+		var fp []byte
+		var created int64
+		err := tx.QueryRowContext(ctx, `SELECT fingerprint, status, body, created_at FROM idempotency WHERE tenant_id = ? AND key = ?`,
+			tenantID, key).Scan(&fp, &status, &body, &created)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			reserved = true
+			_, err = tx.ExecContext(ctx, `INSERT INTO idempotency (tenant_id, key, fingerprint, status, created_at) VALUES (?, ?, ?, 0, ?)`,
+				tenantID, key, fingerprint, micros(now))
+			return err
+		case err != nil:
+			return err
+		case !bytes.Equal(fp, fingerprint):
+			return mnemo.Errorf(mnemo.EUNPROCESSABLE, "Idempotency-Key '%s' was used with a different request", key)
+		case status == 0 && now.Sub(fromMicros(created)) > idempotencyAbandoned:
+			// The first attempt never answered: this one takes over.
+			reserved = true
+			_, err = tx.ExecContext(ctx, `UPDATE idempotency SET created_at = ? WHERE tenant_id = ? AND key = ?`, micros(now), tenantID, key)
+			return err
+		}
+		return nil
+	})
+	return reserved, status, body, err
+}
+
+// CompleteIdempotency stores the answer of a reserved key.
+func (r *Registry) CompleteIdempotency(ctx context.Context, tenantID, key string, status int, body []byte) error {
+	return r.db.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE idempotency SET status = ?, body = ? WHERE tenant_id = ? AND key = ?`, status, body, tenantID, key)
+		return err
+	})
+}
+
+// ReleaseIdempotency forgets a reserved key, so a retry runs again (after a
+// server error, which changed nothing).
+func (r *Registry) ReleaseIdempotency(ctx context.Context, tenantID, key string) error {
+	return r.db.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE tenant_id = ? AND key = ? AND status = 0`, tenantID, key)
+		return err
+	})
+}
