@@ -187,13 +187,14 @@ func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 			writeError(w, mnemo.Errorf(mnemo.EUNAUTHORIZED, "Admin authorization required"))
 			return
 		}
-		r = withActor(r, "admin")
-		h(w, r)
-		// Admin work on one tenant counts in that tenant's usage.
+		// Admin work on one tenant counts in that tenant's usage, recorded
+		// before the work so it is there when the answer is (an export
+		// streams, so its answer cannot wait).
 		if id := r.PathValue("id"); id != "" && mnemo.ValidateTenantID(id) == nil {
 			if err := s.usage.record(r.Context(), []mnemo.Usage{{TenantID: id, Day: day(now), Kind: usageAdmin, Count: 1}}); err != nil {
 				s.Logger.Error("record usage", "request_id", requestID(r.Context()), "tenant", id, "err", err)
 			}
 		}
+		h(w, withActor(r, "admin"))
 	}
 }
