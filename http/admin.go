@@ -171,6 +171,7 @@ func (s *Server) handleTenantStats(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleDeleteTenant(w http.ResponseWriter, r *http.Request) {
 	t, err := s.pathTenant(r)
 	if err != nil {
+		s.audit(r, "tenant.delete", r.PathValue("id"), r.PathValue("id"), err)
 		writeError(w, err)
 		return
 	}
@@ -180,6 +181,7 @@ func (s *Server) handleDeleteTenant(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	s.limits.forget(t.ID) // a tenant created again with this id starts with a full bucket
 	err = s.Stores.Drop(r.Context(), t.ID)
 	s.audit(r, "tenant.delete", t.ID, t.ID, err)
 	if err != nil {
@@ -193,18 +195,22 @@ func (s *Server) handleDeleteTenant(w http.ResponseWriter, r *http.Request) {
 // limit and quotas. A field left out is unchanged; null removes a limit.
 // Everything is validated before anything changes.
 func (s *Server) handleUpdateTenant(w http.ResponseWriter, r *http.Request) {
+	fail := func(err error) {
+		s.audit(r, "tenant.update", r.PathValue("id"), r.PathValue("id"), err)
+		writeError(w, err)
+	}
 	t, err := s.pathTenant(r)
 	if err != nil {
-		writeError(w, err)
+		fail(err)
 		return
 	}
 	body, err := s.requireJSONObject(w, r, "JSON body is required")
 	if err != nil {
-		writeError(w, err)
+		fail(err)
 		return
 	}
 	if err := applyTenantPatch(t, body); err != nil {
-		writeError(w, err)
+		fail(err)
 		return
 	}
 	t.UpdatedAt = s.Now()

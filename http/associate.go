@@ -1,6 +1,7 @@
 package http
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -85,7 +86,7 @@ func (s *Server) handleAssociate(w http.ResponseWriter, r *http.Request, tr *ten
 		writeError(w, mnemo.Errorf(mnemo.EINVALID, "%s", reason))
 		return
 	}
-	if err := tr.Store.Associate(r.Context(), []mnemo.Relation{rel}); err != nil {
+	if err := s.write(r.Context(), tr, 0, relationBytes(rel), func() error { return tr.Store.Associate(r.Context(), []mnemo.Relation{rel}) }); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -144,7 +145,11 @@ func (s *Server) associateBatch(w http.ResponseWriter, r *http.Request, tr *tena
 			"relation_type": rel.Type, "strength": rel.Strength})
 	}
 	if len(ok) > 0 {
-		if err := tr.Store.Associate(r.Context(), ok); err != nil {
+		var bytes int64
+		for _, rel := range ok {
+			bytes += relationBytes(rel)
+		}
+		if err := s.write(r.Context(), tr, 0, bytes, func() error { return tr.Store.Associate(r.Context(), ok) }); err != nil {
 			writeError(w, err)
 			return
 		}
@@ -160,4 +165,11 @@ func (s *Server) associateBatch(w http.ResponseWriter, r *http.Request, tr *tena
 	writeJSON(w, code, map[string]any{"status": status, "created_count": len(ok), "failed_count": len(failed),
 		"succeeded": succeeded, "failed": failed,
 		"summary": fmt.Sprintf("%d/%d associations created successfully", len(ok), len(list))})
+}
+
+// relationBytes is what a relation adds to the stored bytes, counted as the
+// store counts it (an update of an existing one adds less).
+func relationBytes(rel mnemo.Relation) int64 {
+	props, _ := json.Marshal(rel.Props)
+	return 16 + int64(len(rel.Type)+len(props))
 }

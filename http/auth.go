@@ -190,11 +190,18 @@ func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 		// Admin work on one tenant counts in that tenant's usage, recorded
 		// before the work so it is there when the answer is (an export
 		// streams, so its answer cannot wait).
-		if id := r.PathValue("id"); id != "" && mnemo.ValidateTenantID(id) == nil {
+		if id := r.PathValue("id"); id != "" && mnemo.ValidateTenantID(id) == nil && s.tenantExists(r.Context(), id) {
 			if err := s.usage.record(r.Context(), []mnemo.Usage{{TenantID: id, Day: day(now), Kind: usageAdmin, Count: 1}}); err != nil {
 				s.Logger.Error("record usage", "request_id", requestID(r.Context()), "tenant", id, "err", err)
 			}
 		}
 		h(w, withActor(r, "admin"))
 	}
+}
+
+// tenantExists reports whether id names a tenant: usage is never recorded
+// for one that does not exist.
+func (s *Server) tenantExists(ctx context.Context, id string) bool {
+	_, err := s.Registry.Tenant(ctx, id)
+	return err == nil
 }

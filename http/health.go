@@ -20,8 +20,16 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		"timestamp":         mnemo.FormatTime(s.Now()),
 		"graph":             nil,
 	}
-	if s.tenantToken(r) != "" {
-		if _, t, err := s.authenticate(r); err == nil {
+	// A key on /health is checked like anywhere else: a throttled address
+	// learns nothing, and a wrong key counts as a failed authentication, so
+	// /health cannot be used to test keys.
+	now, addr := s.Now(), s.clientAddr(r)
+	if blocked, _ := s.limits.throttled(addr, s.AuthFailuresPerMinute, now); s.tenantToken(r) != "" && !blocked {
+		_, t, err := s.authenticate(r)
+		if err != nil && mnemo.ErrorCode(err) == mnemo.EUNAUTHORIZED {
+			s.limits.failed(addr, now)
+		}
+		if err == nil {
 			backlog := t.Stats.Memories - t.Stats.Vectors
 			out["tenant_id"], out["graph"] = t.ID, "memories_"+t.ID
 			out["memory_count"], out["vector_count"] = t.Stats.Memories, t.Stats.Vectors

@@ -24,6 +24,11 @@ func fmtTimePtr(t *time.Time) any {
 // handleCreateKey adds a key to a tenant: {"label", "scopes", "expires_at"?}.
 // The token is generated and shown in this response only.
 func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request) {
+	// A refused request is audited too, with its error.
+	writeError := func(w http.ResponseWriter, err error) {
+		s.audit(r, "key.create", r.PathValue("id"), "", err)
+		writeError(w, err)
+	}
 	t, err := s.pathTenant(r)
 	if err != nil {
 		writeError(w, err)
@@ -79,12 +84,11 @@ func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request) {
 	}
 	token := mnemo.GenerateToken()
 	k.Prefix = mnemo.DisplayPrefix(token, true)
-	err = s.Registry.AddKey(r.Context(), k, mnemo.HashToken(token))
-	s.audit(r, "key.create", t.ID, k.ID, err)
-	if err != nil {
+	if err = s.Registry.AddKey(r.Context(), k, mnemo.HashToken(token)); err != nil {
 		writeError(w, err)
 		return
 	}
+	s.audit(r, "key.create", t.ID, k.ID, nil)
 	writeJSON(w, http.StatusCreated, map[string]any{"status": "success", "key": keyJSON(k), "api_token": token,
 		"message": "Store the api_token now: it is shown only in this response."})
 }
@@ -111,6 +115,7 @@ func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleRevokeKey(w http.ResponseWriter, r *http.Request) {
 	t, err := s.pathTenant(r)
 	if err != nil {
+		s.audit(r, "key.revoke", r.PathValue("id"), r.PathValue("key_id"), err)
 		writeError(w, err)
 		return
 	}

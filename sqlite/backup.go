@@ -55,10 +55,13 @@ type BackupResult struct {
 	Vanished []string
 }
 
-// Backup writes a tar.gz of the registry's data directory to w. It is the
-// server's GET /backup; see BackupDir.
-func (r *Registry) Backup(ctx context.Context, w io.Writer, now time.Time) (BackupResult, error) {
-	return BackupDir(ctx, filepath.Dir(r.db.path), w, now)
+// Backup writes a tar.gz of the registry's data directory to w, as
+// BackupDir does, and returns how many tenants it holds and which were
+// deleted while it ran. It serves GET /backup; its results are plain types
+// so that the http package can ask for it without importing this one.
+func (r *Registry) Backup(ctx context.Context, w io.Writer, now time.Time) (tenants int, vanished []string, err error) {
+	res, err := BackupDir(ctx, filepath.Dir(r.db.path), w, now)
+	return res.Tenants, res.Vanished, err
 }
 
 // BackupDir writes a tar.gz of the data directory dataDir to w while a

@@ -235,6 +235,11 @@ func (r *Registry) DeleteTenant(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
+		// Kept answers hold the tenant's data: they go with it, so a new
+		// tenant of the same id can never be replayed the old one's.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE tenant_id = ?`, id); err != nil {
+			return err
+		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return mnemo.Errorf(mnemo.ENOTFOUND, "Tenant '%s' not found", id)
 		}

@@ -62,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return benchLoad(ctx, args[2:], stdout, stderr)
 		}
 		return fmt.Errorf("unknown benchmark %q (locomo, load)", args[1])
+	case "backup", "restore":
+		return dataCommand(ctx, args, stdout, stderr)
 	case "config-docs":
 		configDocs(stdout)
 		return nil
@@ -75,6 +77,8 @@ Commands:
   serve         run the server (mnemo serve --help lists every setting)
   bench locomo  recall quality on LoCoMo against a running server, next to plain BM25
   bench load    store throughput and recall latency of one tenant at 1k, 10k, 100k memories
+  backup        write a tar.gz of a data directory, also while a server runs on it (--data-dir D --out F)
+  restore       unpack a backup into a new or empty data directory (--data-dir D ARCHIVE)
   config-docs   print docs/configuration.md
   version       print the version
 `)
