@@ -202,13 +202,9 @@ func (s *Store) Import(ctx context.Context, mems []*mnemo.Memory, rels []mnemo.R
 			if err != nil {
 				return err
 			}
-			props := r.Props
-			if props == nil {
-				props = map[string]any{}
-			}
-			propsJSON, err := json.Marshal(props)
+			propsJSON, err := relationProps(r)
 			if err != nil {
-				return mnemo.Errorf(mnemo.EINVALID, "relation properties: %v", err)
+				return err
 			}
 			if _, err := merge.ExecContext(ctx, src, dst, string(r.Type), r.Strength, string(propsJSON), micros(r.UpdatedAt)); err != nil {
 				return fmt.Errorf("import relation: %w", err)

@@ -689,17 +689,26 @@ func (s *Store) SetEmbedding(ctx context.Context, id string, vec []float32, mode
 	})
 }
 
+// relationProps encodes a relation's extra properties as stored.
+func relationProps(r mnemo.Relation) ([]byte, error) {
+	props := r.Props
+	if props == nil {
+		props = map[string]any{}
+	}
+	b, err := json.Marshal(props)
+	if err != nil {
+		return nil, mnemo.Errorf(mnemo.EINVALID, "relation properties: %v", err)
+	}
+	return b, nil
+}
+
 // Associate creates or updates relations (MERGE semantics on from, type, to).
 func (s *Store) Associate(ctx context.Context, rels []mnemo.Relation) error {
 	return s.write(ctx, func(tx *sql.Tx, _ *[]indexChange) error {
 		for _, r := range rels {
-			props := r.Props
-			if props == nil {
-				props = map[string]any{}
-			}
-			propsJSON, err := json.Marshal(props)
+			propsJSON, err := relationProps(r)
 			if err != nil {
-				return mnemo.Errorf(mnemo.EINVALID, "relation properties: %v", err)
+				return err
 			}
 			res, err := tx.ExecContext(ctx, `INSERT INTO relations (src, dst, type, strength, props, updated_at)
 				SELECT a.rid, b.rid, ?, ?, ?, ? FROM memories a, memories b WHERE a.id = ? AND b.id = ?
