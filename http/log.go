@@ -40,7 +40,8 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		id := newRequestID()
 		w.Header().Set("X-Request-Id", id)
 		rec := &statusRecorder{ResponseWriter: w}
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		r = r.WithContext(context.WithValue(ctx, recorderKey, rec))
 		next.ServeHTTP(rec, r)
 		s.observeRequest(r.Pattern, rec.status, time.Since(began))
 		attrs := []any{"request_id", id, "method", r.Method, "route", r.Pattern, "path", r.URL.Path,

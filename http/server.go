@@ -73,11 +73,16 @@ type Server struct {
 	// TrustedProxies may set X-Forwarded-For for the throttle's address.
 	TrustedProxies []netip.Prefix
 
+	// PublicURL is the base URL clients use (for OAuth metadata); empty
+	// means the scheme and host of each request.
+	PublicURL string
+
 	// Now is the clock; tests set it.
 	Now func() time.Time
 
-	limits limits
-	usage  usageRecorder
+	limits  limits
+	usage   usageRecorder
+	handler http.Handler // the whole chain, for in-process calls
 
 	mux     *http.ServeMux
 	server  *http.Server
@@ -95,11 +100,13 @@ func (s *Server) Handler() http.Handler {
 	s.usage.write = s.Registry.AddUsage
 	s.mux = http.NewServeMux()
 	s.routes()
-	return s.logRequests(s.recoverPanics(s.envelopeUnrouted(s.mux)))
+	s.handler = s.logRequests(s.recoverPanics(s.envelopeUnrouted(s.mux)))
+	return s.handler
 }
 
 func (s *Server) routes() {
 	s.mux.HandleFunc("GET /health", s.handleHealth)
+	s.mux.Handle("/mcp", s.mcpHandler())
 
 	s.mux.HandleFunc("POST /memory", s.tenant(mnemo.ScopeWrite, usageStore, s.handleStore))
 	s.mux.HandleFunc("POST /memory/batch", s.tenant(mnemo.ScopeWrite, usageStore, s.handleStoreBatch))
@@ -204,7 +211,10 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string, ready func(net
 
 type ctxKey int
 
-const requestIDKey ctxKey = iota
+const (
+	requestIDKey ctxKey = iota
+	recorderKey         // the *statusRecorder, so deeper layers can name the tenant in the log
+)
 
 func requestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey).(string)

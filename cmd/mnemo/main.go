@@ -64,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unknown benchmark %q (locomo, load)", args[1])
 	case "backup", "restore":
 		return dataCommand(ctx, args, stdout, stderr)
+	case "mcp":
+		return mcpBridge(ctx, args[1:], stderr)
 	case "config-docs":
 		configDocs(stdout)
 		return nil
@@ -79,6 +81,7 @@ Commands:
   bench load    store throughput and recall latency of one tenant at 1k, 10k, 100k memories
   backup        write a tar.gz of a data directory, also while a server runs on it (--data-dir D --out F)
   restore       unpack a backup into a new or empty data directory (--data-dir D ARCHIVE)
+  mcp           an MCP server on stdio that forwards to a mnemo server (mnemo mcp --url URL --token KEY)
   config-docs   print docs/configuration.md
   version       print the version
 `)
