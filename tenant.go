@@ -137,3 +137,33 @@ type Registry interface {
 	// SetTenantStats records the counters of a tenant's store.
 	SetTenantStats(ctx context.Context, id string, s TenantStats) error
 }
+
+// OAuthClient is an MCP connector (Claude.ai, ChatGPT...) registered with
+// mnemo's OAuth server. Clients are public: they prove themselves with PKCE.
+type OAuthClient struct {
+	ID           string
+	Name         string
+	RedirectURIs []string
+	CreatedAt    time.Time
+}
+
+// OAuth grant kinds.
+const (
+	GrantCode    = "code"
+	GrantAccess  = "access"
+	GrantRefresh = "refresh"
+)
+
+// OAuthGrant is an authorization code, access token or refresh token,
+// stored as the hash of its secret and bound to the tenant key the customer
+// entered on the consent page.
+type OAuthGrant struct {
+	Hash          []byte
+	Kind          string
+	ClientID      string
+	KeyID         string
+	Scopes        []string
+	RedirectURI   string
+	CodeChallenge string
+	ExpiresAt     time.Time
+}

@@ -51,11 +51,19 @@ func (s *Server) tenantToken(r *http.Request) string {
 
 // authenticate resolves the request's key and tenant, or a 401.
 func (s *Server) authenticate(r *http.Request) (*mnemo.Key, *mnemo.Tenant, error) {
-	token := s.tenantToken(r)
+	return s.authenticateToken(r.Context(), s.tenantToken(r))
+}
+
+// authenticateToken resolves a tenant key, or an OAuth access token to the
+// key it was granted for.
+func (s *Server) authenticateToken(ctx context.Context, token string) (*mnemo.Key, *mnemo.Tenant, error) {
 	if token == "" {
 		return nil, nil, mnemo.Errorf(mnemo.EUNAUTHORIZED, "Unauthorized")
 	}
-	return s.Registry.Authenticate(r.Context(), mnemo.HashToken(token))
+	if strings.HasPrefix(token, accessTokenPrefix) {
+		return s.Registry.AuthenticateOAuth(ctx, mnemo.HashToken(token), s.Now())
+	}
+	return s.Registry.Authenticate(ctx, mnemo.HashToken(token))
 }
 
 // tenant wraps a tenant route. In order: a client address that keeps

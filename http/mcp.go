@@ -68,7 +68,7 @@ func (s *Server) verifyMCP(ctx context.Context, token string, r *http.Request) (
 	if blocked, _ := s.limits.throttled(addr, s.AuthFailuresPerMinute, now); blocked {
 		return nil, auth.ErrInvalidToken
 	}
-	key, t, err := s.Registry.Authenticate(ctx, mnemo.HashToken(token))
+	key, t, err := s.authenticateToken(ctx, token)
 	if err != nil {
 		if mnemo.ErrorCode(err) == mnemo.EUNAUTHORIZED {
 			s.limits.failed(addr, now)

@@ -33,6 +33,12 @@ type Registry interface {
 	ReserveIdempotency(ctx context.Context, tenantID, key string, fingerprint []byte, now time.Time) (reserved bool, status int, body []byte, err error)
 	CompleteIdempotency(ctx context.Context, tenantID, key string, status int, body []byte) error
 	ReleaseIdempotency(ctx context.Context, tenantID, key string) error
+	RegisterOAuthClient(ctx context.Context, c *mnemo.OAuthClient) error
+	OAuthClient(ctx context.Context, id string) (*mnemo.OAuthClient, error)
+	SaveOAuthGrant(ctx context.Context, g *mnemo.OAuthGrant) error
+	ConsumeOAuthGrant(ctx context.Context, kind string, hash []byte, now time.Time) (*mnemo.OAuthGrant, error)
+	AuthenticateOAuth(ctx context.Context, hash []byte, now time.Time) (*mnemo.Key, *mnemo.Tenant, error)
+	LiveKey(ctx context.Context, keyID string, now time.Time) bool
 }
 
 // Stores is what the server needs of the tenant store pool.
@@ -107,6 +113,7 @@ func (s *Server) Handler() http.Handler {
 func (s *Server) routes() {
 	s.mux.HandleFunc("GET /health", s.handleHealth)
 	s.mux.Handle("/mcp", s.mcpHandler())
+	s.oauthRoutes()
 
 	s.mux.HandleFunc("POST /memory", s.tenant(mnemo.ScopeWrite, usageStore, s.handleStore))
 	s.mux.HandleFunc("POST /memory/batch", s.tenant(mnemo.ScopeWrite, usageStore, s.handleStoreBatch))

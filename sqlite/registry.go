@@ -85,6 +85,28 @@ var registryMigrations = []migration{
 		) WITHOUT ROWID`,
 		`CREATE INDEX idempotency_created ON idempotency(created_at)`,
 	),
+	// Version 4: OAuth 2.1 for MCP connectors. Codes and tokens are kept
+	// only as hashes and are bound to the tenant key the customer entered.
+	execAll(
+		`CREATE TABLE oauth_clients (
+			id            TEXT PRIMARY KEY,
+			name          TEXT NOT NULL,
+			redirect_uris TEXT NOT NULL,
+			created_at    INTEGER NOT NULL
+		)`,
+		`CREATE TABLE oauth_grants (
+			hash           BLOB PRIMARY KEY,
+			kind           TEXT NOT NULL,
+			client_id      TEXT NOT NULL,
+			key_id         TEXT NOT NULL REFERENCES keys(id) ON DELETE CASCADE,
+			scopes         TEXT NOT NULL,
+			redirect_uri   TEXT NOT NULL DEFAULT '',
+			code_challenge TEXT NOT NULL DEFAULT '',
+			expires_at     INTEGER NOT NULL,
+			used           INTEGER NOT NULL DEFAULT 0
+		)`,
+		`CREATE INDEX oauth_grants_key ON oauth_grants(key_id)`,
+	),
 }
 
 // Registry keeps tenants and keys in registry.db.
