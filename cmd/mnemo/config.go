@@ -19,6 +19,7 @@ type setting struct {
 var settings = []setting{
 	{Env: "PORT", Flag: "port", Default: "8001", Help: "TCP port to listen on"},
 	{Env: "HOST", Flag: "host", Default: "", Help: "address to bind; empty means every interface"},
+	{Env: "MNEMO_PUBLIC_URL", Flag: "public-url", Default: "", Help: "base URL clients use, e.g. https://memory.example.com, for OAuth metadata behind a proxy (default: each request's scheme and host)"},
 	{Env: "MNEMO_DATA_DIR", Flag: "data-dir", Default: "./data", Help: "directory for registry.db and tenants/<id>/memories.db"},
 	{Env: "ADMIN_API_TOKEN", Default: "", Secret: true, Help: "operator token for /admin routes; unset closes them (403)"},
 	{Env: "AUTOMEM_API_TOKEN", Default: "", Secret: true, Help: "single-tenant migration: bind this token to a tenant named 'default'"},

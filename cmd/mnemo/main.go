@@ -270,6 +270,7 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		Limits:   limits, Logger: logger, AdminToken: c["ADMIN_API_TOKEN"], AllowQueryToken: allowQuery,
 		MaxBodyBytes: int64(maxBody), Backend: "sqlite", Version: version,
 		TenantConcurrency: concurrency, AuthFailuresPerMinute: authFailures, TrustedProxies: proxies,
+		PublicURL: strings.TrimRight(c["MNEMO_PUBLIC_URL"], "/"),
 	}
 	if rps > 0 {
 		if burst <= 0 {
