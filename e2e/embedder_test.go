@@ -87,6 +87,27 @@ func TestOpenAIEmbedderThroughTheBinary(t *testing.T) {
 		t.Fatalf("recall while down: %s", rec.Raw)
 	}
 
+	// Without a key, /health shows the service-wide backlog once the
+	// backfill has passed over the tenants (every 100 ms here), no tenant named.
+	serviceBacklog := func() any {
+		h := s.Do("GET", "/health", nil).Expect(t, 200)
+		if _, named := h.Body["tenant_id"]; named {
+			t.Fatalf("keyless health names a tenant: %s", h.Raw)
+		}
+		return h.Body["embedding"].(map[string]any)["backlog"]
+	}
+	waitFor := func(what string, want float64) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for serviceBacklog() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("service backlog never reached %v (%s)", want, what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitFor("endpoint down", 1)
+
 	fake.down.Store(false)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -99,6 +120,7 @@ func TestOpenAIEmbedderThroughTheBinary(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	waitFor("endpoint back", 0)
 	if health.Body["status"] != "healthy" || health.Body["embedding"].(map[string]any)["backlog"] != float64(0) {
 		t.Fatalf("health after backfill: %s", health.Raw)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"math"
 	"reflect"
-	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -122,29 +121,6 @@ func rpFixture(t *testing.T) (*Server, *rpTenant, *rpTenant) {
 	return s, a, b
 }
 
-var rpUUID = regexp.MustCompile(`(?i)[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}`)
-
-// rpUUIDs collects every UUID anywhere in v (values and keys, any depth),
-// canonical and lower-case.
-func rpUUIDs(v any, out map[string]bool) {
-	switch x := v.(type) {
-	case string:
-		for _, m := range rpUUID.FindAllString(x, -1) {
-			m = strings.ToLower(strings.ReplaceAll(m, "-", ""))
-			out[m[0:8]+"-"+m[8:12]+"-"+m[12:16]+"-"+m[16:20]+"-"+m[20:32]] = true
-		}
-	case []any:
-		for _, e := range x {
-			rpUUIDs(e, out)
-		}
-	case map[string]any:
-		for k, e := range x {
-			rpUUIDs(k, out)
-			rpUUIDs(e, out)
-		}
-	}
-}
-
 func rpRecall(t *testing.T, s *Server, ten *rpTenant, kv ...string) *Response {
 	t.Helper()
 	r := s.As(ten.token, "GET", "/recall"+Q(kv...), nil)
@@ -180,7 +156,7 @@ func rpComponents(row map[string]any) map[string]any {
 func rpNoLeak(t *testing.T, desc string, r *Response, caller, other *rpTenant) {
 	t.Helper()
 	found := map[string]bool{}
-	rpUUIDs(r.Body, found)
+	isoCollectUUIDs(r.Body, found)
 	for id := range found {
 		if _, ok := other.keys[id]; ok {
 			t.Errorf("LEAK %s: %s's memory %q (%s) in the response: %s", desc, other.id, other.keys[id], id, r.Raw)
@@ -303,7 +279,7 @@ func TestRecallParamsIsolation(t *testing.T) {
 	r := rpRecall(t, s, a, "query", question, "priority_ids", strings.Join(b.allIDs(), ","), "tags", "entity", "scope_fallback", "true",
 		"expand_entities", "true", "auto_decompose", "true", "recency_bias", "on", "limit", "100")
 	found := map[string]bool{}
-	rpUUIDs(r.Body, found)
+	isoCollectUUIDs(r.Body, found)
 	for id := range found {
 		if _, ok := a.keys[id]; !ok {
 			t.Errorf("A's response holds id %s (B's %q): %s", id, b.keys[id], r.Raw)

@@ -15,7 +15,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		"falkordb": "not_configured", "qdrant": "not_configured",
 		"memory_count": nil, "vector_count": nil, "sync_status": "unknown",
 		"vector_dimensions": map[string]any{"configured": s.Embedder.Dim(), "effective": s.Embedder.Dim(), "collection": nil, "mismatch": false},
-		"embedding":         map[string]any{"model": s.Embedder.Model()},
+		"embedding":         map[string]any{"model": s.Embedder.Model(), "backlog": s.backlog()},
 		"enrichment":        map[string]any{"status": "stopped", "queue_depth": 0, "pending": 0, "inflight": 0, "processed": 0, "failed": 0},
 		"timestamp":         mnemo.FormatTime(s.Now()),
 		"graph":             nil,
@@ -42,4 +42,13 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// backlog is the service-wide count of memories waiting for a vector, as
+// the embedding backfill last saw it; it names no tenant.
+func (s *Server) backlog() int64 {
+	if s.Backlog == nil {
+		return 0
+	}
+	return s.Backlog()
 }

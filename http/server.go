@@ -79,6 +79,10 @@ type Server struct {
 	// TrustedProxies may set X-Forwarded-For for the throttle's address.
 	TrustedProxies []netip.Prefix
 
+	// Backlog reports how many memories, over all tenants, wait for a
+	// vector (nil: none tracked).
+	Backlog func() int64
+
 	// PublicURL is the base URL clients use (for OAuth metadata); empty
 	// means the scheme and host of each request.
 	PublicURL string

@@ -264,6 +264,7 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		}
 		proxies = append(proxies, p)
 	}
+	var backfill *embed.Backfill
 	srv := &mhttp.Server{
 		Registry: registry, Stores: stores, Embedder: embedder,
 		Recaller: &recall.Recaller{Config: rcfg, Embedder: embedder},
@@ -284,7 +285,8 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	if maxStorage > 0 {
 		srv.Defaults.Quotas.MaxStorageMB = &maxStorage
 	}
-	backfill := &embed.Backfill{Registry: registry, Stores: stores, Embedder: embedder, Logger: logger, Interval: retry, Batch: 64}
+	backfill = &embed.Backfill{Registry: registry, Stores: stores, Embedder: embedder, Logger: logger, Interval: retry, Batch: 64}
+	srv.Backlog = backfill.Backlog
 	go backfill.Run(ctx)
 	go stores.Run(ctx)
 
