@@ -11,10 +11,12 @@ import (
 	"unicode"
 
 	"github.com/mnemohq/mnemo"
+	"github.com/mnemohq/mnemo/internal/stopwords"
 )
 
 // Hash is a feature-hashing embedder: word unigrams, word bigrams and
-// character 3-5-grams of each word, with sublinear term frequency, hashed
+// character 3-5-grams of each word (stopwords.HashEmbedding left out, before
+// the bigrams are formed), with sublinear term frequency, hashed
 // with a sign into Dim buckets and scaled to unit length. It is lexical and
 // morphology-aware ("migration" ~ "migrations"), deterministic and fast, but
 // knows no synonyms: "car" and "automobile" are unrelated to it.
@@ -41,16 +43,6 @@ func (h *Hash) Embed(_ context.Context, texts []string) ([][]float32, error) {
 		out[i] = h.embed(t)
 	}
 	return out, nil
-}
-
-var stopWords = map[string]bool{}
-
-func init() {
-	for _, w := range strings.Fields(`a an the and or but of to in on at for with by from as is are was were be been
-		being it its this that these those i you he she we they me him her us them my your his our their
-		do does did have has had not no so if then than too very can will just`) {
-		stopWords[w] = true
-	}
 }
 
 // Words splits text into lower-cased words of letters and digits.
@@ -81,7 +73,7 @@ func (h *Hash) embed(text string) []float32 {
 	}
 	var words []string
 	for _, w := range Words(text) {
-		if !stopWords[w] {
+		if !stopwords.HashEmbedding.Has(w) {
 			words = append(words, w)
 		}
 	}

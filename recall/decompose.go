@@ -3,26 +3,19 @@ package recall
 import (
 	"regexp"
 	"strings"
+
+	"github.com/mnemohq/mnemo/internal/stopwords"
 )
 
-var (
-	reWord       = regexp.MustCompile(`[A-Za-z][A-Za-z'’]*`)
-	decompFiller = map[string]bool{}
-)
-
-func init() {
-	for _, w := range strings.Fields(`what when where which who whom whose why how does did have has had were was
-		would could should will shall might must about with from into that this these those there their them they
-		then than some many much more most also just like really very thing things something anything kind sort`) {
-		decompFiller[w] = true
-	}
-}
+var reWord = regexp.MustCompile(`[A-Za-z][A-Za-z'’]*`)
 
 // Decompose splits a question into sub-queries (AutoMem's auto_decompose):
 // the named entities in it (capitalised words after the first, and
-// possessives), alone and with each of up to three topics, plus
-// "interests goals plans" when a topic is about work; or, with no entity,
-// up to three topics alone. The original query comes first.
+// possessives), alone and with each of up to three topics (words of four
+// letters or more), plus "interests goals plans" when a topic is about
+// work; or, with no entity, up to three topics alone. No word of
+// stopwords.Decomposition is an entity or a topic. The original query
+// comes first.
 func Decompose(q string) []string {
 	words := reWord.FindAllString(q, -1)
 	var entities, topics []string
@@ -31,12 +24,12 @@ func Decompose(q string) []string {
 		base := strings.TrimSuffix(strings.TrimSuffix(w, "'s"), "’s")
 		lower := strings.ToLower(base)
 		possessive := base != w
-		if (i > 0 && isCapitalised(base) || possessive) && !searchStopwords[lower] && !decompFiller[lower] && !seen["e:"+lower] {
+		if (i > 0 && isCapitalised(base) || possessive) && !stopwords.Decomposition.Has(lower) && !seen["e:"+lower] {
 			seen["e:"+lower] = true
 			entities = append(entities, base)
 			continue
 		}
-		if len(lower) >= 4 && !searchStopwords[lower] && !decompFiller[lower] && !seen["t:"+lower] && len(topics) < 5 {
+		if len(lower) >= 4 && !stopwords.Decomposition.Has(lower) && !seen["t:"+lower] && len(topics) < 5 {
 			seen["t:"+lower] = true
 			topics = append(topics, lower)
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mnemohq/mnemo"
+	"github.com/mnemohq/mnemo/internal/stopwords"
 )
 
 // Weights are the component weights of AutoMem's scoring (reference §4.3).
@@ -26,37 +27,15 @@ var DefaultWeights = Weights{
 	Confidence: 0.05, Recency: 0.1, Exact: 0.2, Relevance: 0, Temporal: 0.1, RecencyWindowDays: 180, TimeMention: 0.1,
 }
 
-var keywordStopwords = map[string]bool{}
-
-func init() {
-	for _, w := range strings.Fields("the and for with that this from into using have will your about after before when then than also just very more less over under") {
-		keywordStopwords[w] = true
-	}
-}
-
-// searchStopwords are left out of the keyword channel's query: words so
-// common that matching them says nothing about relevance. (AutoMem's 26
-// keyword stopwords keep "what", "did", "would"... which then dominate.)
-var searchStopwords = map[string]bool{}
-
-func init() {
-	for _, w := range strings.Fields(`a an the and or but of to in on at for with by from as is are was were be been being
-		it its this that these those i you he she we they me him her us them my your his our their do does did have
-		has had not no so if then than too very can will just what when where who whom which why how about into
-		over after before also more any some there here would could should may might must shall am get got`) {
-		searchStopwords[w] = true
-	}
-}
-
 // SearchTerms are the words the keyword channel searches for: the query's
-// words of letters and digits minus stopwords, or every word when nothing
-// else is left ("who was it?").
+// words of letters and digits minus stopwords.Search, or every word when
+// nothing else is left ("who was it?").
 func SearchTerms(q string) []string {
 	words := reContentToken.FindAllString(strings.ToLower(q), -1)
 	var out []string
 	seen := map[string]bool{}
 	for _, w := range words {
-		if !searchStopwords[w] && !seen[w] {
+		if !stopwords.Search.Has(w) && !seen[w] {
 			seen[w] = true
 			out = append(out, w)
 		}
@@ -82,14 +61,14 @@ var (
 )
 
 // Keywords is AutoMem's extract_keywords: lower-cased [a-z0-9_-] tokens with
-// '-' and '_' trimmed from the ends, at least 3 long, minus 26 stopwords,
-// deduplicated in order.
+// '-' and '_' trimmed from the ends, at least 3 long, minus AutoMem's
+// stopwords (stopwords.AutoMemKeywords), deduplicated in order.
 func Keywords(q string) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, t := range reKeywordToken.FindAllString(strings.ToLower(q), -1) {
 		t = strings.Trim(t, "-_")
-		if len(t) < 3 || keywordStopwords[t] || seen[t] {
+		if len(t) < 3 || stopwords.AutoMemKeywords.Has(t) || seen[t] {
 			continue
 		}
 		seen[t] = true
