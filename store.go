@@ -5,18 +5,6 @@ import (
 	"time"
 )
 
-// Filter narrows a memory query. Tags and ExcludeTags are compared
-// lower-cased; the zero Filter matches every memory.
-type Filter struct {
-	Tags        []string
-	TagMode     string // "any" (default) or "all"
-	TagMatch    string // "prefix" (default): segment-wise via tag prefixes; or "exact"
-	ExcludeTags []string
-	Start, End  *time.Time // inclusive bounds on Timestamp
-	// IDs, when non-nil, restricts the query to these memories.
-	IDs []string
-}
-
 // Orders for listing memories.
 const (
 	OrderImportance  = "importance" // importance desc, timestamp desc, id asc: AutoMem's "trending"
@@ -97,9 +85,4 @@ type Embedder interface {
 	Model() string
 	Dim() int
 	Embed(ctx context.Context, texts []string) ([][]float32, error)
-}
-
-// IsZero reports whether f matches every memory.
-func (f Filter) IsZero() bool {
-	return len(f.Tags) == 0 && len(f.ExcludeTags) == 0 && f.Start == nil && f.End == nil && f.IDs == nil
 }

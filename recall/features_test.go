@@ -804,7 +804,7 @@ func checkScope(t *testing.T, resp *recall.Response, inScope int, scope mnemo.Fi
 			t.Errorf("%s returned twice: %s", r.ID, scores(resp))
 		}
 		seen[r.ID] = true
-		in := recall.Matches(r.Memory, scope)
+		in := scope.Matches(r.Memory)
 		if i < inScope && (!in || r.OutsideTagScope) {
 			t.Errorf("result %d (%s): in scope %v, outside_tag_scope %v; want an in-scope row", i, r.ID, in, r.OutsideTagScope)
 		}

@@ -195,7 +195,7 @@ func (rc *Recaller) inject(ctx context.Context, store mnemo.MemoryStore, q *Quer
 			return nil, false, err
 		}
 		for _, id := range missing {
-			if m := found[id]; m != nil && Matches(m, q.Filter) {
+			if m := found[id]; m != nil && q.Filter.Matches(m) {
 				r := &Row{ID: id, Memory: m, MatchType: "priority_id", Source: "graph"}
 				rc.score(r, q, q.Query)
 				rows, present[id], injected = append(rows, r), true, true

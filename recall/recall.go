@@ -465,7 +465,7 @@ func (rc *Recaller) expand(ctx context.Context, store mnemo.MemoryStore, q *Quer
 			if q.ExpandMinImportance != nil && m.Importance < *q.ExpandMinImportance {
 				continue
 			}
-			if !Matches(m, expFilter) {
+			if !expFilter.Matches(m) {
 				continue
 			}
 			edge := Edge{Type: nb.Relation.Type, Strength: nb.Relation.Strength, From: seed.ID, SeedRank: rank + 1, SeedScore: seed.FinalScore}
@@ -574,7 +574,7 @@ func (rc *Recaller) currentState(ctx context.Context, store mnemo.MemoryStore, q
 		entry := map[string]any{"id": r.ID, "reason": reason}
 		if head != nil {
 			entry["replacement_id"], entry["relation_type"] = head.ID, rel.Type
-			if !present[head.ID] && Matches(head, q.Filter) {
+			if !present[head.ID] && q.Filter.Matches(head) {
 				present[head.ID] = true
 				rep := &Row{ID: head.ID, Memory: head, MatchType: "state_replacement", Source: "graph",
 					Score: r.Score, MatchScore: r.MatchScore, FinalScore: r.FinalScore, OriginalScore: r.OriginalScore,
@@ -641,58 +641,6 @@ func shorten(s string, n int) string {
 		cut = cut[:i]
 	}
 	return strings.TrimRight(cut, " ,.;:") + "…"
-}
-
-// Matches reports whether m passes f, with the same rules as the stores'
-// SQL: prefix matching is segment-wise, exclusion is by tag prefix.
-func Matches(m *mnemo.Memory, f mnemo.Filter) bool {
-	if f.Start != nil && m.Timestamp.Before(*f.Start) {
-		return false
-	}
-	if f.End != nil && m.Timestamp.After(*f.End) {
-		return false
-	}
-	lower := make([]string, len(m.Tags))
-	for i, t := range m.Tags {
-		lower[i] = strings.ToLower(t)
-	}
-	for _, ex := range f.ExcludeTags {
-		ex = strings.ToLower(strings.TrimSpace(ex))
-		for _, t := range lower {
-			if ex != "" && strings.HasPrefix(t, ex) {
-				return false
-			}
-		}
-	}
-	if len(f.Tags) == 0 {
-		return true
-	}
-	have := map[string]bool{}
-	if f.TagMatch == "exact" {
-		for _, t := range lower {
-			have[t] = true
-		}
-	} else {
-		for _, p := range mnemo.TagPrefixes(m.Tags) {
-			have[p] = true
-		}
-	}
-	want := map[string]bool{}
-	for _, t := range f.Tags {
-		if t = strings.ToLower(strings.TrimSpace(t)); t != "" {
-			want[t] = true
-		}
-	}
-	hits := 0
-	for t := range want {
-		if have[t] {
-			hits++
-		}
-	}
-	if f.TagMode == "all" {
-		return hits == len(want)
-	}
-	return hits > 0
 }
 
 func anyRow(rows []*Row, pred func(*Row) bool) bool {

@@ -110,7 +110,7 @@ func (rc *Recaller) expandEntities(ctx context.Context, store mnemo.MemoryStore,
 			if n >= 5 || len(out) >= q.ExpansionLimit {
 				break
 			}
-			if present[m.ID] || !Matches(m, post) || (q.ExpandMinImportance != nil && m.Importance < *q.ExpandMinImportance) {
+			if present[m.ID] || !post.Matches(m) || (q.ExpandMinImportance != nil && m.Importance < *q.ExpandMinImportance) {
 				continue
 			}
 			r := &Row{ID: m.ID, Memory: m, MatchType: "entity_expansion", Source: "graph", ExpandedFromEntity: s}
@@ -140,7 +140,7 @@ func (rc *Recaller) scopeFallback(ctx context.Context, store mnemo.MemoryStore, 
 	}
 	var extra []*Row
 	for _, h := range hits {
-		if present[h.Memory.ID] || Matches(h.Memory, q.Filter) {
+		if present[h.Memory.ID] || q.Filter.Matches(h.Memory) {
 			continue // in scope memories were already ranked
 		}
 		r := &Row{ID: h.Memory.ID, Memory: h.Memory, MatchType: "vector", Source: "vector", MatchScore: h.Score,
@@ -159,7 +159,7 @@ func (rc *Recaller) scopeFallback(ctx context.Context, store mnemo.MemoryStore, 
 		// already, or in scope: those are not the fallback's to add.
 		kept := extra[:0]
 		for _, r := range extra {
-			if !present[r.ID] && !Matches(r.Memory, q.Filter) {
+			if !present[r.ID] && !q.Filter.Matches(r.Memory) {
 				kept = append(kept, r)
 			}
 		}
