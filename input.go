@@ -1,6 +1,8 @@
 package mnemo
 
 import (
+	"encoding/json"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -19,125 +21,360 @@ type Limits struct {
 // DefaultLimits are AutoMem's defaults.
 var DefaultLimits = Limits{ContentHardLimit: 2000, BatchLimit: 500}
 
-// NewMemory validates one POST /memory body (decoded JSON) with AutoMem's
-// checks, in AutoMem's order, and returns the memory to store. dim is the
-// embedder's dimension, for a client-supplied embedding.
+// A memory's fields are checked by one set of rules, in AutoMem's order,
+// whichever way they arrive: a store (POST /memory, MCP store_memory), a
+// batch (POST /memory/batch), an update (PATCH /memory/{id}, MCP
+// update_memory) or an import (an export file). The ways differ only in
+// which fields they take, what an absent field becomes, where AutoMem is
+// lenient, and how a message names the item:
+//
+//   - store takes every field but id and archived; confidence counts only
+//     with a type (without one the classifier decides, as in AutoMem).
+//   - batch takes content, tags, importance, metadata, type, confidence and
+//     timestamp, as AutoMem does; like AutoMem it turns a bad timestamp into
+//     now and non-object metadata into {}.
+//   - update takes what a store takes, each field only when present; like
+//     AutoMem it comma-splits a tags string and drops non-string tags, and
+//     null t_invalid clears it.
+//   - import takes every field, with the id, archived and embedding_model;
+//     numbers may be json.Number, and the embedding may have any length
+//     (its model decides whether it is used).
+type inputPath int
+
+const (
+	pathStore inputPath = iota
+	pathBatch
+	pathUpdate
+	pathImport
+)
+
+// fields are the checked fields of one input; nil means absent.
+type fields struct {
+	id                                      string
+	content                                 *string
+	tags                                    []string
+	hasTags                                 bool
+	importance, confidence                  *float64
+	typ                                     *string
+	metadata                                map[string]any
+	hasMetadata                             bool
+	timestamp, tValid, updatedAt, lastAccss *time.Time
+	tInvalid                                *time.Time
+	clearTInvalid                           bool
+	embedding                               []float32
+	embeddingModel                          string
+	archived                                *bool
+}
+
+// checker checks fields for one path; item names the item in messages.
+type checker struct {
+	path inputPath
+	lim  Limits
+	dim  int
+	// prefix goes before every message except content's, which batch and
+	// import word in their own way.
+	prefix string
+	index  int // the batch item
+	line   int // the import line
+}
+
+func (c *checker) errorf(format string, args ...any) error {
+	return Errorf(EINVALID, "%s%s", c.prefix, fmt.Sprintf(format, args...))
+}
+
+// check reads obj's fields in AutoMem's order: content, tags, importance,
+// metadata, type and confidence, t_valid, t_invalid, embedding,
+// timestamp, updated_at, last_accessed.
+func (c *checker) check(obj map[string]any) (*fields, error) {
+	f := &fields{}
+	var err error
+	if c.path == pathImport {
+		raw, _ := obj["id"].(string)
+		if f.id, err = ValidateMemoryID(raw); err != nil {
+			return nil, c.errorf("'id' must be a UUID")
+		}
+	}
+	if v, ok := obj["content"]; ok || c.path != pathUpdate {
+		s, err := c.content(v)
+		if err != nil {
+			return nil, err
+		}
+		f.content = &s
+	}
+	if v, ok := obj["tags"]; ok {
+		f.hasTags = true
+		if c.path == pathUpdate {
+			f.tags = lenientTags(v)
+		} else if f.tags, err = strictTags(v); err != nil {
+			return nil, c.errorf("%s", ErrorMessage(err))
+		}
+	}
+	if v, ok := present(obj, "importance"); ok {
+		if f.importance, err = c.unit(v, "importance"); err != nil {
+			return nil, err
+		}
+	}
+	if v, ok := present(obj, "metadata"); ok {
+		meta, isObject := v.(map[string]any)
+		switch {
+		case isObject:
+			f.metadata, f.hasMetadata = meta, true
+		case c.path != pathBatch:
+			return nil, c.errorf("'metadata' must be an object")
+		}
+	}
+	if v, ok := present(obj, "type"); ok {
+		s, isString := v.(string)
+		if !isString || strings.TrimSpace(s) == "" {
+			return nil, c.errorf("'type' must be a non-empty string")
+		}
+		s = strings.TrimSpace(s)
+		f.typ = &s
+	}
+	if v, ok := present(obj, "confidence"); ok && (f.typ != nil || c.path == pathUpdate || c.path == pathImport) {
+		if f.confidence, err = c.unit(v, "confidence"); err != nil {
+			return nil, err
+		}
+	}
+	if c.path == pathBatch {
+		// AutoMem's batch reads only the timestamp, and forgives it.
+		if s, ok := obj["timestamp"].(string); ok {
+			if t, err := ParseTime(s); err == nil {
+				f.timestamp = &t
+			}
+		}
+		return f, nil
+	}
+	if f.tValid, err = c.time(obj, "t_valid"); err != nil {
+		return nil, err
+	}
+	if v, ok := obj["t_invalid"]; ok && v == nil && c.path == pathUpdate {
+		f.clearTInvalid = true
+	} else if f.tInvalid, err = c.time(obj, "t_invalid"); err != nil {
+		return nil, err
+	}
+	if v, ok := present(obj, "embedding"); ok {
+		if c.path == pathImport {
+			if f.embedding, err = c.anyEmbedding(v); err != nil {
+				return nil, err
+			}
+			if m, ok := present(obj, "embedding_model"); ok {
+				if f.embeddingModel, ok = m.(string); !ok {
+					return nil, c.errorf("'embedding_model' must be a string")
+				}
+			}
+		} else if c.path == pathStore {
+			if f.embedding, err = ParseEmbedding(v, c.dim); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if f.timestamp, err = c.timestampField(obj); err != nil {
+		return nil, err
+	}
+	if f.updatedAt, err = c.time(obj, "updated_at"); err != nil {
+		return nil, err
+	}
+	if f.lastAccss, err = c.time(obj, "last_accessed"); err != nil {
+		return nil, err
+	}
+	if c.path == pathImport {
+		if v, ok := present(obj, "archived"); ok {
+			b, isBool := v.(bool)
+			if !isBool {
+				return nil, c.errorf("'archived' must be true or false")
+			}
+			f.archived = &b
+		}
+	}
+	return f, nil
+}
+
+// content is the rule for content: a string, trimmed, not empty, at most
+// ContentHardLimit characters.
+func (c *checker) content(v any) (string, error) {
+	s, _ := v.(string)
+	s = strings.TrimSpace(s)
+	n := utf8.RuneCountInString(s)
+	switch {
+	case s == "" && c.path == pathBatch:
+		return "", Errorf(EINVALID, "Memory at index %d missing 'content'", c.index)
+	case s == "":
+		return "", c.errorf("'content' is required")
+	case n <= c.lim.ContentHardLimit:
+		return s, nil
+	case c.path == pathBatch:
+		return "", Errorf(EINVALID, "Memory at index %d exceeds content limit (%d/%d)", c.index, n, c.lim.ContentHardLimit)
+	case c.path == pathImport:
+		return "", c.errorf("'content' exceeds the maximum length of %d characters (%d)", c.lim.ContentHardLimit, n)
+	}
+	return "", Errorf(EINVALID, "Content exceeds maximum length of %d characters (%d provided). Please split into smaller memories or summarize.", c.lim.ContentHardLimit, n)
+}
+
+// unit is the rule for importance, confidence and strength: a number from
+// 0 to 1.
+func (c *checker) unit(v any, field string) (*float64, error) {
+	f, ok := number(v)
+	if !ok {
+		return nil, c.errorf("'%s' must be a number", field)
+	}
+	if f < 0 || f > 1 {
+		return nil, c.errorf("'%s' must be between 0 and 1", field)
+	}
+	return &f, nil
+}
+
+// time is the rule for the timestamps: an ISO 8601 string.
+func (c *checker) time(obj map[string]any, field string) (*time.Time, error) {
+	v, ok := present(obj, field)
+	if !ok {
+		return nil, nil
+	}
+	s, isString := v.(string)
+	if c.path == pathImport {
+		if !isString {
+			return nil, c.errorf("'%s' must be an ISO 8601 string", field)
+		}
+		t, err := ParseTime(s)
+		if err != nil {
+			return nil, c.errorf("'%s' is not an ISO 8601 timestamp: %q", field, s)
+		}
+		return &t, nil
+	}
+	if !isString {
+		return nil, c.errorf("Invalid %s: must be an ISO 8601 string", field)
+	}
+	t, err := ParseTime(s)
+	if err != nil {
+		return nil, c.errorf("Invalid %s: Invalid ISO timestamp %q", field, s)
+	}
+	return &t, nil
+}
+
+// timestampField is the time rule for timestamp, which AutoMem's store
+// words its own way.
+func (c *checker) timestampField(obj map[string]any) (*time.Time, error) {
+	if c.path != pathStore {
+		return c.time(obj, "timestamp")
+	}
+	v, ok := obj["timestamp"]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	s, isString := v.(string)
+	if !isString || strings.TrimSpace(s) == "" {
+		return nil, Errorf(EINVALID, "Timestamp must be a non-empty ISO formatted string")
+	}
+	t, err := ParseTime(s)
+	if err != nil {
+		return nil, Errorf(EINVALID, "Invalid ISO timestamp: 'timestamp' must be ISO 8601, got %q", s)
+	}
+	return &t, nil
+}
+
+// anyEmbedding is an import's embedding: a non-empty list of finite
+// float32 numbers, of any length.
+func (c *checker) anyEmbedding(v any) ([]float32, error) {
+	list, isList := v.([]any)
+	if !isList || len(list) == 0 {
+		return nil, c.errorf("'embedding' must be a non-empty list of numbers")
+	}
+	out := make([]float32, len(list))
+	for i, it := range list {
+		f, ok := number(it)
+		if !ok || math.IsInf(float64(float32(f)), 0) {
+			return nil, c.errorf("'embedding' must be a non-empty list of numbers")
+		}
+		out[i] = float32(f)
+	}
+	return out, nil
+}
+
+// newMemory builds a memory from checked fields with the defaults of a
+// new memory: now for the times (t_valid and updated_at follow timestamp,
+// last_accessed follows updated_at), importance 0.5, and the classifier's
+// type when none is given (a given type without confidence has 0.9).
+func newMemory(f *fields, now time.Time) *Memory {
+	m := &Memory{ID: f.id, Content: *f.content, Tags: f.tags, Importance: 0.5, Metadata: f.metadata}
+	if m.ID == "" {
+		m.ID = uuid.NewString()
+	}
+	if m.Tags == nil {
+		m.Tags = []string{}
+	}
+	if m.Metadata == nil {
+		m.Metadata = map[string]any{}
+	}
+	if f.importance != nil {
+		m.Importance = *f.importance
+	}
+	if f.typ != nil {
+		m.Type, m.Confidence = *f.typ, 0.9
+	} else {
+		m.Type, m.Confidence = Classify(m.Content)
+	}
+	if f.confidence != nil {
+		m.Confidence = *f.confidence
+	}
+	m.Timestamp = or(f.timestamp, now)
+	m.TValid = or(f.tValid, m.Timestamp)
+	m.UpdatedAt = or(f.updatedAt, m.Timestamp)
+	m.LastAccessed = or(f.lastAccss, m.UpdatedAt)
+	m.TInvalid = f.tInvalid
+	m.Embedding, m.EmbeddingModel = f.embedding, f.embeddingModel
+	if f.archived != nil {
+		m.Archived = *f.archived
+	}
+	return m
+}
+
+func or(t *time.Time, def time.Time) time.Time {
+	if t != nil {
+		return *t
+	}
+	return def
+}
+
+// NewMemory validates one POST /memory body (decoded JSON) and returns the
+// memory to store. dim is the embedder's dimension, for a client-supplied
+// embedding.
 func NewMemory(body map[string]any, now time.Time, lim Limits, dim int) (*Memory, error) {
 	if body == nil {
 		return nil, Errorf(EINVALID, "JSON body is required")
 	}
-	content, err := parseContent(body["content"], lim, "")
+	c := &checker{path: pathStore, lim: lim, dim: dim}
+	f, err := c.check(body)
 	if err != nil {
 		return nil, err
 	}
-	m := &Memory{ID: uuid.NewString(), Content: content, Importance: 0.5, Metadata: map[string]any{}}
-	if m.Tags, err = parseTags(body["tags"]); err != nil {
-		return nil, err
-	}
-	if v, ok := present(body, "importance"); ok {
-		if m.Importance, err = parseUnit(v, "importance"); err != nil {
-			return nil, err
-		}
-	}
-	if v, ok := present(body, "metadata"); ok {
-		meta, ok := v.(map[string]any)
-		if !ok {
-			return nil, Errorf(EINVALID, "'metadata' must be an object")
-		}
-		m.Metadata = meta
-	}
-	if err := setType(m, body); err != nil {
-		return nil, err
-	}
-	var tValid *time.Time
-	if v, ok := present(body, "t_valid"); ok {
-		t, err := parseTimeField(v, "t_valid")
-		if err != nil {
-			return nil, err
-		}
-		tValid = &t
-	}
-	if v, ok := present(body, "t_invalid"); ok {
-		t, err := parseTimeField(v, "t_invalid")
-		if err != nil {
-			return nil, err
-		}
-		m.TInvalid = &t
-	}
-	if v, ok := present(body, "embedding"); ok {
-		if m.Embedding, err = ParseEmbedding(v, dim); err != nil {
-			return nil, err
-		}
-	}
-	m.Timestamp = now
-	if v, ok := body["timestamp"]; ok && v != nil {
-		s, isString := v.(string)
-		if !isString || strings.TrimSpace(s) == "" {
-			return nil, Errorf(EINVALID, "Timestamp must be a non-empty ISO formatted string")
-		}
-		if m.Timestamp, err = ParseTime(s); err != nil {
-			return nil, Errorf(EINVALID, "Invalid ISO timestamp: 'timestamp' must be ISO 8601, got %q", s)
-		}
-	}
-	m.UpdatedAt = m.Timestamp
-	if v, ok := present(body, "updated_at"); ok {
-		if m.UpdatedAt, err = parseTimeField(v, "updated_at"); err != nil {
-			return nil, err
-		}
-	}
-	m.LastAccessed = m.UpdatedAt
-	if v, ok := present(body, "last_accessed"); ok {
-		if m.LastAccessed, err = parseTimeField(v, "last_accessed"); err != nil {
-			return nil, err
-		}
-	}
-	m.TValid = m.Timestamp
-	if tValid != nil {
-		m.TValid = *tValid
-	}
-	return m, nil
+	return newMemory(f, now), nil
 }
 
-// NewBatchMemory validates item i of a POST /memory/batch. Like AutoMem it
-// is strict on content, tags and importance and lenient on the rest: a bad
-// timestamp becomes now and non-object metadata becomes {}.
+// NewBatchMemory validates item i of a POST /memory/batch.
 func NewBatchMemory(item any, i int, now time.Time, lim Limits) (*Memory, error) {
 	body, ok := item.(map[string]any)
 	if !ok {
 		return nil, Errorf(EINVALID, "Memory at index %d must be an object", i)
 	}
-	raw, _ := body["content"].(string)
-	content := strings.TrimSpace(raw)
-	if content == "" {
-		return nil, Errorf(EINVALID, "Memory at index %d missing 'content'", i)
+	c := &checker{path: pathBatch, lim: lim, index: i, prefix: fmt.Sprintf("Memory at index %d: ", i)}
+	f, err := c.check(body)
+	if err != nil {
+		return nil, err
 	}
-	if n := utf8.RuneCountInString(content); n > lim.ContentHardLimit {
-		return nil, Errorf(EINVALID, "Memory at index %d exceeds content limit (%d/%d)", i, n, lim.ContentHardLimit)
-	}
-	m := &Memory{ID: uuid.NewString(), Content: content, Importance: 0.5, Metadata: map[string]any{}}
-	var err error
-	if m.Tags, err = parseTags(body["tags"]); err != nil {
-		return nil, Errorf(EINVALID, "Memory at index %d: %s", i, ErrorMessage(err))
-	}
-	if v, ok := present(body, "importance"); ok {
-		if m.Importance, err = parseUnit(v, "importance"); err != nil {
-			return nil, Errorf(EINVALID, "Memory at index %d: %s", i, ErrorMessage(err))
-		}
-	}
-	if meta, ok := body["metadata"].(map[string]any); ok {
-		m.Metadata = meta
-	}
-	if err := setType(m, body); err != nil {
-		return nil, Errorf(EINVALID, "Memory at index %d: %s", i, ErrorMessage(err))
-	}
-	m.Timestamp = now
-	if s, ok := body["timestamp"].(string); ok {
-		if t, err := ParseTime(s); err == nil {
-			m.Timestamp = t
-		}
-	}
+	m := newMemory(f, now)
 	m.TValid, m.UpdatedAt, m.LastAccessed = m.Timestamp, m.Timestamp, m.Timestamp
 	return m, nil
+}
+
+// ImportMemory validates one memory line of an export file; line numbers
+// the messages. Absent times default to now as a store's do.
+func ImportMemory(obj map[string]any, line int, lim Limits, now time.Time) (*Memory, error) {
+	c := &checker{path: pathImport, lim: lim, line: line, prefix: fmt.Sprintf("line %d: ", line)}
+	f, err := c.check(obj)
+	if err != nil {
+		return nil, err
+	}
+	return newMemory(f, now), nil
 }
 
 // ApplyPatch applies a PATCH /memory/{id} body to m. Unlike AutoMem, it
@@ -148,61 +385,42 @@ func ApplyPatch(m *Memory, body map[string]any, lim Limits) (contentChanged bool
 	if body == nil {
 		return false, Errorf(EINVALID, "JSON body is required")
 	}
-	if v, ok := body["content"]; ok {
-		content, err := parseContent(v, lim, "")
-		if err != nil {
-			return false, err
-		}
-		contentChanged = content != m.Content
-		m.Content = content
+	c := &checker{path: pathUpdate, lim: lim}
+	f, err := c.check(body)
+	if err != nil {
+		return false, err
 	}
-	if v, ok := body["tags"]; ok {
-		m.Tags = lenientTags(v)
+	if f.content != nil {
+		contentChanged = *f.content != m.Content
+		m.Content = *f.content
 	}
-	if v, ok := present(body, "importance"); ok {
-		if m.Importance, err = parseUnit(v, "importance"); err != nil {
-			return false, err
-		}
+	if f.hasTags {
+		m.Tags = f.tags
 	}
-	if v, ok := present(body, "type"); ok {
-		s, isString := v.(string)
-		if !isString || strings.TrimSpace(s) == "" {
-			return false, Errorf(EINVALID, "'type' must be a non-empty string")
-		}
-		m.Type = strings.TrimSpace(s)
+	if f.importance != nil {
+		m.Importance = *f.importance
 	}
-	if v, ok := present(body, "confidence"); ok {
-		if m.Confidence, err = parseUnit(v, "confidence"); err != nil {
-			return false, err
-		}
+	if f.typ != nil {
+		m.Type = *f.typ
 	}
-	if v, ok := present(body, "metadata"); ok {
-		meta, isObject := v.(map[string]any)
-		if !isObject {
-			return false, Errorf(EINVALID, "'metadata' must be an object")
-		}
-		m.Metadata = meta
+	if f.confidence != nil {
+		m.Confidence = *f.confidence
 	}
-	for _, f := range []struct {
-		name string
-		dst  *time.Time
-	}{{"timestamp", &m.Timestamp}, {"t_valid", &m.TValid}, {"updated_at", &m.UpdatedAt}, {"last_accessed", &m.LastAccessed}} {
-		if v, ok := present(body, f.name); ok {
-			if *f.dst, err = parseTimeField(v, f.name); err != nil {
-				return false, err
-			}
+	if f.hasMetadata {
+		m.Metadata = f.metadata
+	}
+	for _, t := range []struct {
+		v   *time.Time
+		dst *time.Time
+	}{{f.timestamp, &m.Timestamp}, {f.tValid, &m.TValid}, {f.updatedAt, &m.UpdatedAt}, {f.lastAccss, &m.LastAccessed}} {
+		if t.v != nil {
+			*t.dst = *t.v
 		}
 	}
-	if v, ok := body["t_invalid"]; ok {
-		if v == nil {
-			m.TInvalid = nil
-		} else {
-			t, err := parseTimeField(v, "t_invalid")
-			if err != nil {
-				return false, err
-			}
-			m.TInvalid = &t
-		}
+	if f.clearTInvalid {
+		m.TInvalid = nil
+	} else if f.tInvalid != nil {
+		m.TInvalid = f.tInvalid
 	}
 	return contentChanged, nil
 }
@@ -240,19 +458,13 @@ func ParseEmbedding(v any, dim int) ([]float32, error) {
 	}
 	out := make([]float32, len(items))
 	for i, it := range items {
-		var f float64
-		switch n := it.(type) {
-		case float64:
-			f = n
-		case string:
+		f, ok := number(it)
+		if s, isString := it.(string); isString {
 			var err error
-			if f, err = strconv.ParseFloat(n, 64); err != nil {
-				return nil, Errorf(EINVALID, "Embedding must contain numeric values")
-			}
-		default:
-			return nil, Errorf(EINVALID, "Embedding must contain numeric values")
+			f, err = strconv.ParseFloat(s, 64)
+			ok = err == nil && !math.IsNaN(f) && !math.IsInf(f, 0)
 		}
-		if math.IsNaN(f) || math.IsInf(f, 0) {
+		if !ok {
 			return nil, Errorf(EINVALID, "Embedding must contain numeric values")
 		}
 		out[i] = float32(f)
@@ -263,26 +475,44 @@ func ParseEmbedding(v any, dim int) ([]float32, error) {
 	return out, nil
 }
 
+// number reads a finite JSON number, decoded as float64 or as json.Number.
+func number(v any) (float64, bool) {
+	var f float64
+	switch n := v.(type) {
+	case float64:
+		f = n
+	case json.Number:
+		var err error
+		if f, err = n.Float64(); err != nil {
+			return 0, false
+		}
+	default:
+		return 0, false
+	}
+	return f, !math.IsNaN(f) && !math.IsInf(f, 0)
+}
+
+// Number reads a finite JSON number, decoded as float64 or as json.Number.
+func Number(v any) (float64, bool) { return number(v) }
+
+// CheckUnit is the rule for a number from 0 to 1, such as a relation's
+// strength: EINVALID naming field when v is not one.
+func CheckUnit(v any, field string) (float64, error) {
+	f, err := (&checker{}).unit(v, field)
+	if err != nil {
+		return 0, err
+	}
+	return *f, nil
+}
+
 func present(body map[string]any, key string) (any, bool) {
 	v, ok := body[key]
 	return v, ok && v != nil
 }
 
-func parseContent(v any, lim Limits, prefix string) (string, error) {
-	s, _ := v.(string)
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return "", Errorf(EINVALID, "%s'content' is required", prefix)
-	}
-	if n := utf8.RuneCountInString(s); n > lim.ContentHardLimit {
-		return "", Errorf(EINVALID, "Content exceeds maximum length of %d characters (%d provided). Please split into smaller memories or summarize.", lim.ContentHardLimit, n)
-	}
-	return s, nil
-}
-
-// parseTags is the store-path normalizer: a list of strings, or one string
+// strictTags is the tags rule of a store: a list of strings, or one string
 // taken whole (not comma-split).
-func parseTags(v any) ([]string, error) {
+func strictTags(v any) ([]string, error) {
 	switch x := v.(type) {
 	case nil:
 		return []string{}, nil
@@ -302,8 +532,8 @@ func parseTags(v any) ([]string, error) {
 	return nil, Errorf(EINVALID, "'tags' must be a list of strings or a single string")
 }
 
-// lenientTags is the PATCH-path normalizer: a string is comma-split and
-// non-strings in a list are dropped.
+// lenientTags is AutoMem's tags rule of an update: a string is comma-split
+// and non-strings in a list are dropped.
 func lenientTags(v any) []string {
 	out := []string{}
 	switch x := v.(type) {
@@ -321,47 +551,4 @@ func lenientTags(v any) []string {
 		}
 	}
 	return out
-}
-
-func parseUnit(v any, field string) (float64, error) {
-	f, ok := v.(float64)
-	if !ok {
-		return 0, Errorf(EINVALID, "'%s' must be a number", field)
-	}
-	if f < 0 || f > 1 || math.IsNaN(f) {
-		return 0, Errorf(EINVALID, "'%s' must be between 0 and 1", field)
-	}
-	return f, nil
-}
-
-func setType(m *Memory, body map[string]any) error {
-	v, ok := present(body, "type")
-	if !ok {
-		m.Type, m.Confidence = Classify(m.Content)
-		return nil
-	}
-	s, isString := v.(string)
-	if !isString || strings.TrimSpace(s) == "" {
-		return Errorf(EINVALID, "'type' must be a non-empty string")
-	}
-	m.Type, m.Confidence = strings.TrimSpace(s), 0.9
-	if c, ok := present(body, "confidence"); ok {
-		var err error
-		if m.Confidence, err = parseUnit(c, "confidence"); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func parseTimeField(v any, field string) (time.Time, error) {
-	s, ok := v.(string)
-	if !ok {
-		return time.Time{}, Errorf(EINVALID, "Invalid %s: must be an ISO 8601 string", field)
-	}
-	t, err := ParseTime(s)
-	if err != nil {
-		return time.Time{}, Errorf(EINVALID, "Invalid %s: Invalid ISO timestamp %q", field, s)
-	}
-	return t, nil
 }

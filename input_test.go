@@ -21,7 +21,7 @@ func wantErr(t *testing.T, err error, msg string) {
 		t.Fatalf("error = nil, want %q", msg)
 	}
 	if got := ErrorCode(err); got != EINVALID {
-		t.Errorf("error code = %d, want %d (%v)", got, EINVALID, err)
+		t.Errorf("error code = %s, want %s (%v)", got, EINVALID, err)
 	}
 	if got := ErrorMessage(err); got != msg {
 		t.Errorf("error message =\n  %q\nwant\n  %q", got, msg)

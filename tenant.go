@@ -1,8 +1,8 @@
 package mnemo
 
 import (
-	"context"
 	"regexp"
+	"strconv"
 	"time"
 )
 
@@ -124,46 +124,40 @@ func (k *Key) HasScope(s string) bool {
 	return false
 }
 
-// Registry keeps tenants and their keys.
-type Registry interface {
-	// CreateTenant creates t with a first key whose token hashes to keyHash.
-	CreateTenant(ctx context.Context, t *Tenant, key *Key, keyHash []byte) error
-	Tenant(ctx context.Context, id string) (*Tenant, error)
-	Tenants(ctx context.Context, limit, offset int) ([]*Tenant, int, error)
-	// DeleteTenant removes the tenant and its keys; its data is the store's.
-	DeleteTenant(ctx context.Context, id string) error
-	// Authenticate returns the key and tenant whose token hashes to keyHash.
-	Authenticate(ctx context.Context, keyHash []byte) (*Key, *Tenant, error)
-	// SetTenantStats records the counters of a tenant's store.
-	SetTenantStats(ctx context.Context, id string, s TenantStats) error
+// Live reports whether the key works at now: not revoked and not expired.
+func (k *Key) Live(now time.Time) bool {
+	return k.RevokedAt == nil && (k.ExpiresAt == nil || now.Before(*k.ExpiresAt))
 }
 
-// OAuthClient is an MCP connector (Claude.ai, ChatGPT...) registered with
-// mnemo's OAuth server. Clients are public: they prove themselves with PKCE.
-type OAuthClient struct {
-	ID           string
-	Name         string
-	RedirectURIs []string
-	CreatedAt    time.Time
+// Check is the quota rule: a write that takes a tenant's store from before
+// to after is refused (EFORBIDDEN) when it adds memories beyond
+// MaxMemories, or bytes beyond MaxStorageMB. A write that adds nothing of a
+// kind is never refused for it, so a lowered quota keeps what the tenant
+// holds and deletes always pass. Stores call it inside the write's
+// transaction, so concurrent writes cannot both pass a check only one fits.
+func (q Quotas) Check(before, after TenantStats) error {
+	if m := q.MaxMemories; m != nil {
+		if added := after.Memories - before.Memories; added > 0 && after.Memories > *m {
+			return &QuotaError{Errorf(EFORBIDDEN, "Quota exceeded: max_memories is %d; the tenant holds %d and this request adds %d",
+				*m, before.Memories, added)}
+		}
+	}
+	if mb := q.MaxStorageMB; mb != nil {
+		limit := int64(*mb * (1 << 20))
+		if added := after.StoredBytes - before.StoredBytes; added > 0 && after.StoredBytes > limit {
+			return &QuotaError{Errorf(EFORBIDDEN, "Quota exceeded: max_storage_mb is %s (%d bytes); the tenant stores %d bytes and this request adds %d",
+				strconv.FormatFloat(*mb, 'f', -1, 64), limit, before.StoredBytes, added)}
+		}
+	}
+	return nil
 }
 
-// OAuth grant kinds.
-const (
-	GrantCode    = "code"
-	GrantAccess  = "access"
-	GrantRefresh = "refresh"
-)
+// IsZero reports whether q limits nothing.
+func (q Quotas) IsZero() bool { return q.MaxMemories == nil && q.MaxStorageMB == nil }
 
-// OAuthGrant is an authorization code, access token or refresh token,
-// stored as the hash of its secret and bound to the tenant key the customer
-// entered on the consent page.
-type OAuthGrant struct {
-	Hash          []byte
-	Kind          string
-	ClientID      string
-	KeyID         string
-	Scopes        []string
-	RedirectURI   string
-	CodeChallenge string
-	ExpiresAt     time.Time
-}
+// QuotaError is a write refused by a quota: an EFORBIDDEN *Error that can
+// be told apart, for counting refusals.
+type QuotaError struct{ Err *Error }
+
+func (e *QuotaError) Error() string { return e.Err.Error() }
+func (e *QuotaError) Unwrap() error { return e.Err }

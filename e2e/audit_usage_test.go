@@ -312,10 +312,12 @@ func (u *mcUsageTracker) check(what string) {
 
 // TestUsageForBilling: usage counts requests by kind, memories and bytes
 // stored and embedding calls, per tenant and UTC day; the counts are
-// visible as soon as the request has answered, survive a crash, outlive the
-// tenant, and read the same as JSON and CSV, per tenant and for all.
+// visible as soon as the request has answered, survive a clean shutdown at
+// once and a crash once a flush interval has passed, outlive the tenant,
+// and read the same as JSON and CSV, per tenant and for all.
 func TestUsageForBilling(t *testing.T) {
-	s := Start(t, nil)
+	const flush = 100 * time.Millisecond
+	s := Start(t, map[string]string{"MNEMO_USAGE_FLUSH_INTERVAL": flush.String()})
 	now := time.Now()
 	today, yesterday, tomorrow := mcDay(now), mcDay(now.Add(-24*time.Hour)), mcDay(now.Add(24*time.Hour))
 	mcTenant(t, s, "acme", mcAcme)
@@ -431,10 +433,24 @@ func TestUsageForBilling(t *testing.T) {
 		}
 	}
 
-	// Counts answered just before a crash survive it.
+	// Counts answered just before a clean shutdown survive it.
 	before := acme.storedBytes()
-	s.Store(mcAcme, map[string]any{"content": "stored just before the crash"})
+	s.Store(mcAcme, map[string]any{"content": "stored just before the shutdown"})
+	s.As(mcAcme, "GET", "/recall"+Q("query", "shutdown"), nil).Expect(t, 200)
+	s.Restart(false)
+	acme.add("store", 1)
+	acme.add("memories_stored", 1)
+	acme.add("embedding_calls", 2)
+	acme.add("recall", 1)
+	acme.add("bytes_stored", acme.storedBytes()-before)
+	acme.check("after a clean shutdown")
+
+	// A crash loses at most the last flush interval: counts answered more
+	// than one interval before it survive.
+	before = acme.storedBytes()
+	s.Store(mcAcme, map[string]any{"content": "stored well before the crash"})
 	s.As(mcAcme, "GET", "/recall"+Q("query", "crash"), nil).Expect(t, 200)
+	time.Sleep(3 * flush)
 	s.Restart(true)
 	acme.add("store", 1)
 	acme.add("memories_stored", 1)

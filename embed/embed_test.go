@@ -3,20 +3,14 @@ package embed_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
-	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/mnemohq/mnemo"
 	"github.com/mnemohq/mnemo/embed"
-	"github.com/mnemohq/mnemo/sqlite"
 )
 
 func cosine(a, b []float32) float64 {
@@ -139,78 +133,5 @@ func TestOpenAIRejectsBadAnswers(t *testing.T) {
 				t.Fatalf("err %v, want it to contain %q", err, tc.want)
 			}
 		})
-	}
-}
-
-// flaky fails until healed, like an embeddings endpoint that is down.
-type flaky struct {
-	embed.Hash
-	healed atomic.Bool
-}
-
-func (f *flaky) Embed(ctx context.Context, texts []string) ([][]float32, error) {
-	if !f.healed.Load() {
-		return nil, errors.New("endpoint down")
-	}
-	return f.Hash.Embed(ctx, texts)
-}
-
-// A memory stored while the embedder was down gets its vector from the
-// backfill once the embedder is back.
-func TestBackfillEmbedsWhatWasMissed(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	reg, err := sqlite.OpenRegistry(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
-	e := &flaky{Hash: *embed.NewHash(16)}
-	stores, err := sqlite.NewStores(dir, e.Model(), 16, reg, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stores.Close()
-	now := time.Now().UTC()
-	tenant := &mnemo.Tenant{ID: "t1", Name: "t1", Status: mnemo.TenantActive, CreatedAt: now, UpdatedAt: now}
-	key := &mnemo.Key{ID: "k1", TenantID: "t1", Scopes: []string{"read"}, CreatedAt: now}
-	if err := reg.CreateTenant(ctx, tenant, key, mnemo.HashToken("secret-token")); err != nil {
-		t.Fatal(err)
-	}
-	if err := stores.Create(ctx, "t1"); err != nil {
-		t.Fatal(err)
-	}
-	store, release, _ := stores.Open(ctx, "t1")
-	m := &mnemo.Memory{ID: "00000000-0000-4000-8000-000000000001", Content: "orphan without a vector", Type: "Context",
-		Timestamp: now, TValid: now, UpdatedAt: now, LastAccessed: now}
-	if err := store.Create(ctx, []*mnemo.Memory{m}); err != nil {
-		t.Fatal(err)
-	}
-	release()
-
-	b := &embed.Backfill{Registry: reg, Stores: stores, Embedder: e, Logger: logger, Interval: time.Hour, Batch: 10}
-	if err := b.Pass(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if b.Backlog() != 1 {
-		t.Fatalf("backlog while down = %d, want 1", b.Backlog())
-	}
-	e.healed.Store(true)
-	if err := b.Pass(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if b.Backlog() != 0 {
-		t.Fatalf("backlog after healing = %d, want 0", b.Backlog())
-	}
-	store, release, _ = stores.Open(ctx, "t1")
-	defer release()
-	st, _ := store.Stats(ctx)
-	if st.Vectors != 1 {
-		t.Fatalf("vectors = %d, want 1", st.Vectors)
-	}
-	left, _ := store.Unembedded(ctx, 10)
-	if len(left) != 0 {
-		t.Fatalf("still unembedded: %d", len(left))
 	}
 }

@@ -1,10 +1,13 @@
 package http
 
 import (
+	"encoding/csv"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mnemohq/mnemo"
 )
@@ -44,265 +47,374 @@ func statsJSON(t *mnemo.Tenant) map[string]any {
 	}
 }
 
+func keyJSON(k *mnemo.Key) map[string]any {
+	return map[string]any{"key_id": k.ID, "label": k.Label, "scopes": k.Scopes, "prefix": k.Prefix,
+		"created_at": mnemo.FormatTime(k.CreatedAt), "expires_at": fmtTimePtr(k.ExpiresAt),
+		"last_used_at": fmtTimePtr(k.LastUsedAt), "revoked_at": fmtTimePtr(k.RevokedAt)}
+}
+
+func fmtTimePtr(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return mnemo.FormatTime(*t)
+}
+
+const tokenShownOnce = "Store the api_token now: it is shown only in this response."
+
 func (s *Server) handleCreateTenant(w http.ResponseWriter, r *http.Request) {
 	body, err := s.requireJSONObject(w, r, "JSON body with 'tenant_id' is required")
 	if err != nil {
-		writeError(w, err)
+		s.error(w, r, err)
 		return
 	}
-	id, _ := body["tenant_id"].(string)
-	if err := mnemo.ValidateTenantID(id); err != nil {
-		writeError(w, err)
+	c, err := s.svc.Tenants.CreateTenant(r.Context(), body)
+	if err != nil {
+		s.error(w, r, err)
 		return
 	}
-	name := id
-	if v, ok := body["name"]; ok && v != nil {
-		n, isString := v.(string)
-		if !isString || len(n) > 200 {
-			writeError(w, mnemo.Errorf(mnemo.EINVALID, "'name' must be a string of at most 200 characters"))
-			return
-		}
-		if n = strings.TrimSpace(n); n != "" {
-			name = n
-		}
-	}
-	token, generated := "", false
-	if v, ok := body["api_token"]; ok && v != nil {
-		t, isString := v.(string)
-		if !isString || len(t) < mnemo.MinClientTokenLength || len(t) > 512 || strings.TrimSpace(t) != t {
-			writeError(w, mnemo.Errorf(mnemo.EINVALID, "'api_token' must be a string of %d to 512 characters without surrounding spaces", mnemo.MinClientTokenLength))
-			return
-		}
-		token = t
-	} else {
-		token, generated = mnemo.GenerateToken(), true
-	}
-	now := s.Now()
-	t := &mnemo.Tenant{ID: id, Name: name, Status: mnemo.TenantActive, CreatedAt: now, UpdatedAt: now,
-		RateLimit: s.Defaults.RateLimit, Quotas: s.Defaults.Quotas}
-	key := &mnemo.Key{ID: mnemo.NewKeyID(), TenantID: id, Label: "initial", Prefix: mnemo.DisplayPrefix(token, generated),
-		Scopes: []string{mnemo.ScopeRead, mnemo.ScopeWrite}, CreatedAt: now}
-	if err := s.Registry.CreateTenant(r.Context(), t, key, mnemo.HashToken(token)); err != nil {
-		s.audit(r, "tenant.create", id, id, err)
-		writeError(w, err)
-		return
-	}
-	if err := s.Stores.Create(r.Context(), id); err != nil {
-		// Without its data directory the tenant is unusable: undo it.
-		s.Registry.DeleteTenant(r.Context(), id)
-		s.audit(r, "tenant.create", id, id, err)
-		writeError(w, err)
-		return
-	}
-	s.audit(r, "tenant.create", id, id, nil)
-	s.audit(r, "key.create", id, key.ID, nil)
-	writeJSON(w, http.StatusCreated, map[string]any{"status": "success", "tenant": tenantJSON(t, false),
-		"api_token": token, "key_id": key.ID,
-		"message": "Store the api_token now: it is shown only in this response."})
-}
-
-// pageParam reads a paging parameter; a malformed one is a 400 naming it.
-func pageParam(r *http.Request, name string, def, lo, hi int) (int, error) {
-	v := strings.TrimSpace(r.URL.Query().Get(name))
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < lo || n > hi {
-		return 0, mnemo.Errorf(mnemo.EINVALID, "'%s' must be an integer from %d to %d", name, lo, hi)
-	}
-	return n, nil
+	s.reply(w, r, http.StatusCreated, map[string]any{"status": "success", "tenant": tenantJSON(c.Tenant, false),
+		"api_token": c.Token, "key_id": c.Key.ID, "message": tokenShownOnce})
 }
 
 func (s *Server) handleListTenants(w http.ResponseWriter, r *http.Request) {
 	limit, err := pageParam(r, "limit", 100, 1, 1000)
 	if err != nil {
-		writeError(w, err)
+		s.error(w, r, err)
 		return
 	}
 	offset, err := pageParam(r, "offset", 0, 0, math.MaxInt32)
 	if err != nil {
-		writeError(w, err)
+		s.error(w, r, err)
 		return
 	}
 	withStats := strings.EqualFold(r.URL.Query().Get("include_stats"), "true") || r.URL.Query().Get("include_stats") == "1"
-	tenants, total, err := s.Registry.Tenants(r.Context(), limit, offset)
+	tenants, total, err := s.svc.Tenants.Tenants(r.Context(), limit, offset)
 	if err != nil {
-		writeError(w, err)
+		s.error(w, r, err)
 		return
 	}
 	out := make([]map[string]any, len(tenants))
 	for i, t := range tenants {
 		out[i] = tenantJSON(t, withStats)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "success", "count": len(out), "total": total,
+	s.reply(w, r, http.StatusOK, map[string]any{"status": "success", "count": len(out), "total": total,
 		"limit": limit, "offset": offset, "tenants": out})
 }
 
-// pathTenant loads the tenant named by {id}, validating the id first.
-func (s *Server) pathTenant(r *http.Request) (*mnemo.Tenant, error) {
-	id := r.PathValue("id")
-	if err := mnemo.ValidateTenantID(id); err != nil {
-		return nil, err
-	}
-	return s.Registry.Tenant(r.Context(), id)
-}
-
 func (s *Server) handleGetTenant(w http.ResponseWriter, r *http.Request) {
-	t, err := s.pathTenant(r)
+	t, err := s.svc.Tenants.Tenant(r.Context(), r.PathValue("id"))
 	if err != nil {
-		writeError(w, err)
+		s.error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "success", "tenant": tenantJSON(t, true)})
+	s.reply(w, r, http.StatusOK, map[string]any{"status": "success", "tenant": tenantJSON(t, true)})
 }
 
 func (s *Server) handleTenantStats(w http.ResponseWriter, r *http.Request) {
-	t, err := s.pathTenant(r)
+	t, err := s.svc.Tenants.Tenant(r.Context(), r.PathValue("id"))
 	if err != nil {
-		writeError(w, err)
+		s.error(w, r, err)
 		return
 	}
 	out := statsJSON(t)
 	out["status"], out["tenant_id"] = "success", t.ID
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, r, http.StatusOK, out)
 }
 
 func (s *Server) handleDeleteTenant(w http.ResponseWriter, r *http.Request) {
-	t, err := s.pathTenant(r)
-	if err != nil {
-		s.audit(r, "tenant.delete", r.PathValue("id"), r.PathValue("id"), err)
-		writeError(w, err)
+	id := r.PathValue("id")
+	if err := s.svc.Tenants.DeleteTenant(r.Context(), id); err != nil {
+		s.error(w, r, err)
 		return
 	}
-	// Keys go first, so the tenant's tokens answer 401 from this commit on.
-	if err := s.Registry.DeleteTenant(r.Context(), t.ID); err != nil {
-		s.audit(r, "tenant.delete", t.ID, t.ID, err)
-		writeError(w, err)
-		return
-	}
-	s.limits.forget(t.ID) // a tenant created again with this id starts with a full bucket
-	err = s.Stores.Drop(r.Context(), t.ID)
-	s.audit(r, "tenant.delete", t.ID, t.ID, err)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "success", "tenant_id": t.ID, "deleted": true})
+	s.reply(w, r, http.StatusOK, map[string]any{"status": "success", "tenant_id": id, "deleted": true})
 }
 
-// handleUpdateTenant changes a tenant's name, status (with a reason), rate
-// limit and quotas. A field left out is unchanged; null removes a limit.
-// Everything is validated before anything changes.
 func (s *Server) handleUpdateTenant(w http.ResponseWriter, r *http.Request) {
-	fail := func(err error) {
-		s.audit(r, "tenant.update", r.PathValue("id"), r.PathValue("id"), err)
-		writeError(w, err)
-	}
-	t, err := s.pathTenant(r)
+	body, err := s.readJSONObject(w, r)
 	if err != nil {
-		fail(err)
+		s.error(w, r, err)
 		return
 	}
-	body, err := s.requireJSONObject(w, r, "JSON body is required")
+	t, err := s.svc.Tenants.UpdateTenant(r.Context(), r.PathValue("id"), body)
 	if err != nil {
-		fail(err)
+		s.error(w, r, err)
 		return
 	}
-	if err := applyTenantPatch(t, body); err != nil {
-		fail(err)
-		return
-	}
-	t.UpdatedAt = s.Now()
-	err = s.Registry.UpdateTenant(r.Context(), t)
-	s.audit(r, "tenant.update", t.ID, t.ID, err)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	s.limits.forget(t.ID) // the next request builds its limiter from the new settings
-	writeJSON(w, http.StatusOK, map[string]any{"status": "success", "tenant": tenantJSON(t, true)})
+	s.reply(w, r, http.StatusOK, map[string]any{"status": "success", "tenant": tenantJSON(t, true)})
 }
 
-func applyTenantPatch(t *mnemo.Tenant, body map[string]any) error {
-	known := map[string]bool{"name": true, "status": true, "status_reason": true, "rate_limit": true, "quotas": true}
-	for k := range body {
-		if !known[k] {
-			return mnemo.Errorf(mnemo.EINVALID, "unknown field '%s': expected name, status, status_reason, rate_limit or quotas", k)
+func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request) {
+	body, err := s.readJSONObject(w, r)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	c, err := s.svc.Keys.CreateKey(r.Context(), r.PathValue("id"), body)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.reply(w, r, http.StatusCreated, map[string]any{"status": "success", "key": keyJSON(c.Key), "api_token": c.Token,
+		"message": tokenShownOnce})
+}
+
+func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	keys, err := s.svc.Keys.Keys(r.Context(), id)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	out := make([]map[string]any, len(keys))
+	for i, k := range keys {
+		out[i] = keyJSON(k)
+	}
+	s.reply(w, r, http.StatusOK, map[string]any{"status": "success", "tenant_id": id, "keys": out})
+}
+
+func (s *Server) handleRevokeKey(w http.ResponseWriter, r *http.Request) {
+	id, keyID := r.PathValue("id"), r.PathValue("key_id")
+	if err := s.svc.Keys.RevokeKey(r.Context(), id, keyID); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.reply(w, r, http.StatusOK, map[string]any{"status": "success", "tenant_id": id, "key_id": keyID, "revoked": true})
+}
+
+// auditFilter reads ?action=&since=&limit= (and, for all tenants,
+// ?tenant_id=).
+func auditFilter(r *http.Request) (mnemo.AuditFilter, error) {
+	q := r.URL.Query()
+	f := mnemo.AuditFilter{TenantID: q.Get("tenant_id"), Action: q.Get("action")}
+	var err error
+	if f.Limit, err = pageParam(r, "limit", 100, 1, 1000); err != nil {
+		return f, err
+	}
+	if since := q.Get("since"); since != "" {
+		if f.Since, err = mnemo.ParseTime(since); err != nil {
+			return f, mnemo.Errorf(mnemo.EINVALID, "'since' must be an ISO 8601 timestamp")
 		}
 	}
-	if v, ok := body["name"]; ok {
-		n, isString := v.(string)
-		if !isString || strings.TrimSpace(n) == "" || len(n) > 200 {
-			return mnemo.Errorf(mnemo.EINVALID, "'name' must be a non-empty string of at most 200 characters")
-		}
-		t.Name = strings.TrimSpace(n)
+	return f, nil
+}
+
+func (s *Server) writeAudit(w http.ResponseWriter, r *http.Request, events []*mnemo.AuditEvent) {
+	out := make([]map[string]any, len(events))
+	for i, e := range events {
+		out[i] = map[string]any{"id": e.ID, "time": mnemo.FormatTime(e.At), "actor": e.Actor, "tenant_id": e.TenantID,
+			"action": e.Action, "target": e.Target, "request_id": e.RequestID, "outcome": outcome(e.Outcome)}
 	}
-	if v, ok := body["status"]; ok {
-		st, _ := v.(string)
-		switch st {
-		case mnemo.TenantActive, mnemo.TenantSuspended, mnemo.TenantReadOnly:
-			t.Status = st
-		default:
-			return mnemo.Errorf(mnemo.EINVALID, "'status' must be one of active, suspended, read_only")
-		}
-		if st == mnemo.TenantActive {
-			t.StatusReason = ""
-		}
+	s.reply(w, r, http.StatusOK, map[string]any{"status": "success", "count": len(out), "events": out})
+}
+
+func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
+	f, err := auditFilter(r)
+	if err != nil {
+		s.error(w, r, err)
+		return
 	}
-	if v, ok := body["status_reason"]; ok {
-		if v == nil {
-			t.StatusReason = ""
-		} else if reason, isString := v.(string); !isString || len(reason) > 500 {
-			return mnemo.Errorf(mnemo.EINVALID, "'status_reason' must be a string of at most 500 characters")
-		} else {
-			t.StatusReason = strings.TrimSpace(reason)
-		}
+	events, err := s.svc.Reports.Audit(r.Context(), f)
+	if err != nil {
+		s.error(w, r, err)
+		return
 	}
-	if v, ok := body["rate_limit"]; ok {
-		if v == nil {
-			t.RateLimit = nil
-		} else {
-			obj, isObject := v.(map[string]any)
-			rps, rpsOK := obj["requests_per_second"].(float64)
-			burst, burstOK := obj["burst"].(float64)
-			if !isObject || !rpsOK || rps <= 0 || rps > 1e6 {
-				return mnemo.Errorf(mnemo.EINVALID, "'rate_limit.requests_per_second' must be a number above 0 (at most 1000000)")
+	s.writeAudit(w, r, events)
+}
+
+func (s *Server) handleTenantAudit(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := mnemo.ValidateTenantID(id); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	f, err := auditFilter(r)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	events, err := s.svc.Reports.TenantAudit(r.Context(), id, f)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.writeAudit(w, r, events)
+}
+
+// usageRange reads ?from=&to= (YYYY-MM-DD, UTC, inclusive); the default is
+// the current month to today.
+func usageRange(r *http.Request, now time.Time) (string, string, error) {
+	from, to := now.Format("2006-01")+"-01", now.Format("2006-01-02")
+	for name, dst := range map[string]*string{"from": &from, "to": &to} {
+		if v := r.URL.Query().Get(name); v != "" {
+			if _, err := time.Parse("2006-01-02", v); err != nil {
+				return "", "", mnemo.Errorf(mnemo.EINVALID, "'%s' must be a date as YYYY-MM-DD", name)
 			}
-			if !burstOK || burst < 1 || burst > 1e6 || burst != float64(int(burst)) {
-				return mnemo.Errorf(mnemo.EINVALID, "'rate_limit.burst' must be an integer from 1 to 1000000")
-			}
-			t.RateLimit = &mnemo.RateLimit{RequestsPerSecond: rps, Burst: int(burst)}
+			*dst = v
 		}
 	}
-	if v, ok := body["quotas"]; ok {
-		if v == nil {
-			t.Quotas = mnemo.Quotas{}
-		} else {
-			obj, isObject := v.(map[string]any)
-			if !isObject {
-				return mnemo.Errorf(mnemo.EINVALID, "'quotas' must be an object with max_memories and/or max_storage_mb")
-			}
-			if q, ok := obj["max_memories"]; ok {
-				if q == nil {
-					t.Quotas.MaxMemories = nil
-				} else if n, isNum := q.(float64); !isNum || n < 0 || n != float64(int64(n)) {
-					return mnemo.Errorf(mnemo.EINVALID, "'quotas.max_memories' must be a non-negative integer or null")
-				} else {
-					m := int64(n)
-					t.Quotas.MaxMemories = &m
-				}
-			}
-			if q, ok := obj["max_storage_mb"]; ok {
-				if q == nil {
-					t.Quotas.MaxStorageMB = nil
-				} else if n, isNum := q.(float64); !isNum || n <= 0 {
-					return mnemo.Errorf(mnemo.EINVALID, "'quotas.max_storage_mb' must be a number above 0 or null")
-				} else {
-					t.Quotas.MaxStorageMB = &n
-				}
+	if from > to {
+		return "", "", mnemo.Errorf(mnemo.EINVALID, "'from' (%s) must not be after 'to' (%s)", from, to)
+	}
+	return from, to, nil
+}
+
+// writeUsage answers with the counters as JSON (per tenant, per day, kind →
+// count, plus totals) or, with format=csv, one row per tenant, day and kind.
+func (s *Server) writeUsage(w http.ResponseWriter, r *http.Request, tenantID string) {
+	format := r.URL.Query().Get("format")
+	if format != "" && format != "json" && format != "csv" {
+		s.error(w, r, mnemo.Errorf(mnemo.EINVALID, "'format' must be json or csv"))
+		return
+	}
+	from, to, err := usageRange(r, time.Now().UTC())
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	rows, err := s.svc.Reports.Usage(r.Context(), tenantID, from, to)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if format == "csv" {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		cw := csv.NewWriter(w)
+		cw.Write([]string{"tenant_id", "day", "kind", "count"})
+		for _, u := range rows {
+			cw.Write([]string{u.TenantID, u.Day, u.Kind, strconv.FormatInt(u.Count, 10)})
+		}
+		cw.Flush()
+		return
+	}
+	type tenantUsage struct {
+		Days   map[string]map[string]int64 `json:"days"`
+		Totals map[string]int64            `json:"totals"`
+	}
+	byTenant := map[string]*tenantUsage{}
+	for _, u := range rows {
+		tu := byTenant[u.TenantID]
+		if tu == nil {
+			tu = &tenantUsage{Days: map[string]map[string]int64{}, Totals: map[string]int64{}}
+			byTenant[u.TenantID] = tu
+		}
+		if tu.Days[u.Day] == nil {
+			tu.Days[u.Day] = map[string]int64{}
+		}
+		tu.Days[u.Day][u.Kind] += u.Count
+		tu.Totals[u.Kind] += u.Count
+	}
+	out := map[string]any{"status": "success", "from": from, "to": to}
+	if tenantID != "" {
+		tu := byTenant[tenantID]
+		if tu == nil {
+			tu = &tenantUsage{Days: map[string]map[string]int64{}, Totals: map[string]int64{}}
+		}
+		out["tenant_id"], out["days"], out["totals"] = tenantID, tu.Days, tu.Totals
+	} else {
+		out["tenants"] = byTenant
+	}
+	s.reply(w, r, http.StatusOK, out)
+}
+
+// handleTenantUsage: GET /admin/tenants/{id}/usage. A deleted tenant's
+// usage stays readable, for the last bill.
+func (s *Server) handleTenantUsage(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := mnemo.ValidateTenantID(id); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.writeUsage(w, r, id)
+}
+
+func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request) { s.writeUsage(w, r, "") }
+
+// startedWriter records whether anything reached the client, so that an
+// error can still be answered with the error envelope until then.
+type startedWriter struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (s *startedWriter) Write(p []byte) (int, error) {
+	s.started = true
+	return s.w.Write(p)
+}
+
+// stream runs a download: write gets a writer and a begin function that
+// sets the file name. An error before anything was written is answered
+// with the envelope; after, the connection is cut, so the client sees a
+// failed download rather than a file that merely looks complete.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, contentType string, write func(sw *startedWriter, begin func(string)) error) {
+	// A large download takes longer than the server's write timeout.
+	http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	sw := &startedWriter{w: w}
+	begin := func(name string) {
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, name))
+		w.Header().Set("Cache-Control", "no-store")
+	}
+	err := write(sw, begin)
+	if err == nil {
+		return
+	}
+	if !sw.started {
+		for _, h := range []string{"Content-Disposition", "Cache-Control"} {
+			w.Header().Del(h)
+		}
+		s.error(w, r, err)
+		return
+	}
+	s.logger.Error("download failed mid-stream", "request_id", mnemo.RequestIDFromContext(r.Context()), "path", r.URL.Path, "err", err)
+	panic(http.ErrAbortHandler)
+}
+
+// handleExport streams one tenant as NDJSON (see package export), with its
+// vectors unless ?vectors=false.
+func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
+	vectors, err := boolParam(r, "vectors", true)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.stream(w, r, "application/x-ndjson", func(sw *startedWriter, begin func(string)) error {
+		return s.svc.Portability.Export(r.Context(), r.PathValue("id"), vectors, sw, begin)
+	})
+}
+
+// handleImport loads an export into a tenant: the whole body is validated
+// first, and written in one transaction or not at all.
+func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
+	// A whole tenant may take longer to upload, and to embed, than the
+	// server's timeouts for ordinary requests.
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(30 * time.Minute))
+	rc.SetWriteDeadline(time.Time{})
+	res, err := s.svc.Portability.Import(r.Context(), r.PathValue("id"), r.Body)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.reply(w, r, http.StatusOK, res)
+}
+
+// handleBackup streams a tar.gz of everything (AutoMem's GET /backup);
+// `mnemo restore` unpacks it. AutoMem's ?include= is accepted with its
+// values; the archive always holds everything, since the embedded store
+// keeps graph and vectors in the same files.
+func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
+	if v := r.URL.Query().Get("include"); v != "" {
+		for _, part := range strings.Split(v, ",") {
+			if p := strings.TrimSpace(strings.ToLower(part)); p != "falkordb" && p != "qdrant" {
+				s.error(w, r, mnemo.Errorf(mnemo.EINVALID, "include must be a comma-separated subset of: falkordb,qdrant"))
+				return
 			}
 		}
 	}
-	return nil
+	s.stream(w, r, "application/gzip", func(sw *startedWriter, begin func(string)) error {
+		_, err := s.svc.Portability.Backup(r.Context(), sw, begin)
+		return err
+	})
 }

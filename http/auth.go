@@ -1,28 +1,17 @@
 package http
 
 import (
-	"context"
+	"bytes"
 	"crypto/sha256"
-	"crypto/subtle"
+	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/mnemohq/mnemo"
 )
-
-// tenantRequest is what a tenant route gets: the key, its tenant, and the
-// store bound to that tenant. Handlers reach data only through Store, and
-// note what the request stored for usage.
-type tenantRequest struct {
-	Key    *mnemo.Key
-	Tenant *mnemo.Tenant
-	Store  mnemo.MemoryStore
-
-	storedMemories, storedBytes, embeddingCalls int64
-	replayed                                    bool // an idempotent replay: count nothing
-}
 
 // bearer returns the token of an "Authorization: Bearer" header.
 func bearer(r *http.Request) (string, bool) {
@@ -43,126 +32,14 @@ func (s *Server) tenantToken(r *http.Request) string {
 	if t := strings.TrimSpace(r.Header.Get("X-API-Key")); t != "" {
 		return t
 	}
-	if s.AllowQueryToken {
+	if s.cfg.AllowQueryToken {
 		return strings.TrimSpace(r.URL.Query().Get("api_key"))
 	}
 	return ""
 }
 
-// authenticate resolves the request's key and tenant, or a 401.
-func (s *Server) authenticate(r *http.Request) (*mnemo.Key, *mnemo.Tenant, error) {
-	return s.authenticateToken(r.Context(), s.tenantToken(r))
-}
-
-// authenticateToken resolves a tenant key, or an OAuth access token to the
-// key it was granted for.
-func (s *Server) authenticateToken(ctx context.Context, token string) (*mnemo.Key, *mnemo.Tenant, error) {
-	if token == "" {
-		return nil, nil, mnemo.Errorf(mnemo.EUNAUTHORIZED, "Unauthorized")
-	}
-	if strings.HasPrefix(token, accessTokenPrefix) {
-		return s.Registry.AuthenticateOAuth(ctx, mnemo.HashToken(token), s.Now())
-	}
-	return s.Registry.Authenticate(ctx, mnemo.HashToken(token))
-}
-
-// tenant wraps a tenant route. In order: a client address that keeps
-// failing authentication is throttled (429); the key is authenticated
-// (401) and its scope checked (403); a suspended tenant gets 423, and a
-// read-only one 423 on writes; the tenant's rate limit and concurrency cap
-// apply (429). The handler then gets the store of that tenant alone; its
-// answer is held until the request's usage is on disk.
-func (s *Server) tenant(scope, kind string, h func(http.ResponseWriter, *http.Request, *tenantRequest)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		now := s.Now()
-		addr := s.clientAddr(r)
-		if blocked, wait := s.limits.throttled(addr, s.AuthFailuresPerMinute, now); blocked {
-			s.refuse(w, "auth_throttle", wait, mnemo.Errorf(mnemo.ETOOMANY, "Too many failed authentications from this address; retry later"))
-			return
-		}
-		key, t, err := s.authenticate(r)
-		if err != nil {
-			if mnemo.ErrorCode(err) == mnemo.EUNAUTHORIZED {
-				s.limits.failed(addr, now)
-			}
-			writeError(w, err)
-			return
-		}
-		if rec, ok := w.(*statusRecorder); ok {
-			rec.tenant = t.ID
-		}
-		s.touchKey(key, now)
-		if !key.HasScope(scope) {
-			writeError(w, mnemo.Errorf(mnemo.EFORBIDDEN, "This key lacks the '%s' scope", scope))
-			return
-		}
-		if err := statusError(t, scope); err != nil {
-			writeError(w, err)
-			return
-		}
-		if ok, wait, remaining := s.limits.allow(t, now); t.RateLimit != nil {
-			rateHeaders(w, t.RateLimit, remaining, wait)
-			if !ok {
-				s.refuse(w, "rate_limit", wait, mnemo.Errorf(mnemo.ETOOMANY, "Rate limit exceeded: %s requests per second, burst %d",
-					strconv.FormatFloat(t.RateLimit.RequestsPerSecond, 'f', -1, 64), t.RateLimit.Burst))
-				return
-			}
-		}
-		release, ok := s.limits.acquire(t.ID, s.TenantConcurrency)
-		if !ok {
-			s.refuse(w, "concurrency", time.Second, mnemo.Errorf(mnemo.ETOOMANY, "Too many concurrent requests for this tenant (at most %d)", s.TenantConcurrency))
-			return
-		}
-		defer release()
-		store, closeStore, err := s.Stores.Open(r.Context(), t.ID)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		defer closeStore()
-		tr := &tenantRequest{Key: key, Tenant: t, Store: store}
-		buf := newBufferedWriter()
-		s.idempotent(buf, withActor(r, key.ID), tr, h)
-		if buf.status != mnemo.ETOOMANY && !tr.replayed {
-			if err := s.usage.record(r.Context(), usageOf(t.ID, day(now), kind, tr)); err != nil {
-				s.Logger.Error("record usage", "request_id", requestID(r.Context()), "tenant", t.ID, "err", err)
-			}
-		}
-		buf.send(w)
-	}
-}
-
-// statusError is the 423 of a suspended tenant, or of a write to a
-// read-only one, with the operator's reason.
-func statusError(t *mnemo.Tenant, scope string) error {
-	reason := ""
-	if t.StatusReason != "" {
-		reason = ": " + t.StatusReason
-	}
-	switch {
-	case t.Status == mnemo.TenantSuspended:
-		return mnemo.Errorf(mnemo.ELOCKED, "Tenant '%s' is suspended%s", t.ID, reason)
-	case t.Status == mnemo.TenantReadOnly && scope == mnemo.ScopeWrite:
-		return mnemo.Errorf(mnemo.ELOCKED, "Tenant '%s' is read-only%s", t.ID, reason)
-	}
-	return nil
-}
-
-// touchKey records a key's last use, at most once a minute per key and
-// off the request path: it is informational.
-func (s *Server) touchKey(k *mnemo.Key, now time.Time) {
-	if k.LastUsedAt != nil && now.Sub(*k.LastUsedAt) < time.Minute {
-		return
-	}
-	go func() {
-		if err := s.Registry.TouchKey(context.Background(), k.ID, now); err != nil {
-			s.Logger.Warn("record key use", "key_id", k.ID, "err", err)
-		}
-	}()
-}
-
-// adminToken reads the operator's token: Bearer, X-Admin-Token, or
-// AutoMem's X-Admin-Api-Key.
+// adminToken reads the operator's token: X-Admin-Token, AutoMem's
+// X-Admin-Api-Key, or Bearer.
 func adminToken(r *http.Request) string {
 	if t := strings.TrimSpace(r.Header.Get("X-Admin-Token")); t != "" {
 		return t
@@ -174,42 +51,155 @@ func adminToken(r *http.Request) string {
 	return t
 }
 
-// admin wraps an operator route. Without a configured admin token the
-// routes are closed (403); a missing or wrong token is a 401. Both sides are
-// hashed before the constant-time compare, so neither length nor content
-// leaks through timing.
-func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
+// clientAddr is the address failed logins are counted against: the peer,
+// or, when the peer is a trusted proxy, the last address in X-Forwarded-For
+// that is not one.
+func (s *Server) clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil || !s.trusted(peer) {
+		return host
+	}
+	hops := strings.Split(r.Header.Get("X-Forwarded-For"), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		if !s.trusted(a) {
+			return a.String()
+		}
+	}
+	return host
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(a.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+// tenant serves a tenant route whose request is of kind: the credential is
+// authenticated, the request admitted, and h runs with a context that
+// carries it. The answer is held until the request's usage is recorded,
+// so usage is readable as soon as the client has its answer. A POST with
+// an Idempotency-Key runs at most once.
+func (s *Server) tenant(kind string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.AdminToken == "" {
-			writeError(w, mnemo.Errorf(mnemo.EFORBIDDEN, "Admin token not configured: set ADMIN_API_TOKEN to enable the admin routes"))
+		caller, err := s.svc.Auth.Authenticate(r.Context(), s.tenantToken(r), s.clientAddr(r))
+		if err != nil {
+			s.error(w, r, err)
 			return
 		}
-		now, addr := s.Now(), s.clientAddr(r)
-		if blocked, wait := s.limits.throttled(addr, s.AuthFailuresPerMinute, now); blocked {
-			s.refuse(w, "auth_throttle", wait, mnemo.Errorf(mnemo.ETOOMANY, "Too many failed authentications from this address; retry later"))
+		logTenant(r, caller.Tenant.ID)
+		ctx, adm, err := s.svc.Gate.Admit(r.Context(), caller, kind)
+		if adm != nil && adm.Rate != nil {
+			rateHeaders(w, adm.Rate)
+		}
+		if err != nil {
+			s.error(w, r, err)
 			return
 		}
-		got, want := sha256.Sum256([]byte(adminToken(r))), sha256.Sum256([]byte(s.AdminToken))
-		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-			s.limits.failed(addr, now)
-			writeError(w, mnemo.Errorf(mnemo.EUNAUTHORIZED, "Admin authorization required"))
-			return
+		r = r.WithContext(ctx)
+		buf := &bufferedWriter{header: http.Header{}}
+		if key := r.Header.Get("Idempotency-Key"); key != "" && r.Method == http.MethodPost {
+			s.once(buf, r, key, h)
+		} else {
+			h(buf, r)
 		}
-		// Admin work on one tenant counts in that tenant's usage, recorded
-		// before the work so it is there when the answer is (an export
-		// streams, so its answer cannot wait).
-		if id := r.PathValue("id"); id != "" && mnemo.ValidateTenantID(id) == nil && s.tenantExists(r.Context(), id) {
-			if err := s.usage.record(r.Context(), []mnemo.Usage{{TenantID: id, Day: day(now), Kind: usageAdmin, Count: 1}}); err != nil {
-				s.Logger.Error("record usage", "request_id", requestID(r.Context()), "tenant", id, "err", err)
-			}
-		}
-		h(w, withActor(r, "admin"))
+		adm.End()
+		buf.send(w)
 	}
 }
 
-// tenantExists reports whether id names a tenant: usage is never recorded
-// for one that does not exist.
-func (s *Server) tenantExists(ctx context.Context, id string) bool {
-	_, err := s.Registry.Tenant(ctx, id)
-	return err == nil
+// once runs h under the request's Idempotency-Key: the fingerprint is the
+// method, path, query and body, and a replay is marked
+// Idempotent-Replayed: true.
+func (s *Server) once(w *bufferedWriter, r *http.Request, key string, h http.HandlerFunc) {
+	raw, err := s.readBody(w, r)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(raw))
+	sum := sha256.New()
+	io.WriteString(sum, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery+"\n")
+	sum.Write(raw)
+	answer, replayed, err := s.svc.Gate.Once(r.Context(), key, sum.Sum(nil), func() mnemo.IdempotentAnswer {
+		h(w, r)
+		return mnemo.IdempotentAnswer{Status: w.statusCode(), Body: w.body.Bytes()}
+	})
+	switch {
+	case err != nil:
+		s.error(w, r, err)
+	case replayed:
+		w.header.Set("Content-Type", "application/json")
+		w.header.Set("Idempotent-Replayed", "true")
+		w.WriteHeader(answer.Status)
+		w.Write(answer.Body)
+	}
+}
+
+// rateHeaders describe the tenant's bucket: its capacity, the tokens left,
+// and the seconds until a token is back.
+func rateHeaders(w http.ResponseWriter, rs *mnemo.RateStatus) {
+	w.Header().Set("X-RateLimit-Limit", strconv.Itoa(rs.Limit))
+	w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(rs.Remaining))
+	w.Header().Set("X-RateLimit-Reset", strconv.Itoa(int(rs.Reset.Seconds())))
+}
+
+// bufferedWriter holds a handler's answer until the request's usage is
+// recorded.
+type bufferedWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedWriter) Header() http.Header { return b.header }
+func (b *bufferedWriter) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	return b.body.Write(p)
+}
+func (b *bufferedWriter) WriteHeader(code int) {
+	if b.status == 0 {
+		b.status = code
+	}
+}
+
+func (b *bufferedWriter) statusCode() int {
+	if b.status == 0 {
+		return http.StatusOK
+	}
+	return b.status
+}
+
+// send copies the buffered answer to w.
+func (b *bufferedWriter) send(w http.ResponseWriter) {
+	for k, v := range b.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(b.statusCode())
+	w.Write(b.body.Bytes())
+}
+
+// admin serves an operator route: the admin token is checked (403 when no
+// admin token is configured, 401 for a wrong one, 429 for an address that
+// keeps failing).
+func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := s.svc.Auth.AuthenticateAdmin(r.Context(), adminToken(r), s.clientAddr(r)); err != nil {
+			s.error(w, r, err)
+			return
+		}
+		h(w, r)
+	}
 }

@@ -7,39 +7,17 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/mnemohq/mnemo"
 )
 
-// writeJSON writes v with status code.
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		code = http.StatusInternalServerError
-		buf.Reset()
-		buf.WriteString(`{"status":"error","code":500,"message":"Internal server error"}` + "\n")
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	w.Write(buf.Bytes())
-}
-
-// writeError writes AutoMem's error envelope. Errors that are not a
-// *mnemo.Error are internal: their text is logged, never sent.
-func writeError(w http.ResponseWriter, err error) {
-	code := mnemo.ErrorCode(err)
-	writeJSON(w, code, map[string]any{"status": "error", "code": code, "message": mnemo.ErrorMessage(err)})
-	if rec, ok := w.(*statusRecorder); ok && code >= 500 {
-		rec.err = err
-	}
-}
-
 // readJSONObject reads the body as a JSON object whatever the Content-Type
 // says: the seed's curl -d examples send JSON as form-urlencoded. An empty
-// or non-object body yields a nil map and no error, so each route can say
-// what it needs in AutoMem's words; broken JSON is a 400 naming the problem.
+// or non-object body yields a nil map and no error, so that the service
+// can say what it needs in AutoMem's words; broken JSON is a 400 naming
+// the problem.
 func (s *Server) readJSONObject(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
 	raw, err := s.readBody(w, r)
 	if err != nil || len(bytes.TrimSpace(raw)) == 0 {
@@ -57,8 +35,8 @@ func (s *Server) readJSONObject(w http.ResponseWriter, r *http.Request) (map[str
 	return obj, nil
 }
 
-// requireJSONObject is readJSONObject for routes that need an object: a
-// missing or non-object body is a 400 with the route's message.
+// requireJSONObject is readJSONObject for routes whose body must be an
+// object: a missing or non-object body is a 400 with the route's message.
 func (s *Server) requireJSONObject(w http.ResponseWriter, r *http.Request, missing string) (map[string]any, error) {
 	body, err := s.readJSONObject(w, r)
 	if err == nil && body == nil {
@@ -68,10 +46,10 @@ func (s *Server) requireJSONObject(w http.ResponseWriter, r *http.Request, missi
 }
 
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		return nil, mnemo.Errorf(mnemo.ETOOLARGE, "Request body exceeds the limit of %d bytes", s.MaxBodyBytes)
+		return nil, mnemo.Errorf(mnemo.ETOOLARGE, "Request body exceeds the limit of %d bytes", s.cfg.MaxBodyBytes)
 	}
 	if err != nil {
 		return nil, mnemo.Errorf(mnemo.EINVALID, "Could not read the request body: %v", err)
@@ -88,4 +66,40 @@ func jsonProblem(err error) string {
 		return "unexpected end of input"
 	}
 	return err.Error()
+}
+
+// intParam reads an integer query parameter clamped to [lo, hi]; anything
+// else is def, as AutoMem reads it.
+func intParam(r *http.Request, name string, def, lo, hi int) int {
+	n, err := strconv.Atoi(strings.TrimSpace(r.URL.Query().Get(name)))
+	if err != nil {
+		return def
+	}
+	return min(max(n, lo), hi)
+}
+
+// pageParam reads a paging parameter; a malformed one is a 400 naming it.
+func pageParam(r *http.Request, name string, def, lo, hi int) (int, error) {
+	v := strings.TrimSpace(r.URL.Query().Get(name))
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, mnemo.Errorf(mnemo.EINVALID, "'%s' must be an integer from %d to %d", name, lo, hi)
+	}
+	return n, nil
+}
+
+// boolParam reads an optional true/false query parameter.
+func boolParam(r *http.Request, name string, def bool) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(r.URL.Query().Get(name))) {
+	case "":
+		return def, nil
+	case "true", "1", "yes":
+		return true, nil
+	case "false", "0", "no":
+		return false, nil
+	}
+	return false, mnemo.Errorf(mnemo.EINVALID, "'%s' must be true or false", name)
 }

@@ -1,9 +1,7 @@
-package http_test
+package http
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -12,12 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/mnemohq/mnemo"
-	"github.com/mnemohq/mnemo/embed"
-	mhttp "github.com/mnemohq/mnemo/http"
-	"github.com/mnemohq/mnemo/recall"
-	"github.com/mnemohq/mnemo/sqlite"
 )
 
 // BenchmarkQuietTenantDuringBurst measures what one tenant's burst (refused
@@ -27,22 +19,7 @@ import (
 //
 //	go test ./http -run XXX -bench QuietTenant -benchtime 300x
 func BenchmarkQuietTenantDuringBurst(b *testing.B) {
-	ctx := context.Background()
-	dir := b.TempDir()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	reg, err := sqlite.OpenRegistry(ctx, dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer reg.Close()
-	e := embed.NewHash(256)
-	stores, err := sqlite.NewStores(dir, e.Model(), 256, reg, logger)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer stores.Close()
-	srv := &mhttp.Server{Registry: reg, Stores: stores, Embedder: e, Recaller: &recall.Recaller{Config: recall.DefaultConfig, Embedder: e},
-		Limits: mnemo.DefaultLimits, Logger: logger, AdminToken: "admin-token-for-bench", TenantConcurrency: 16}
+	srv, _ := newTestServer(b, nil, nil)
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
 	do := func(method, path, token, body string) int {
@@ -57,14 +34,14 @@ func BenchmarkQuietTenantDuringBurst(b *testing.B) {
 		return resp.StatusCode
 	}
 	for _, id := range []string{"noisy", "quiet"} {
-		if c := do("POST", "/admin/tenants", "admin-token-for-bench", `{"tenant_id":"`+id+`","api_token":"token-of-`+id+`"}`); c != 201 {
+		if c := do("POST", "/admin/tenants", testAdminToken, `{"tenant_id":"`+id+`","api_token":"token-of-`+id+`"}`); c != 201 {
 			b.Fatalf("create %s: %d", id, c)
 		}
 		for i := 0; i < 200; i++ {
 			do("POST", "/memory", "token-of-"+id, `{"content":"note `+strings.Repeat("word ", i%20)+id+`"}`)
 		}
 	}
-	do("PATCH", "/admin/tenants/noisy", "admin-token-for-bench", `{"rate_limit":{"requests_per_second":1,"burst":1}}`)
+	do("PATCH", "/admin/tenants/noisy", testAdminToken, `{"rate_limit":{"requests_per_second":1,"burst":1}}`)
 
 	measure := func(n int) []time.Duration {
 		lat := make([]time.Duration, 0, n)

@@ -2,9 +2,7 @@ package http
 
 import (
 	"bytes"
-	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -13,35 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/mnemohq/mnemo"
 )
 
-// metricsRegistry is a Registry that pages through len(memories) tenants
-// holding memories[i] memories each, or fails; it drops usage rows. Any
-// other method panics.
-type metricsRegistry struct {
-	Registry // nil: any other method panics
-	memories []int64
-	err      error
-	calls    int
-}
-
-func (r *metricsRegistry) Tenants(_ context.Context, limit, offset int) ([]*mnemo.Tenant, int, error) {
-	r.calls++
-	if r.err != nil {
-		return nil, 0, r.err
-	}
-	out := []*mnemo.Tenant{}
-	for i := offset; i < len(r.memories) && i < offset+limit; i++ {
-		out = append(out, &mnemo.Tenant{ID: "t", Stats: mnemo.TenantStats{Memories: r.memories[i]}})
-	}
-	return out, len(r.memories), nil
-}
-
-func (r *metricsRegistry) AddUsage(context.Context, []mnemo.Usage) error { return nil }
-
-const metricsAdminToken = "metrics-admin-token"
+const metricsAdminToken = testAdminToken
 
 // scrape answers GET /metrics through h with the admin token and returns
 // the sample lines (no comments) of the families named in prefixes.
@@ -86,11 +58,7 @@ func expectLines(t *testing.T, got []string, want ...string) {
 // pattern's method and status; unknown paths and wrong methods share the
 // route "unmatched"; 4xx and 5xx are counted as errors.
 func TestMetricsCountRequestsByRoute(t *testing.T) {
-	s := &Server{
-		Logger:     slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		AdminToken: metricsAdminToken,
-		Registry:   &metricsRegistry{memories: []int64{2, 5}},
-	}
+	s, _ := newTestServer(t, nil, func(svc *Services) { svc.Tenants = &fakeTenants{memories: []int64{2, 5}} })
 	h := s.Handler()
 	do := func(method, path, token string) int {
 		req := httptest.NewRequest(method, path, nil)
@@ -118,9 +86,9 @@ func TestMetricsCountRequestsByRoute(t *testing.T) {
 			t.Fatalf("%s %s: %d, want %d", c.method, c.path, got, c.want)
 		}
 	}
-	s.observeRequest("POST /memory", 500, 3*time.Millisecond)
-	s.observeRequest("POST /memory", 201, 2*time.Second)
-	s.observeRequest("GET /health", 0, time.Millisecond) // nothing written: 200
+	s.metrics.observeRequest("POST /memory", 500, 3*time.Millisecond)
+	s.metrics.observeRequest("POST /memory", 201, 2*time.Second)
+	s.metrics.observeRequest("GET /health", 0, time.Millisecond) // nothing written: 200
 
 	got := scrape(t, h, "mnemo_http_requests_total", "mnemo_http_errors_total", "mnemo_http_request_duration_seconds_count",
 		"mnemo_tenants", "mnemo_memories")
@@ -176,10 +144,15 @@ func TestMetricsCountRequestsByRoute(t *testing.T) {
 	}
 }
 
-// Every refusal reason is exported from the start, at 0; unknown reasons
-// are folded into "other" so the label set stays bounded.
+// Every refusal reason the service counts is exported, from the start at
+// 0, and follows the service's counts from one scrape to the next.
 func TestMetricsRefusals(t *testing.T) {
-	s := &Server{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), AdminToken: metricsAdminToken, Registry: &metricsRegistry{}}
+	refusals := &fakeRefusals{}
+	s, svc := newTestServer(t, nil, func(svcs *Services) {
+		refusals.HealthService = svcs.Health
+		svcs.Health = refusals
+	})
+	refusals.counts = svc.Refusals()
 	h := s.Handler()
 	expectLines(t, scrape(t, h, "mnemo_refusals_total"),
 		`mnemo_refusals_total{reason="rate_limit"} 0`,
@@ -187,15 +160,12 @@ func TestMetricsRefusals(t *testing.T) {
 		`mnemo_refusals_total{reason="concurrency"} 0`,
 		`mnemo_refusals_total{reason="auth_throttle"} 0`,
 	)
-	for _, reason := range []string{"rate_limit", "rate_limit", "rate_limit", "quota", "concurrency", "concurrency", "auth_throttle", "tenant-42", "whatever"} {
-		s.countRefusal(reason)
-	}
+	refusals.counts = map[string]int64{"rate_limit": 3, "quota": 1, "concurrency": 2, "auth_throttle": 1}
 	expectLines(t, scrape(t, h, "mnemo_refusals_total"),
 		`mnemo_refusals_total{reason="rate_limit"} 3`,
 		`mnemo_refusals_total{reason="quota"} 1`,
 		`mnemo_refusals_total{reason="concurrency"} 2`,
 		`mnemo_refusals_total{reason="auth_throttle"} 1`,
-		`mnemo_refusals_total{reason="other"} 2`,
 	)
 }
 
@@ -208,8 +178,8 @@ func TestMetricsTenantsAndMemories(t *testing.T) {
 		mems[i] = int64(i % 7)
 		sum += mems[i]
 	}
-	reg := &metricsRegistry{memories: mems}
-	s := &Server{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), AdminToken: metricsAdminToken, Registry: reg}
+	reg := &fakeTenants{memories: mems}
+	s, _ := newTestServer(t, nil, func(svc *Services) { svc.Tenants = reg })
 	h := s.Handler()
 	expectLines(t, scrape(t, h, "mnemo_tenants", "mnemo_memories"), `mnemo_tenants 1201`, `mnemo_memories 3597`)
 	if sum != 3597 || reg.calls != 3 {
@@ -230,17 +200,14 @@ func TestMetricsTenantsAndMemories(t *testing.T) {
 // the rest of the scrape is still served.
 func TestMetricsRegistryFailure(t *testing.T) {
 	var logs bytes.Buffer
-	s := &Server{
-		Logger:     slog.New(slog.NewJSONHandler(&logs, nil)),
-		AdminToken: metricsAdminToken,
-		Registry:   &metricsRegistry{err: errors.New("registry is down")},
-	}
+	s, _ := newTestServer(t, slog.New(slog.NewJSONHandler(&logs, nil)), func(svc *Services) {
+		svc.Tenants = &fakeTenants{err: errors.New("registry is down")}
+	})
 	h := s.Handler()
-	s.countRefusal("quota")
 	if got := scrape(t, h, "mnemo_tenants", "mnemo_memories"); len(got) != 0 {
 		t.Fatalf("tenant gauges despite the failure: %v", got)
 	}
-	if got := scrape(t, h, "mnemo_refusals_total"); !slices.Contains(got, `mnemo_refusals_total{reason="quota"} 1`) {
+	if got := scrape(t, h, "mnemo_refusals_total"); !slices.Contains(got, `mnemo_refusals_total{reason="quota"} 0`) {
 		t.Fatalf("refusals: %v", got)
 	}
 	if !strings.Contains(logs.String(), "registry is down") {
@@ -248,31 +215,20 @@ func TestMetricsRegistryFailure(t *testing.T) {
 	}
 }
 
-// The metrics are built once even when the first requests race, and each
-// Server has its own registry.
+// Requests observed concurrently are all counted, and each Server has
+// its own registry.
 func TestMetricsConcurrentAndPerServer(t *testing.T) {
-	a := &Server{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), AdminToken: metricsAdminToken, Registry: &metricsRegistry{}}
-	b := &Server{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), AdminToken: metricsAdminToken, Registry: &metricsRegistry{}}
+	a, _ := newTestServer(t, nil, nil)
+	b, _ := newTestServer(t, nil, nil)
 	var wg sync.WaitGroup
 	for range 50 {
-		wg.Go(func() {
-			a.observeRequest("GET /recall", 200, time.Millisecond)
-			a.countRefusal("rate_limit")
-		})
+		wg.Go(func() { a.metrics.observeRequest("GET /recall", 200, time.Millisecond) })
 	}
 	wg.Wait()
-	expectLines(t, scrape(t, a.Handler(), "mnemo_http_requests_total", "mnemo_refusals_total"),
+	expectLines(t, scrape(t, a.Handler(), "mnemo_http_requests_total"),
 		`mnemo_http_requests_total{method="GET",route="GET /recall",status="200"} 50`,
-		`mnemo_refusals_total{reason="rate_limit"} 50`,
-		`mnemo_refusals_total{reason="quota"} 0`,
-		`mnemo_refusals_total{reason="concurrency"} 0`,
-		`mnemo_refusals_total{reason="auth_throttle"} 0`,
 	)
-	expectLines(t, scrape(t, b.Handler(), "mnemo_http_requests_total", "mnemo_refusals_total", "mnemo_tenants"),
+	expectLines(t, scrape(t, b.Handler(), "mnemo_http_requests_total", "mnemo_tenants"),
 		`mnemo_tenants 0`,
-		`mnemo_refusals_total{reason="rate_limit"} 0`,
-		`mnemo_refusals_total{reason="quota"} 0`,
-		`mnemo_refusals_total{reason="concurrency"} 0`,
-		`mnemo_refusals_total{reason="auth_throttle"} 0`,
 	)
 }

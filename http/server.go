@@ -1,5 +1,8 @@
 // Package http serves mnemo over HTTP: AutoMem's memory API for the tenant
-// a key belongs to, and the operator's /admin routes.
+// a key belongs to, the operator's /admin routes, OAuth for MCP
+// connectors, and MCP itself at /mcp. It only translates: it decodes a
+// request, calls one of the services of package mnemo, and encodes the
+// answer; error codes become HTTP statuses here, in one table.
 package http
 
 import (
@@ -10,127 +13,95 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"time"
 
 	"github.com/mnemohq/mnemo"
-	"github.com/mnemohq/mnemo/recall"
 )
 
-// Registry is what the server needs of the tenant registry.
-type Registry interface {
-	mnemo.Registry
-	AddKey(ctx context.Context, key *mnemo.Key, keyHash []byte) error
-	UpdateTenant(ctx context.Context, t *mnemo.Tenant) error
-	Keys(ctx context.Context, tenantID string) ([]*mnemo.Key, error)
-	RevokeKey(ctx context.Context, tenantID, keyID string, at time.Time) error
-	TouchKey(ctx context.Context, keyID string, at time.Time) error
-	AppendAudit(ctx context.Context, e *mnemo.AuditEvent) error
-	Audit(ctx context.Context, f mnemo.AuditFilter) ([]*mnemo.AuditEvent, error)
-	AddUsage(ctx context.Context, rows []mnemo.Usage) error
-	Usage(ctx context.Context, tenantID, from, to string) ([]mnemo.Usage, error)
-	ReserveIdempotency(ctx context.Context, tenantID, key string, fingerprint []byte, now time.Time) (reserved bool, status int, body []byte, err error)
-	CompleteIdempotency(ctx context.Context, tenantID, key string, status int, body []byte) error
-	ReleaseIdempotency(ctx context.Context, tenantID, key string) error
-	RegisterOAuthClient(ctx context.Context, c *mnemo.OAuthClient) error
-	OAuthClient(ctx context.Context, id string) (*mnemo.OAuthClient, error)
-	SaveOAuthGrant(ctx context.Context, g *mnemo.OAuthGrant) error
-	ConsumeOAuthGrant(ctx context.Context, kind string, hash []byte, now time.Time) (*mnemo.OAuthGrant, error)
-	AuthenticateOAuth(ctx context.Context, hash []byte, now time.Time) (*mnemo.Key, *mnemo.Tenant, error)
-	LiveKey(ctx context.Context, keyID string, now time.Time) bool
+// Services are what the server calls; service.Service provides them all.
+type Services struct {
+	Auth        mnemo.AuthService
+	Gate        mnemo.Gate
+	Memories    mnemo.MemoryService
+	Recall      mnemo.RecallService
+	Health      mnemo.HealthService
+	Tenants     mnemo.TenantService
+	Keys        mnemo.KeyService
+	Reports     mnemo.ReportService
+	Portability mnemo.PortabilityService
+	OAuth       mnemo.OAuthService
 }
 
-// Stores is what the server needs of the tenant store pool.
-type Stores interface {
-	mnemo.Stores
-	Create(ctx context.Context, tenantID string) error
+// Config is how the server reads requests.
+type Config struct {
+	// AllowQueryToken accepts ?api_key= as AutoMem does.
+	AllowQueryToken bool
+	// MaxBodyBytes bounds every request body but an import's.
+	MaxBodyBytes int64
+	// TrustedProxies may set X-Forwarded-For for the client's address.
+	TrustedProxies []netip.Prefix
+	// PublicURL is the base URL clients use (for OAuth metadata); empty
+	// means the scheme and host of each request.
+	PublicURL string
+	// MCPSessionTimeout closes an idle MCP session.
+	MCPSessionTimeout time.Duration
+	// Version is the server's version, as MCP's initialize reports it.
+	Version string
 }
 
 // Server is mnemo's HTTP server.
 type Server struct {
-	Registry Registry
-	Stores   Stores
-	Embedder mnemo.Embedder
-	Recaller *recall.Recaller
-	Limits   mnemo.Limits
-	Logger   *slog.Logger
-
-	// AdminToken authorizes the operator routes; empty disables them.
-	AdminToken string
-	// AllowQueryToken accepts ?api_key= as AutoMem does.
-	AllowQueryToken bool
-	// MaxBodyBytes bounds every request body.
-	MaxBodyBytes int64
-	// Backend names the storage for /health.
-	Backend string
-	Version string
-
-	// Defaults are the rate limit and quotas a new tenant starts with.
-	Defaults struct {
-		RateLimit *mnemo.RateLimit
-		Quotas    mnemo.Quotas
-	}
-	// TenantConcurrency caps a tenant's requests in flight (0: no cap).
-	TenantConcurrency int
-	// AuthFailuresPerMinute throttles a client address after this many
-	// failed authentications in a minute (0: never).
-	AuthFailuresPerMinute int
-	// TrustedProxies may set X-Forwarded-For for the throttle's address.
-	TrustedProxies []netip.Prefix
-
-	// Backlog reports how many memories, over all tenants, wait for a
-	// vector (nil: none tracked).
-	Backlog func() int64
-
-	// PublicURL is the base URL clients use (for OAuth metadata); empty
-	// means the scheme and host of each request.
-	PublicURL string
-
-	// Now is the clock; tests set it.
-	Now func() time.Time
-
-	limits  limits
-	usage   usageRecorder
-	handler http.Handler // the whole chain, for in-process calls
-
+	svc     Services
+	cfg     Config
+	logger  *slog.Logger
 	mux     *http.ServeMux
-	server  *http.Server
-	metrics metrics // built on first use; see metrics.go
+	handler http.Handler
+	metrics *metrics
+}
+
+// NewServer returns a server over svc. Every service must be set.
+func NewServer(svc Services, cfg Config, logger *slog.Logger) (*Server, error) {
+	for name, v := range map[string]any{"Auth": svc.Auth, "Gate": svc.Gate, "Memories": svc.Memories, "Recall": svc.Recall,
+		"Health": svc.Health, "Tenants": svc.Tenants, "Keys": svc.Keys, "Reports": svc.Reports,
+		"Portability": svc.Portability, "OAuth": svc.OAuth, "logger": logger} {
+		if v == nil {
+			return nil, errors.New("http: " + name + " is not set")
+		}
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 8 << 20
+	}
+	if cfg.MCPSessionTimeout == 0 {
+		cfg.MCPSessionTimeout = 30 * time.Minute
+	}
+	s := &Server{svc: svc, cfg: cfg, logger: logger, mux: http.NewServeMux()}
+	s.metrics = newMetrics(s)
+	s.routes()
+	s.handler = s.logRequests(s.recoverPanics(s.envelopeUnrouted(s.mux)))
+	return s, nil
 }
 
 // Handler returns the routed handler with logging and panic recovery.
-func (s *Server) Handler() http.Handler {
-	if s.Now == nil {
-		s.Now = func() time.Time { return time.Now().UTC() }
-	}
-	if s.MaxBodyBytes == 0 {
-		s.MaxBodyBytes = 8 << 20
-	}
-	s.usage.write = s.Registry.AddUsage
-	s.mux = http.NewServeMux()
-	s.routes()
-	s.handler = s.logRequests(s.recoverPanics(s.envelopeUnrouted(s.mux)))
-	return s.handler
-}
+func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() {
 	s.mux.HandleFunc("GET /health", s.handleHealth)
 	s.mux.Handle("/mcp", s.mcpHandler())
 	s.oauthRoutes()
 
-	s.mux.HandleFunc("POST /memory", s.tenant(mnemo.ScopeWrite, usageStore, s.handleStore))
-	s.mux.HandleFunc("POST /memory/batch", s.tenant(mnemo.ScopeWrite, usageStore, s.handleStoreBatch))
-	s.mux.HandleFunc("GET /memory/by-tag", s.tenant(mnemo.ScopeRead, usageRecall, s.handleByTag))
-	s.mux.HandleFunc("DELETE /memory/by-tag", s.tenant(mnemo.ScopeWrite, usageDelete, s.handleDeleteByTag))
-	s.mux.HandleFunc("GET /memory/{id}", s.tenant(mnemo.ScopeRead, usageRecall, s.handleGet))
-	s.mux.HandleFunc("PATCH /memory/{id}", s.tenant(mnemo.ScopeWrite, usageUpdate, s.handlePatch))
-	s.mux.HandleFunc("DELETE /memory/{id}", s.tenant(mnemo.ScopeWrite, usageDelete, s.handleDelete))
-	s.mux.HandleFunc("POST /associate", s.tenant(mnemo.ScopeWrite, usageAssociate, s.handleAssociate))
-	s.mux.HandleFunc("GET /memories/{id}/related", s.tenant(mnemo.ScopeRead, usageRecall, s.handleRelated))
-	s.mux.HandleFunc("GET /recall", s.tenant(mnemo.ScopeRead, usageRecall, s.handleRecall))
-	s.mux.HandleFunc("GET /startup-recall", s.tenant(mnemo.ScopeRead, usageRecall, s.handleStartupRecall))
-	s.mux.HandleFunc("GET /analyze", s.tenant(mnemo.ScopeRead, usageRecall, s.handleAnalyze))
+	s.mux.HandleFunc("POST /memory", s.tenant(mnemo.KindStore, s.handleStore))
+	s.mux.HandleFunc("POST /memory/batch", s.tenant(mnemo.KindStore, s.handleStoreBatch))
+	s.mux.HandleFunc("GET /memory/by-tag", s.tenant(mnemo.KindRecall, s.handleByTag))
+	s.mux.HandleFunc("DELETE /memory/by-tag", s.tenant(mnemo.KindDelete, s.handleDeleteByTag))
+	s.mux.HandleFunc("GET /memory/{id}", s.tenant(mnemo.KindRecall, s.handleGet))
+	s.mux.HandleFunc("PATCH /memory/{id}", s.tenant(mnemo.KindUpdate, s.handlePatch))
+	s.mux.HandleFunc("DELETE /memory/{id}", s.tenant(mnemo.KindDelete, s.handleDelete))
+	s.mux.HandleFunc("POST /associate", s.tenant(mnemo.KindAssociate, s.handleAssociate))
+	s.mux.HandleFunc("GET /memories/{id}/related", s.tenant(mnemo.KindRecall, s.handleRelated))
+	s.mux.HandleFunc("GET /recall", s.tenant(mnemo.KindRecall, s.handleRecall))
+	s.mux.HandleFunc("GET /startup-recall", s.tenant(mnemo.KindRecall, s.handleStartupRecall))
+	s.mux.HandleFunc("GET /analyze", s.tenant(mnemo.KindRecall, s.handleAnalyze))
 
 	s.mux.HandleFunc("POST /admin/tenants", s.admin(s.handleCreateTenant))
 	s.mux.HandleFunc("GET /admin/tenants", s.admin(s.handleListTenants))
@@ -155,24 +126,34 @@ func (s *Server) routes() {
 // error envelope instead of the mux's plain text.
 func (s *Server) envelopeUnrouted(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h, pattern := mux.Handler(r)
-		if pattern != "" {
+		if _, pattern := mux.Handler(r); pattern != "" {
 			mux.ServeHTTP(w, r)
 			return
 		}
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, r)
-		if allow := rec.Header().Get("Allow"); allow != "" {
+		// The mux's own answer says which: 405 with Allow, or 404.
+		probe := &allowProbe{header: http.Header{}}
+		mux.ServeHTTP(probe, r)
+		if allow := probe.header.Get("Allow"); allow != "" {
 			w.Header().Set("Allow", allow)
 		}
-		switch rec.Code {
-		case http.StatusMethodNotAllowed:
-			writeError(w, mnemo.Errorf(http.StatusMethodNotAllowed, "Method %s is not allowed for %s", r.Method, r.URL.Path))
-		default:
-			writeError(w, mnemo.Errorf(mnemo.ENOTFOUND, "The requested URL %s was not found on the server", r.URL.Path))
+		if probe.status == http.StatusMethodNotAllowed {
+			writeEnvelope(w, http.StatusMethodNotAllowed, "Method "+r.Method+" is not allowed for "+r.URL.Path)
+			return
 		}
+		s.error(w, r, mnemo.Errorf(mnemo.ENOTFOUND, "The requested URL %s was not found on the server", r.URL.Path))
 	})
 }
+
+// allowProbe records the status and headers the mux gives an unrouted
+// request, and drops its body.
+type allowProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *allowProbe) Header() http.Header         { return p.header }
+func (p *allowProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *allowProbe) WriteHeader(code int)        { p.status = code }
 
 func (s *Server) recoverPanics(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -181,8 +162,8 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.Logger.Error("panic", "request_id", requestID(r.Context()), "panic", v)
-				writeError(w, errors.New("panic"))
+				s.logger.Error("panic", "request_id", mnemo.RequestIDFromContext(r.Context()), "panic", v)
+				writeEnvelope(w, http.StatusInternalServerError, mnemo.ErrorMessage(nil))
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -196,20 +177,20 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string, ready func(net
 	if err != nil {
 		return err
 	}
-	s.server = &http.Server{
-		Handler:           s.Handler(),
+	server := &http.Server{
+		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      120 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
 	if ready != nil {
 		ready(ln.Addr())
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- s.server.Serve(ln) }()
+	go func() { errc <- server.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return err
@@ -217,19 +198,7 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string, ready func(net
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return s.server.Shutdown(shutdownCtx)
-}
-
-type ctxKey int
-
-const (
-	requestIDKey ctxKey = iota
-	recorderKey         // the *statusRecorder, so deeper layers can name the tenant in the log
-)
-
-func requestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
+	return server.Shutdown(shutdownCtx)
 }
 
 func newRequestID() string {

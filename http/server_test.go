@@ -15,7 +15,7 @@ import (
 // never as a dropped connection, and is logged with its request id.
 func TestPanicBecomesEnvelope(t *testing.T) {
 	var logs bytes.Buffer
-	s := &Server{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
+	s, _ := newTestServer(t, slog.New(slog.NewJSONHandler(&logs, nil)), nil)
 	h := s.logRequests(s.recoverPanics(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic("boom")
 	})))
@@ -35,7 +35,8 @@ func TestPanicBecomesEnvelope(t *testing.T) {
 }
 
 func TestReadJSONObjectIgnoresContentType(t *testing.T) {
-	s := &Server{MaxBodyBytes: 64}
+	s, _ := newTestServer(t, nil, nil)
+	s.cfg.MaxBodyBytes = 64
 	for _, tc := range []struct {
 		body    string
 		wantNil bool

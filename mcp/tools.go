@@ -1,3 +1,10 @@
+// Package mcp serves mnemo's memory to AI assistants over the Model
+// Context Protocol, with the six tools of AutoMem's MCP bridge. The tools
+// call the same services as the HTTP API, with the caller the transport
+// authenticated: keys, scopes, tenant status, rate limits, quotas, usage
+// and audit apply to a tool call exactly as to an HTTP request (a tool call
+// is one request), and a refusal reaches the assistant as a tool error with
+// the API's status and message.
 package mcp
 
 import (
@@ -5,45 +12,78 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/auth"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mnemohq/mnemo"
 )
 
-// TokenFunc returns the key a tool call acts with.
-type TokenFunc func(req *sdk.CallToolRequest) (string, error)
+// Services are what the tools call.
+type Services struct {
+	Gate     mnemo.Gate
+	Memories mnemo.MemoryService
+	Recall   mnemo.RecallService
+	Health   mnemo.HealthService
+}
 
-// FromTokenInfo takes the key from the request's bearer token info, as the
-// /mcp endpoint's authentication put it there.
-func FromTokenInfo(req *sdk.CallToolRequest) (string, error) {
-	if req.Extra == nil || req.Extra.TokenInfo == nil {
-		return "", errors.New("unauthorized: no key")
+// Options shape the server.
+type Options struct {
+	// Version is reported by initialize.
+	Version string
+	// ErrorStatus gives an error code's status, which starts a tool
+	// error's text ("403: ..."), as clients of AutoMem's bridge saw it.
+	ErrorStatus func(code string) int
+	Logger      *slog.Logger
+}
+
+// callerKey is where TokenInfo keeps the caller.
+const callerKey = "mnemo_caller"
+
+// TokenInfo is the token info the transport gives the SDK for an
+// authenticated caller; the tools act for that caller.
+func TokenInfo(c *mnemo.Caller) *auth.TokenInfo {
+	info := &auth.TokenInfo{UserID: c.Tenant.ID, Scopes: c.Key.Scopes, Extra: map[string]any{callerKey: c}}
+	if c.Key.ExpiresAt != nil {
+		info.Expiration = *c.Key.ExpiresAt
 	}
-	token, _ := req.Extra.TokenInfo.Extra["key"].(string)
-	if token == "" {
-		return "", errors.New("unauthorized: no key")
+	return info
+}
+
+// caller returns the caller a tool call acts for.
+func caller(req *sdk.CallToolRequest) (*mnemo.Caller, error) {
+	if req.Extra != nil && req.Extra.TokenInfo != nil {
+		if c, ok := req.Extra.TokenInfo.Extra[callerKey].(*mnemo.Caller); ok && c != nil {
+			return c, nil
+		}
 	}
-	return token, nil
+	return nil, errors.New("unauthorized: no key")
 }
 
 // tools carries what every tool needs.
 type tools struct {
-	api   API
-	token TokenFunc
-	now   func() time.Time
+	svc  Services
+	opts Options
 }
 
 // NewServer returns an MCP server with AutoMem's six tools.
-func NewServer(api API, token TokenFunc, version string) *sdk.Server {
-	s := sdk.NewServer(&sdk.Implementation{Name: "mnemo", Version: version}, &sdk.ServerOptions{
+func NewServer(svc Services, opts Options) *sdk.Server {
+	if opts.ErrorStatus == nil {
+		opts.ErrorStatus = func(string) int { return 0 }
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := sdk.NewServer(&sdk.Implementation{Name: "mnemo", Version: opts.Version}, &sdk.ServerOptions{
 		Instructions: "Long-term memory. Store durable facts, decisions and preferences with store_memory; " +
 			"find them again with recall_memory; link related memories with associate_memories.",
 	})
-	t := &tools{api: api, token: token, now: func() time.Time { return time.Now().UTC() }}
+	t := &tools{svc: svc, opts: opts}
 	sdk.AddTool(s, &sdk.Tool{Name: "store_memory", Description: "Store a memory (or a batch in 'memories'). " +
 		"With supersedes_memory_id, the new memory replaces an old one: the old one is marked invalid and linked to it."}, t.storeMemory)
 	sdk.AddTool(s, &sdk.Tool{Name: "recall_memory", Description: "Recall memories: by memory_id, all memories with given tags " +
@@ -56,46 +96,64 @@ func NewServer(api API, token TokenFunc, version string) *sdk.Server {
 	return s
 }
 
-// call makes one API call and decodes its JSON answer. A 4xx or 5xx answer
-// becomes an error with the server's message.
-func (t *tools) call(ctx context.Context, req *sdk.CallToolRequest, method, path string, query url.Values, body any) (map[string]any, error) {
-	token, err := t.token(req)
+// call runs one tool call as one request of kind: admitted for the caller,
+// then op, whose result becomes the structured answer (AutoMem's JSON).
+func (t *tools) call(ctx context.Context, req *sdk.CallToolRequest, kind string, op func(ctx context.Context) (any, error)) (map[string]any, error) {
+	c, err := caller(req)
 	if err != nil {
 		return nil, err
 	}
-	status, payload, err := t.api.Call(ctx, token, method, path, query, body)
+	ctx, adm, err := t.svc.Gate.Admit(ctx, c, kind)
 	if err != nil {
-		return nil, err
+		return nil, t.toolError(ctx, err)
 	}
-	var out map[string]any
-	if len(payload) > 0 {
-		if err := json.Unmarshal(payload, &out); err != nil {
-			return nil, fmt.Errorf("unexpected answer from %s %s (%d)", method, path, status)
-		}
+	defer adm.End()
+	res, err := op(ctx)
+	if err != nil {
+		return nil, t.toolError(ctx, err)
 	}
-	if status >= 400 {
-		msg, _ := out["message"].(string)
-		if msg == "" {
-			msg = strings.TrimSpace(string(payload))
-		}
-		return out, &apiError{status: status, message: msg}
-	}
-	if out == nil {
-		out = map[string]any{}
-	}
-	return out, nil
+	return toMap(res)
 }
 
+// apiError is a refusal as a tool error: the status an HTTP client would
+// see, and the message.
 type apiError struct {
+	code    string
 	status  int
 	message string
 }
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d: %s", e.status, e.message) }
 
-func isStatus(err error, status int) bool {
+// toolError turns a service error into a tool error; an internal one is
+// logged with its cause and tells the assistant nothing.
+func (t *tools) toolError(ctx context.Context, err error) error {
+	code := mnemo.ErrorCode(err)
+	if code == mnemo.EINTERNAL {
+		t.opts.Logger.Error("tool call failed", "request_id", mnemo.RequestIDFromContext(ctx), "err", err)
+	}
+	return &apiError{code: code, status: t.opts.ErrorStatus(code), message: mnemo.ErrorMessage(err)}
+}
+
+func isCode(err error, code string) bool {
 	var a *apiError
-	return errors.As(err, &a) && a.status == status
+	return errors.As(err, &a) && a.code == code
+}
+
+// toMap is a result as the JSON object the HTTP API sends.
+func toMap(v any) (map[string]any, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		m = map[string]any{}
+	}
+	return m, nil
 }
 
 // result pairs readable text with the structured answer.
@@ -144,7 +202,13 @@ func body(v any) map[string]any {
 
 func (t *tools) storeMemory(ctx context.Context, req *sdk.CallToolRequest, a StoreArgs) (*sdk.CallToolResult, map[string]any, error) {
 	if len(a.Memories) > 0 {
-		out, err := t.call(ctx, req, "POST", "/memory/batch", nil, map[string]any{"memories": a.Memories})
+		items := make([]any, len(a.Memories))
+		for i, m := range a.Memories {
+			items[i] = body(m)
+		}
+		out, err := t.call(ctx, req, mnemo.KindStore, func(ctx context.Context) (any, error) {
+			return t.svc.Memories.StoreMemories(ctx, items)
+		})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -155,57 +219,24 @@ func (t *tools) storeMemory(ctx context.Context, req *sdk.CallToolRequest, a Sto
 		delete(b, k)
 	}
 	if a.SupersedesMemoryID == "" {
-		out, err := t.call(ctx, req, "POST", "/memory", nil, b)
+		out, err := t.call(ctx, req, mnemo.KindStore, func(ctx context.Context) (any, error) {
+			return t.svc.Memories.StoreMemory(ctx, b)
+		})
 		if err != nil {
 			return nil, nil, err
 		}
 		return result(fmt.Sprintf("Stored memory %v (type %v).", out["memory_id"], out["type"]), out)
 	}
-	// Supersede, as the bridge does: the old memory must exist; store the
-	// new one; mark the old one invalid from now, pointing at the new one;
-	// link old -> new. If marking fails, the new memory is removed again.
-	rel := strings.ToUpper(a.SupersedeRelation)
-	if rel == "" {
-		rel = "INVALIDATED_BY"
-	}
-	if rel != "INVALIDATED_BY" && rel != "EVOLVED_INTO" {
-		return nil, nil, errors.New("supersede_relation must be INVALIDATED_BY or EVOLVED_INTO")
-	}
-	old, err := t.call(ctx, req, "GET", "/memory/"+url.PathEscape(a.SupersedesMemoryID), nil, nil)
-	if err != nil {
-		return nil, nil, fmt.Errorf("memory to supersede: %w", err)
-	}
-	out, err := t.call(ctx, req, "POST", "/memory", nil, b)
+	// Supersede, in one write: the new memory, the old one marked invalid
+	// from now and pointing at the new one, and the link old -> new.
+	rel := mnemo.RelationType(strings.ToUpper(a.SupersedeRelation))
+	out, err := t.call(ctx, req, mnemo.KindStore, func(ctx context.Context) (any, error) {
+		return t.svc.Memories.Supersede(ctx, b, a.SupersedesMemoryID, rel, a.SupersedeReason)
+	})
 	if err != nil {
 		return nil, nil, err
 	}
-	newID, _ := out["memory_id"].(string)
-	meta := map[string]any{}
-	if m, ok := old["memory"].(map[string]any); ok {
-		if om, ok := m["metadata"].(map[string]any); ok {
-			for k, v := range om {
-				meta[k] = v
-			}
-		}
-	}
-	meta["deprecated"], meta["superseded_by"], meta["supersede_relation"] = true, newID, rel
-	if a.SupersedeReason != "" {
-		meta["supersede_reason"] = a.SupersedeReason
-	}
-	if _, err := t.call(ctx, req, "PATCH", "/memory/"+url.PathEscape(a.SupersedesMemoryID), nil,
-		map[string]any{"t_invalid": t.now().Format(time.RFC3339Nano), "metadata": meta}); err != nil {
-		t.call(ctx, req, "DELETE", "/memory/"+url.PathEscape(newID), nil, nil)
-		return nil, nil, fmt.Errorf("superseding %s failed, nothing stored: %w", a.SupersedesMemoryID, err)
-	}
-	assoc := map[string]any{"memory1_id": a.SupersedesMemoryID, "memory2_id": newID, "type": rel, "strength": 0.9}
-	if a.SupersedeReason != "" {
-		assoc["reason"] = a.SupersedeReason
-	}
-	if _, err := t.call(ctx, req, "POST", "/associate", nil, assoc); err != nil {
-		return nil, nil, err
-	}
-	out["supersedes_memory_id"], out["supersede_relation"] = a.SupersedesMemoryID, rel
-	return result(fmt.Sprintf("Stored memory %s, superseding %s (%s).", newID, a.SupersedesMemoryID, rel), out)
+	return result(fmt.Sprintf("Stored memory %v, superseding %s (%v).", out["memory_id"], a.SupersedesMemoryID, out["supersede_relation"]), out)
 }
 
 // RecallArgs are recall_memory's arguments: AutoMem's /recall parameters,
@@ -285,8 +316,10 @@ func (a RecallArgs) query() url.Values {
 func (t *tools) recallMemory(ctx context.Context, req *sdk.CallToolRequest, a RecallArgs) (*sdk.CallToolResult, map[string]any, error) {
 	switch {
 	case a.MemoryID != "":
-		out, err := t.call(ctx, req, "GET", "/memory/"+url.PathEscape(a.MemoryID), nil, nil)
-		if isStatus(err, 404) {
+		out, err := t.call(ctx, req, mnemo.KindRecall, func(ctx context.Context) (any, error) {
+			return t.svc.Memories.Memory(ctx, a.MemoryID)
+		})
+		if isCode(err, mnemo.ENOTFOUND) {
 			return result("No memory with id "+a.MemoryID+".", map[string]any{"count": 0, "results": []any{}})
 		}
 		if err != nil {
@@ -295,14 +328,13 @@ func (t *tools) recallMemory(ctx context.Context, req *sdk.CallToolRequest, a Re
 		m, _ := out["memory"].(map[string]any)
 		return result(describe(m), out)
 	case a.Exhaustive && len(a.Tags) > 0:
-		q := url.Values{"tags": a.Tags}
+		limit := 20
 		if a.Limit > 0 {
-			q.Set("limit", strconv.Itoa(min(a.Limit, 200)))
+			limit = min(a.Limit, 200)
 		}
-		if a.Offset > 0 {
-			q.Set("offset", strconv.Itoa(a.Offset))
-		}
-		out, err := t.call(ctx, req, "GET", "/memory/by-tag", q, nil)
+		out, err := t.call(ctx, req, mnemo.KindRecall, func(ctx context.Context) (any, error) {
+			return t.svc.Memories.MemoriesByTag(ctx, a.Tags, limit, max(a.Offset, 0))
+		})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -314,7 +346,9 @@ func (t *tools) recallMemory(ctx context.Context, req *sdk.CallToolRequest, a Re
 		}
 		return result(strings.Join(lines, "\n"), out)
 	}
-	out, err := t.call(ctx, req, "GET", "/recall", a.query(), nil)
+	out, err := t.call(ctx, req, mnemo.KindRecall, func(ctx context.Context) (any, error) {
+		return t.svc.Recall.Recall(ctx, a.query())
+	})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -375,13 +409,16 @@ type AssociateArgs struct {
 }
 
 func (t *tools) associateMemories(ctx context.Context, req *sdk.CallToolRequest, a AssociateArgs) (*sdk.CallToolResult, map[string]any, error) {
-	var b map[string]any
-	if len(a.Associations) > 0 {
-		b = map[string]any{"associations": a.Associations}
-	} else {
-		b = body(a)
-	}
-	out, err := t.call(ctx, req, "POST", "/associate", nil, b)
+	out, err := t.call(ctx, req, mnemo.KindAssociate, func(ctx context.Context) (any, error) {
+		if len(a.Associations) > 0 {
+			items := make([]any, len(a.Associations))
+			for i, it := range a.Associations {
+				items[i] = it
+			}
+			return t.svc.Memories.AssociateMany(ctx, items)
+		}
+		return t.svc.Memories.Associate(ctx, body(a))
+	})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -411,7 +448,9 @@ type UpdateArgs struct {
 func (t *tools) updateMemory(ctx context.Context, req *sdk.CallToolRequest, a UpdateArgs) (*sdk.CallToolResult, map[string]any, error) {
 	b := body(a)
 	delete(b, "memory_id")
-	out, err := t.call(ctx, req, "PATCH", "/memory/"+url.PathEscape(a.MemoryID), nil, b)
+	out, err := t.call(ctx, req, mnemo.KindUpdate, func(ctx context.Context) (any, error) {
+		return t.svc.Memories.UpdateMemory(ctx, a.MemoryID, b)
+	})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -429,13 +468,17 @@ func (t *tools) deleteMemory(ctx context.Context, req *sdk.CallToolRequest, a De
 		return nil, nil, errors.New("give memory_id or tags")
 	}
 	if a.MemoryID == "" {
-		out, err := t.call(ctx, req, "DELETE", "/memory/by-tag", url.Values{"tags": a.Tags}, nil)
+		out, err := t.call(ctx, req, mnemo.KindDelete, func(ctx context.Context) (any, error) {
+			return t.svc.Memories.DeleteByTag(ctx, a.Tags)
+		})
 		if err != nil {
 			return nil, nil, err
 		}
 		return result(fmt.Sprintf("Deleted %v memories.", out["deleted_count"]), out)
 	}
-	out, err := t.call(ctx, req, "DELETE", "/memory/"+url.PathEscape(a.MemoryID), nil, nil)
+	out, err := t.call(ctx, req, mnemo.KindDelete, func(ctx context.Context) (any, error) {
+		return t.svc.Memories.DeleteMemory(ctx, a.MemoryID)
+	})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -446,7 +489,12 @@ func (t *tools) deleteMemory(ctx context.Context, req *sdk.CallToolRequest, a De
 type HealthArgs struct{}
 
 func (t *tools) checkHealth(ctx context.Context, req *sdk.CallToolRequest, _ HealthArgs) (*sdk.CallToolResult, map[string]any, error) {
-	out, err := t.call(ctx, req, "GET", "/health", nil, nil)
+	c, err := caller(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Health is not a tenant request: no limit applies to it.
+	out, err := toMap(t.svc.Health.Health(ctx, c))
 	if err != nil {
 		return nil, nil, err
 	}

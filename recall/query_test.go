@@ -300,7 +300,7 @@ func TestParseQueryErrors(t *testing.T) {
 				t.Fatalf("ParseQuery(%q) = %+v, want error %q", tt.raw, q, tt.want)
 			}
 			if mnemo.ErrorCode(err) != mnemo.EINVALID || mnemo.ErrorMessage(err) != tt.want {
-				t.Errorf("error = %d %q, want 400 %q", mnemo.ErrorCode(err), mnemo.ErrorMessage(err), tt.want)
+				t.Errorf("error = %s %q, want invalid %q", mnemo.ErrorCode(err), mnemo.ErrorMessage(err), tt.want)
 			}
 		})
 	}

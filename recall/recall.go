@@ -16,78 +16,14 @@ import (
 	"github.com/mnemohq/mnemo"
 )
 
-// Row is one recall result.
-type Row struct {
-	ID            string        `json:"id"`
-	Score         float64       `json:"score"`
-	MatchScore    float64       `json:"match_score"`
-	MatchType     string        `json:"match_type"`
-	Source        string        `json:"source"`
-	Memory        *mnemo.Memory `json:"memory"`
-	Relations     []Edge        `json:"relations"`
-	FinalScore    float64       `json:"final_score"`
-	OriginalScore float64       `json:"original_score"`
-	Components    Components    `json:"score_components"`
-	RelatedTo     []Edge        `json:"related_to,omitempty"`
-	RelationScore float64       `json:"relation_score,omitempty"`
-	DedupedFrom   []string      `json:"deduped_from,omitempty"`
-	StateReplaces string        `json:"state_replaces,omitempty"`
-	ContextOf     string        `json:"context_of,omitempty"`
-
-	ExpandedFromEntity string `json:"expanded_from_entity,omitempty"`
-	OutsideTagScope    bool   `json:"outside_tag_scope,omitempty"`
-
-	// Similarity is the cosine with the query vector, when there is one.
-	Similarity float64 `json:"-"`
-	// Lexical is the row's BM25 score divided by the best BM25 score among
-	// the query's keyword candidates; 0 when BM25 did not find it.
-	Lexical float64 `json:"-"`
-	// searched marks rows that both channels scored, so Lexical is known.
-	searched bool
-}
-
-// Edge is a relation as a result row shows it: an outgoing relation with
-// the memory at its end (reference §4.6), or the edge that brought an
-// expanded or replacing row in, with the id it came from.
-type Edge struct {
-	Type      mnemo.RelationType `json:"type"`
-	Strength  float64            `json:"strength"`
-	From      string             `json:"from,omitempty"`
-	SeedRank  int                `json:"seed_rank,omitempty"`
-	SeedScore float64            `json:"seed_score,omitempty"`
-	Memory    map[string]any     `json:"memory,omitempty"`
-}
-
-// Response is /recall's body (reference §4.9).
-type Response struct {
-	Status       string         `json:"status"`
-	Query        string         `json:"query"`
-	Results      []*Row         `json:"results"`
-	Count        int            `json:"count"`
-	DedupRemoved int            `json:"dedup_removed"`
-	Sort         string         `json:"sort"`
-	StateMode    string         `json:"state_mode"`
-	VectorSearch map[string]any `json:"vector_search"`
-	TagMode      string         `json:"tag_mode"`
-	TagMatch     string         `json:"tag_match"`
-	QueryTimeMS  float64        `json:"query_time_ms"`
-	Keywords     []string       `json:"keywords,omitempty"`
-	Queries      []string       `json:"queries,omitempty"`
-	TimeWindow   map[string]any `json:"time_window,omitempty"`
-	TimeQuery    map[string]any `json:"time_query,omitempty"`
-	Tags         []string       `json:"tags,omitempty"`
-	TagScope     map[string]any `json:"tag_scope,omitempty"`
-	ExcludeTags  []string       `json:"exclude_tags,omitempty"`
-	StateFilter  map[string]any `json:"state_filter,omitempty"`
-	ScoreFilter  map[string]any `json:"score_filter,omitempty"`
-	Expansion    map[string]any `json:"expansion,omitempty"`
-
-	EntityExpansion map[string]any `json:"entity_expansion,omitempty"`
-	ContextPriority map[string]any `json:"context_priority,omitempty"`
-	RecencyBias     string         `json:"recency_bias,omitempty"`
-	ScopeFallback   bool           `json:"scope_fallback,omitempty"`
-	EmbeddingNote   string         `json:"embedding_error,omitempty"`
-}
+// The result types are the root's (mnemo.RecallResult and its rows), the
+// wire contract of /recall; these names keep the ranking code short.
+type (
+	Row        = mnemo.RecallRow
+	Edge       = mnemo.RecallEdge
+	Response   = mnemo.RecallResult
+	Components = mnemo.ScoreComponents
+)
 
 // Recaller runs recall queries against tenant stores.
 type Recaller struct {
@@ -195,7 +131,7 @@ func (rc *Recaller) runOne(ctx context.Context, store mnemo.MemoryStore, q *Quer
 		}
 		for _, h := range hits {
 			r := add(h, "vector", "vector")
-			r.Similarity, r.searched = h.Score, true
+			r.Similarity, r.Searched = h.Score, true
 		}
 		matched = len(hits) > 0
 	}
@@ -211,7 +147,7 @@ func (rc *Recaller) runOne(ctx context.Context, store mnemo.MemoryStore, q *Quer
 	var needSim []string
 	for _, h := range hits {
 		r := add(h, "keyword", "graph")
-		r.searched = true
+		r.Searched = true
 		if best > 0 {
 			r.Lexical = h.Score / best
 		}
@@ -522,7 +458,7 @@ func (rc *Recaller) widen(ctx context.Context, store mnemo.MemoryStore, q *Query
 			if i >= len(hits) {
 				matchType, source = "keyword", "graph"
 			}
-			found[h.Memory.ID] = &Row{ID: h.Memory.ID, Memory: h.Memory, MatchType: matchType, Source: source, searched: true}
+			found[h.Memory.ID] = &Row{ID: h.Memory.ID, Memory: h.Memory, MatchType: matchType, Source: source, Searched: true}
 			ids = append(ids, h.Memory.ID)
 		}
 	}

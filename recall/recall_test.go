@@ -72,7 +72,7 @@ func (f *fixture) add(n int, content string, opts ...memOpt) *mnemo.Memory {
 		f.t.Fatal(err)
 	}
 	m.Embedding, m.EmbeddingModel = vecs[0], f.emb.Model()
-	if err := f.store.Create(f.ctx, []*mnemo.Memory{m}); err != nil {
+	if _, err := f.store.Write(f.ctx, mnemo.Write{Create: []*mnemo.Memory{m}}, mnemo.Quotas{}); err != nil {
 		f.t.Fatal(err)
 	}
 	return m
@@ -80,7 +80,7 @@ func (f *fixture) add(n int, content string, opts ...memOpt) *mnemo.Memory {
 
 func (f *fixture) relate(from, to int, typ mnemo.RelationType, strength float64) {
 	f.t.Helper()
-	err := f.store.Associate(f.ctx, []mnemo.Relation{{From: id(from), To: id(to), Type: typ, Strength: strength, UpdatedAt: now.Add(-time.Hour)}})
+	_, err := f.store.Write(f.ctx, mnemo.Write{Relate: []mnemo.Relation{{From: id(from), To: id(to), Type: typ, Strength: strength, UpdatedAt: now.Add(-time.Hour)}}}, mnemo.Quotas{})
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -110,29 +110,6 @@ func metadataTerms(meta map[string]any) map[string]bool {
 	return terms
 }
 
-// Components are one row's score parts; their weighted sum is the score.
-type Components struct {
-	Vector         float64  `json:"vector"`
-	Keyword        float64  `json:"keyword"`
-	Metadata       float64  `json:"metadata"`
-	Relation       float64  `json:"relation"`
-	Tag            float64  `json:"tag"`
-	Importance     float64  `json:"importance"`
-	Confidence     float64  `json:"confidence"`
-	Recency        float64  `json:"recency"`
-	Exact          float64  `json:"exact"`
-	Relevance      float64  `json:"relevance"`
-	Context        float64  `json:"context"`
-	TimeMention    float64  `json:"time_mention"`
-	Evidence       float64  `json:"evidence"`
-	RelevanceGated bool     `json:"relevance_gated"`
-	Temporal       *float64 `json:"temporal,omitempty"`
-	// Neighbor is the share of a top hit's score that a memory just before
-	// or after it in time receives; the row's score is at least this.
-	Neighbor        *float64 `json:"neighbor,omitempty"`
-	EntityExpansion *float64 `json:"entity_expansion,omitempty"`
-}
-
 // Score computes a row's components and final score for query tokens.
 func Score(w Weights, r *Row, tokens []string, query string, now time.Time) {
 	m := r.Memory
@@ -156,7 +133,7 @@ func Score(w Weights, r *Row, tokens []string, query string, now time.Time) {
 			}
 		}
 		c.Keyword = float64(found) / float64(len(terms))
-		if r.searched {
+		if r.Searched {
 			c.Keyword = (c.Keyword + r.Lexical) / 2
 		}
 	}

@@ -97,7 +97,7 @@ func TestScore(t *testing.T) {
 		},
 		{
 			name: "a searched row averages its share of the query's words with its normalised BM25",
-			row: Row{MatchType: "keyword", searched: true, Lexical: 0.6, MatchScore: 0.6, Memory: &mnemo.Memory{
+			row: Row{MatchType: "keyword", Searched: true, Lexical: 0.6, MatchScore: 0.6, Memory: &mnemo.Memory{
 				Content: "kafka kafka", Importance: 0.2, Confidence: 0.5, Timestamp: daysAgo(180)}},
 			query:     "kafka",
 			want:      Components{Keyword: 0.8, Importance: 0.2, Confidence: 0.5, Evidence: 0.8},
@@ -105,7 +105,7 @@ func TestScore(t *testing.T) {
 		},
 		{
 			name: "a searched row BM25 did not rank keeps only half its word share",
-			row: Row{MatchType: "vector", searched: true, Similarity: 0.3, Memory: &mnemo.Memory{
+			row: Row{MatchType: "vector", Searched: true, Similarity: 0.3, Memory: &mnemo.Memory{
 				Content: "kafka", Timestamp: daysAgo(400)}},
 			query:     "kafka",
 			want:      Components{Vector: 0.3, Keyword: 0.5, Evidence: 0.5},
@@ -113,7 +113,7 @@ func TestScore(t *testing.T) {
 		},
 		{
 			name: "a when-question rewards a memory that mentions a time",
-			row: Row{MatchType: "keyword", searched: true, Lexical: 1, Memory: &mnemo.Memory{
+			row: Row{MatchType: "keyword", Searched: true, Lexical: 1, Memory: &mnemo.Memory{
 				Content: "We went camping last weekend", Timestamp: daysAgo(400)}},
 			query:     "When did we go camping?", // searched words: go, camping
 			want:      Components{Keyword: 0.75, TimeMention: 1, Evidence: 0.75},
@@ -121,7 +121,7 @@ func TestScore(t *testing.T) {
 		},
 		{
 			name: "no time bonus when the question does not ask when",
-			row: Row{MatchType: "keyword", searched: true, Lexical: 1, Memory: &mnemo.Memory{
+			row: Row{MatchType: "keyword", Searched: true, Lexical: 1, Memory: &mnemo.Memory{
 				Content: "We went camping last weekend", Timestamp: daysAgo(400)}},
 			query:     "Where did we go camping?",
 			want:      Components{Keyword: 0.75, Evidence: 0.75},

@@ -46,22 +46,14 @@ type BackupManifest struct {
 	TenantSchema   int `json:"tenant_schema"`
 }
 
-// BackupResult says what a backup holds.
-type BackupResult struct {
-	Tenants int
-	// Vanished are tenants the registry snapshot listed whose data was gone
-	// by the time it was copied: they were deleted during the backup, so
-	// they are removed from the archived registry too.
-	Vanished []string
-}
-
 // Backup writes a tar.gz of the registry's data directory to w, as
-// BackupDir does, and returns how many tenants it holds and which were
-// deleted while it ran. It serves GET /backup; its results are plain types
-// so that the http package can ask for it without importing this one.
-func (r *Registry) Backup(ctx context.Context, w io.Writer, now time.Time) (tenants int, vanished []string, err error) {
-	res, err := BackupDir(ctx, filepath.Dir(r.db.path), w, now)
-	return res.Tenants, res.Vanished, err
+// BackupDir does, after writing what the registry holds in memory, so the
+// archive has the usage and counters up to now.
+func (r *Registry) Backup(ctx context.Context, w io.Writer, now time.Time) (mnemo.BackupResult, error) {
+	if err := r.Flush(ctx); err != nil {
+		return mnemo.BackupResult{}, fmt.Errorf("backup: %w", err)
+	}
+	return BackupDir(ctx, filepath.Dir(r.db.path), w, now)
 }
 
 // BackupDir writes a tar.gz of the data directory dataDir to w while a
@@ -78,8 +70,8 @@ func (r *Registry) Backup(ctx context.Context, w io.Writer, now time.Time) (tena
 // time in a temporary directory inside dataDir (the same disk as the data,
 // which is writable, unlike a read-only root file system's /tmp): the space
 // needed is that of the largest database.
-func BackupDir(ctx context.Context, dataDir string, w io.Writer, now time.Time) (BackupResult, error) {
-	var res BackupResult
+func BackupDir(ctx context.Context, dataDir string, w io.Writer, now time.Time) (mnemo.BackupResult, error) {
+	var res mnemo.BackupResult
 	regPath := filepath.Join(dataDir, registryName)
 	if _, err := os.Stat(regPath); err != nil {
 		return res, fmt.Errorf("backup: %s is not a mnemo data directory: %w", dataDir, err)
@@ -92,7 +84,7 @@ func BackupDir(ctx context.Context, dataDir string, w io.Writer, now time.Time) 
 	defer os.RemoveAll(tmp)
 
 	regSnap := filepath.Join(tmp, registryName)
-	if err := snapshot(ctx, regPath, regSnap); err != nil {
+	if err := vacuumInto(ctx, regPath, regSnap); err != nil {
 		return res, fmt.Errorf("backup registry: %w", err)
 	}
 	tenants, err := snapshotTenants(ctx, regSnap)
@@ -116,7 +108,7 @@ func BackupDir(ctx context.Context, dataDir string, w io.Writer, now time.Time) 
 		}
 		src := filepath.Join(dataDir, "tenants", id, storeName)
 		dst := filepath.Join(tmp, "tenant.db")
-		if err := snapshot(ctx, src, dst); err != nil {
+		if err := vacuumInto(ctx, src, dst); err != nil {
 			if _, statErr := os.Stat(src); errors.Is(statErr, fs.ErrNotExist) {
 				res.Vanished = append(res.Vanished, id)
 				continue
@@ -180,7 +172,7 @@ func readOnlyDSN(path string) string {
 // snapshot copies the database at src into the new file dst with VACUUM
 // INTO: one read transaction, so the copy is consistent even while another
 // connection or process writes; WAL lets those writes go on meanwhile.
-func snapshot(ctx context.Context, src, dst string) error {
+func vacuumInto(ctx context.Context, src, dst string) error {
 	if _, err := os.Stat(src); err != nil {
 		return err
 	}

@@ -39,7 +39,7 @@ func openDataDir(t *testing.T, dir string) *dataDir {
 	if err != nil {
 		t.Fatalf("OpenRegistry: %v", err)
 	}
-	stores, err := sqlite.NewStores(dir, testModel, 4, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	stores, err := sqlite.NewStores(context.Background(), dir, testModel, 4, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatalf("NewStores: %v", err)
 	}
@@ -126,14 +126,14 @@ func writeArchive(t *testing.T, members []member) []byte {
 	return buf.Bytes()
 }
 
-func backup(t *testing.T, d *dataDir) ([]byte, sqlite.BackupResult) {
+func backup(t *testing.T, d *dataDir) ([]byte, mnemo.BackupResult) {
 	t.Helper()
 	var buf bytes.Buffer
-	n, vanished, err := d.reg.Backup(context.Background(), &buf, base)
+	res, err := d.reg.Backup(context.Background(), &buf, base)
 	if err != nil {
 		t.Fatalf("Backup: %v", err)
 	}
-	return buf.Bytes(), sqlite.BackupResult{Tenants: n, Vanished: vanished}
+	return buf.Bytes(), res
 }
 
 func TestBackupRestoreRoundTrip(t *testing.T) {
@@ -206,18 +206,18 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 		if !reflect.DeepEqual(a, b) {
 			t.Fatalf("keys of %s: %+v, want %+v", id, b, a)
 		}
-		want := export(t, src.store(t, id), id, true)
-		if got := export(t, dst.store(t, id), id, true); !reflect.DeepEqual(got, want) {
+		want := exportLines(t, src.store(t, id), id, true)
+		if got := exportLines(t, dst.store(t, id), id, true); !reflect.DeepEqual(got, want) {
 			t.Fatalf("tenant %s restored as\n%s\nwant\n%s", id, strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	}
 	for token, want := range map[string]string{"acme-token-1": "acme", "acme-token-2": "acme"} {
-		_, tn, err := dst.reg.Authenticate(ctx, mnemo.HashToken(token))
+		_, tn, err := dst.reg.KeyByHash(ctx, mnemo.HashToken(token))
 		if err != nil || tn.ID != want {
 			t.Fatalf("Authenticate(%s) = %v, %v", token, tn, err)
 		}
 	}
-	_, _, err = dst.reg.Authenticate(ctx, mnemo.HashToken("beta-token-1"))
+	_, _, err = dst.reg.KeyByHash(ctx, mnemo.HashToken("beta-token-1"))
 	wantCode(t, "revoked key after restore", err, mnemo.EUNAUTHORIZED)
 	hits, err := dst.store(t, "beta").Nearest(ctx, []float32{0, 1, 0, 0}, mnemo.Filter{}, 5)
 	if err != nil || len(hits) != 1 || hits[0].Memory.ID != "00000000-0000-4000-8000-0000000000b1" {
@@ -283,7 +283,7 @@ func TestBackupLeavesOutDeletedTenants(t *testing.T) {
 	r := openDataDir(t, restored)
 	_, err := r.reg.Tenant(ctx, "ghost")
 	wantCode(t, "deleted tenant after restore", err, mnemo.ENOTFOUND)
-	_, _, err = r.reg.Authenticate(ctx, mnemo.HashToken("ghost-token-1"))
+	_, _, err = r.reg.KeyByHash(ctx, mnemo.HashToken("ghost-token-1"))
 	wantCode(t, "deleted tenant's key after restore", err, mnemo.EUNAUTHORIZED)
 	if _, err := r.reg.Tenant(ctx, "acme"); err != nil {
 		t.Fatal(err)
@@ -306,7 +306,7 @@ func TestBackupDuringWrites(t *testing.T) {
 		if i > 0 {
 			rels = []mnemo.Relation{{From: id(i), To: id(i - 1), Type: "LEADS_TO", Strength: 0.5, UpdatedAt: hours(i)}}
 		}
-		_, _, err := st.Import(ctx, []*mnemo.Memory{m}, rels)
+		_, _, err := st.Import(ctx, []*mnemo.Memory{m}, rels, mnemo.Quotas{})
 		if err == nil {
 			written.Store(int64(i + 1))
 		}
@@ -341,7 +341,7 @@ func TestBackupDuringWrites(t *testing.T) {
 	}
 	before := written.Load()
 	var buf bytes.Buffer
-	_, _, err := d.reg.Backup(ctx, &buf, base)
+	_, err := d.reg.Backup(ctx, &buf, base)
 	after := written.Load()
 	close(stop)
 	wg.Wait()

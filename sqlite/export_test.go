@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mnemohq/mnemo"
+	"github.com/mnemohq/mnemo/export"
 	"github.com/mnemohq/mnemo/sqlite"
 )
 
@@ -38,10 +39,20 @@ func exportFixture(t *testing.T, s *sqlite.Store) {
 	)
 }
 
-func export(t *testing.T, s *sqlite.Store, tenantID string, vectors bool) []string {
+// exportStore writes s's snapshot as an export, as the service does.
+func exportStore(ctx context.Context, s *sqlite.Store, w io.Writer, tenantID string, vectors bool, at time.Time) error {
+	sn, err := s.Snapshot(ctx, vectors)
+	if err != nil {
+		return err
+	}
+	defer sn.Close()
+	return export.Write(w, sn, export.Header{TenantID: tenantID, ExportedAt: at, WithVectors: vectors, EmbeddingModel: testModel})
+}
+
+func exportLines(t *testing.T, s *sqlite.Store, tenantID string, vectors bool) []string {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := s.Export(context.Background(), &buf, tenantID, vectors, base); err != nil {
+	if err := exportStore(context.Background(), s, &buf, tenantID, vectors, base); err != nil {
 		t.Fatalf("Export: %v", err)
 	}
 	out := strings.Split(buf.String(), "\n")
@@ -115,7 +126,7 @@ func decodeExport(t *testing.T, lines []string) ([]*mnemo.Memory, []mnemo.Relati
 func TestExportFormat(t *testing.T) {
 	s, _ := openStore(t)
 	exportFixture(t, s)
-	lines := export(t, s, "acme", true)
+	lines := exportLines(t, s, "acme", true)
 	want := []string{
 		`{"embedding_model":"m1","exported_at":"2024-03-01T12:00:00+00:00","format":"mnemo-export","memories":3,"relations":2,"tenant_id":"acme","vectors":true,"version":1}`,
 		`{"kind":"memory","archived":false,"confidence":0.75,"content":"alpha \u003clikes\u003e tea \u0026 \"coffee\"","id":"00000000-0000-4000-8000-00000000000a","importance":0.8,"last_accessed":"2024-03-01T13:00:00+00:00","metadata":{"nested":{"list":["x",true],"n":3.5},"source":"chat"},"t_invalid":null,"t_valid":"2024-03-01T13:00:00+00:00","tag_prefixes":["drink","drink:tea","morning"],"tags":["Drink:Tea","morning"],"timestamp":"2024-03-01T13:00:00+00:00","type":"Preference","updated_at":"2024-03-01T13:00:00+00:00","embedding":[1,0,0,0.5],"embedding_model":"m1"}`,
@@ -129,7 +140,7 @@ func TestExportFormat(t *testing.T) {
 	}
 
 	// Without vectors: the same lines minus the embedding fields.
-	noVec := export(t, s, "acme", false)
+	noVec := exportLines(t, s, "acme", false)
 	if !strings.Contains(noVec[0], `"vectors":false`) || len(noVec) != len(want) {
 		t.Fatalf("header without vectors: %v", noVec)
 	}
@@ -154,11 +165,11 @@ func TestExportImportRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	src, _ := openStore(t)
 	exportFixture(t, src)
-	lines := export(t, src, "src", true)
+	lines := exportLines(t, src, "src", true)
 	mems, rels := decodeExport(t, lines)
 
 	dst, dstPath := openStore(t)
-	created, relsCreated, err := dst.Import(ctx, mems, rels)
+	created, relsCreated, err := dst.Import(ctx, mems, rels, mnemo.Quotas{})
 	if err != nil {
 		t.Fatalf("Import: %v", err)
 	}
@@ -170,7 +181,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 
 	// The import exports to the same lines: every field, vector and
 	// relation came across, in the same order.
-	again := export(t, dst, "src", true)
+	again := exportLines(t, dst, "src", true)
 	if !reflect.DeepEqual(again, lines) {
 		t.Fatalf("re-export differs:\n%s\nwant:\n%s", strings.Join(again, "\n"), strings.Join(lines, "\n"))
 	}
@@ -195,12 +206,12 @@ func TestExportImportRoundTrip(t *testing.T) {
 	}
 
 	// A second import creates nothing and changes nothing.
-	created, relsCreated, err = dst.Import(ctx, mems, rels)
+	created, relsCreated, err = dst.Import(ctx, mems, rels, mnemo.Quotas{})
 	if err != nil || len(created) != 0 || relsCreated != 0 {
 		t.Fatalf("second Import = %v, %d, %v; want nothing", created, relsCreated, err)
 	}
 	wantStats(t, dst, dstPath, 3, 2, 2)
-	if again := export(t, dst, "src", true); !reflect.DeepEqual(again, lines) {
+	if again := exportLines(t, dst, "src", true); !reflect.DeepEqual(again, lines) {
 		t.Fatalf("second import changed the data:\n%s", strings.Join(again, "\n"))
 	}
 }
@@ -213,7 +224,7 @@ func TestImportSkipsExistingIDs(t *testing.T) {
 		mem("00000000-0000-4000-8000-000000000001", "an imported version that must not overwrite", hours(2)),
 		mem("00000000-0000-4000-8000-000000000002", "new", hours(3)),
 	}
-	created, _, err := s.Import(ctx, mems, nil)
+	created, _, err := s.Import(ctx, mems, nil, mnemo.Quotas{})
 	if err != nil || !reflect.DeepEqual(created, []string{"00000000-0000-4000-8000-000000000002"}) {
 		t.Fatalf("Import = %v, %v", created, err)
 	}
@@ -232,7 +243,7 @@ func TestImportRelationMerge(t *testing.T) {
 	mustAssociate(t, s, mnemo.Relation{From: a, To: b, Type: "RELATES_TO", Strength: 0.3, Props: map[string]any{}, UpdatedAt: hours(10)})
 
 	// Older than what is stored: kept as stored.
-	_, n, err := s.Import(ctx, nil, []mnemo.Relation{{From: a, To: b, Type: "RELATES_TO", Strength: 0.9, UpdatedAt: hours(5)}})
+	_, n, err := s.Import(ctx, nil, []mnemo.Relation{{From: a, To: b, Type: "RELATES_TO", Strength: 0.9, UpdatedAt: hours(5)}}, mnemo.Quotas{})
 	if err != nil || n != 0 {
 		t.Fatalf("Import old = %d, %v", n, err)
 	}
@@ -244,7 +255,7 @@ func TestImportRelationMerge(t *testing.T) {
 	_, n, err = s.Import(ctx, nil, []mnemo.Relation{
 		{From: a, To: b, Type: "RELATES_TO", Strength: 0.7, Props: map[string]any{"k": "v"}, UpdatedAt: hours(11)},
 		{From: b, To: a, Type: "LEADS_TO", Strength: 0.4, UpdatedAt: hours(12)},
-	})
+	}, mnemo.Quotas{})
 	if err != nil || n != 1 {
 		t.Fatalf("Import new = %d, %v", n, err)
 	}
@@ -269,7 +280,7 @@ func TestImportMissingRelationEndWritesNothing(t *testing.T) {
 		[]mnemo.Relation{
 			{From: a, To: "00000000-0000-4000-8000-00000000000b", Type: "RELATES_TO", Strength: 0.5, UpdatedAt: hours(3)},
 			{From: a, To: "00000000-0000-4000-8000-0000000000ff", Type: "RELATES_TO", Strength: 0.5, UpdatedAt: hours(3)},
-		})
+		}, mnemo.Quotas{})
 	wantCode(t, "Import with a missing end", err, mnemo.ENOTFOUND)
 	if !strings.Contains(mnemo.ErrorMessage(err), "00000000-0000-4000-8000-0000000000ff") {
 		t.Fatalf("message does not name the missing memory: %q", mnemo.ErrorMessage(err))
@@ -324,7 +335,7 @@ func TestExportIsASnapshot(t *testing.T) {
 			t.Fatal(err)
 		}
 	}}
-	if err := s.Export(ctx, w, "t", true, base); err != nil {
+	if err := exportStore(ctx, s, w, "t", true, base); err != nil {
 		t.Fatalf("Export: %v", err)
 	}
 	if w.hook != nil {

@@ -45,7 +45,7 @@ func filterAgreementMemories() []*mnemo.Memory {
 // createForFilterTest stores mems: the one place this file writes.
 func createForFilterTest(t *testing.T, s *sqlite.Store, mems []*mnemo.Memory) {
 	t.Helper()
-	if err := s.Create(context.Background(), mems); err != nil {
+	if err := create(context.Background(), s, mems); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
 }

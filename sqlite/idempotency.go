@@ -10,24 +10,15 @@ import (
 	"github.com/mnemohq/mnemo"
 )
 
-// Idempotent answers live for a day; a reservation whose request never
-// finished (the process died) is taken over after a minute.
-const (
-	idempotencyTTL       = 24 * time.Hour
-	idempotencyAbandoned = time.Minute
-)
-
-// ReserveIdempotency claims key for a request with the given fingerprint.
-// reserved is true when this request now owns the key and must run;
-// otherwise status and body are the earlier answer, or status is 0 while
-// that request is still running. A key used with another fingerprint is a
-// 422.
-func (r *Registry) ReserveIdempotency(ctx context.Context, tenantID, key string, fingerprint []byte, now time.Time) (reserved bool, status int, body []byte, err error) {
+// ReserveIdempotency claims key for a request with the given fingerprint;
+// see mnemo.IdempotencyStore. Expired answers are removed on the way.
+func (r *Registry) ReserveIdempotency(ctx context.Context, tenantID, key string, fingerprint []byte, now time.Time, ttl, abandon time.Duration) (reserved bool, answer *mnemo.IdempotentAnswer, err error) {
 	err = r.db.write(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE created_at < ?`, micros(now.Add(-idempotencyTTL))); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE created_at < ?`, micros(now.Add(-ttl))); err != nil {
 			return err
 		}
-		var fp []byte
+		var fp, body []byte
+		var status int
 		var created int64
 		err := tx.QueryRowContext(ctx, `SELECT fingerprint, status, body, created_at FROM idempotency WHERE tenant_id = ? AND key = ?`,
 			tenantID, key).Scan(&fp, &status, &body, &created)
@@ -41,21 +32,24 @@ func (r *Registry) ReserveIdempotency(ctx context.Context, tenantID, key string,
 			return err
 		case !bytes.Equal(fp, fingerprint):
 			return mnemo.Errorf(mnemo.EUNPROCESSABLE, "Idempotency-Key '%s' was used with a different request", key)
-		case status == 0 && now.Sub(fromMicros(created)) > idempotencyAbandoned:
+		case status == 0 && now.Sub(fromMicros(created)) > abandon:
 			// The first attempt never answered: this one takes over.
 			reserved = true
 			_, err = tx.ExecContext(ctx, `UPDATE idempotency SET created_at = ? WHERE tenant_id = ? AND key = ?`, micros(now), tenantID, key)
 			return err
+		case status != 0:
+			answer = &mnemo.IdempotentAnswer{Status: status, Body: body}
 		}
 		return nil
 	})
-	return reserved, status, body, err
+	return reserved, answer, err
 }
 
 // CompleteIdempotency stores the answer of a reserved key.
-func (r *Registry) CompleteIdempotency(ctx context.Context, tenantID, key string, status int, body []byte) error {
+func (r *Registry) CompleteIdempotency(ctx context.Context, tenantID, key string, answer mnemo.IdempotentAnswer) error {
 	return r.db.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE idempotency SET status = ?, body = ? WHERE tenant_id = ? AND key = ?`, status, body, tenantID, key)
+		_, err := tx.ExecContext(ctx, `UPDATE idempotency SET status = ?, body = ? WHERE tenant_id = ? AND key = ?`,
+			answer.Status, answer.Body, tenantID, key)
 		return err
 	})
 }

@@ -2,8 +2,10 @@ package sqlite
 
 import (
 	"context"
+	"crypto/subtle"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -27,31 +29,117 @@ func (r *Registry) UpdateTenant(ctx context.Context, t *mnemo.Tenant) error {
 	})
 }
 
+// AddKey adds a key to an existing tenant; a token already in use is a 409.
+func (r *Registry) AddKey(ctx context.Context, key *mnemo.Key, keyHash []byte) error {
+	return r.db.write(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM keys WHERE hash = ?`, keyHash).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return mnemo.Errorf(mnemo.ECONFLICT, "'api_token' is already in use; choose another token")
+		}
+		scopes, _ := json.Marshal(key.Scopes)
+		res, err := tx.ExecContext(ctx, `INSERT INTO keys (id, tenant_id, hash, prefix, label, scopes, created_at, expires_at)
+			SELECT ?, id, ?, ?, ?, ?, ?, ? FROM tenants WHERE id = ?`,
+			key.ID, keyHash, key.Prefix, key.Label, string(scopes), micros(key.CreatedAt), nullMicros(key.ExpiresAt), key.TenantID)
+		if err != nil {
+			return fmt.Errorf("insert key: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return mnemo.Errorf(mnemo.ENOTFOUND, "Tenant '%s' not found", key.TenantID)
+		}
+		return nil
+	})
+}
+
+const keyColumns = `k.id, k.tenant_id, k.hash, k.prefix, k.label, k.scopes, k.created_at, k.expires_at, k.last_used_at, k.revoked_at`
+
+// keyRow receives keyColumns.
+type keyRow struct {
+	k                      mnemo.Key
+	hash                   []byte
+	scopes                 string
+	created                int64
+	expires, used, revoked sql.NullInt64
+}
+
+func (kr *keyRow) dest() []any {
+	return []any{&kr.k.ID, &kr.k.TenantID, &kr.hash, &kr.k.Prefix, &kr.k.Label, &kr.scopes, &kr.created, &kr.expires, &kr.used, &kr.revoked}
+}
+
+// key finishes a scanned key, with its last use not yet flushed.
+func (r *Registry) key(kr *keyRow) (*mnemo.Key, error) {
+	k := kr.k
+	if err := json.Unmarshal([]byte(kr.scopes), &k.Scopes); err != nil {
+		return nil, fmt.Errorf("key %s scopes: %w", k.ID, err)
+	}
+	k.CreatedAt = fromMicros(kr.created)
+	k.ExpiresAt, k.LastUsedAt, k.RevokedAt = fromNullMicros(kr.expires), fromNullMicros(kr.used), fromNullMicros(kr.revoked)
+	r.mu.Lock()
+	if at, ok := r.touches[k.ID]; ok && (k.LastUsedAt == nil || at.After(*k.LastUsedAt)) {
+		k.LastUsedAt = &at
+	}
+	r.mu.Unlock()
+	return &k, nil
+}
+
 // Keys lists a tenant's keys, revoked ones included, oldest first.
 func (r *Registry) Keys(ctx context.Context, tenantID string) ([]*mnemo.Key, error) {
-	rows, err := r.db.reader.QueryContext(ctx, `SELECT id, tenant_id, prefix, label, scopes, created_at, expires_at, last_used_at, revoked_at
-		FROM keys WHERE tenant_id = ? ORDER BY created_at, id`, tenantID)
+	rows, err := r.db.reader.QueryContext(ctx, `SELECT `+keyColumns+` FROM keys k WHERE k.tenant_id = ? ORDER BY k.created_at, k.id`, tenantID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	out := []*mnemo.Key{}
 	for rows.Next() {
-		var k mnemo.Key
-		var scopes string
-		var created int64
-		var expires, used, revoked sql.NullInt64
-		if err := rows.Scan(&k.ID, &k.TenantID, &k.Prefix, &k.Label, &scopes, &created, &expires, &used, &revoked); err != nil {
+		var kr keyRow
+		if err := rows.Scan(kr.dest()...); err != nil {
 			return nil, err
 		}
-		if err := json.Unmarshal([]byte(scopes), &k.Scopes); err != nil {
-			return nil, fmt.Errorf("key %s scopes: %w", k.ID, err)
+		k, err := r.key(&kr)
+		if err != nil {
+			return nil, err
 		}
-		k.CreatedAt = fromMicros(created)
-		k.ExpiresAt, k.LastUsedAt, k.RevokedAt = fromNullMicros(expires), fromNullMicros(used), fromNullMicros(revoked)
-		out = append(out, &k)
+		out = append(out, k)
 	}
 	return out, rows.Err()
+}
+
+// KeyByHash finds the unrevoked key whose token hashes to keyHash, by an
+// index on the hash; the stored hash is then compared in constant time.
+func (r *Registry) KeyByHash(ctx context.Context, keyHash []byte) (*mnemo.Key, *mnemo.Tenant, error) {
+	k, t, stored, err := r.keyWhere(ctx, `k.hash = ? AND k.revoked_at IS NULL`, keyHash)
+	if err == nil && subtle.ConstantTimeCompare(stored, keyHash) != 1 {
+		err = sql.ErrNoRows
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, mnemo.Errorf(mnemo.EUNAUTHORIZED, "Unauthorized")
+	}
+	return k, t, err
+}
+
+// KeyByID returns a key, revoked or not, with its tenant.
+func (r *Registry) KeyByID(ctx context.Context, id string) (*mnemo.Key, *mnemo.Tenant, error) {
+	k, t, _, err := r.keyWhere(ctx, `k.id = ?`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, mnemo.Errorf(mnemo.ENOTFOUND, "Key '%s' not found", id)
+	}
+	return k, t, err
+}
+
+func (r *Registry) keyWhere(ctx context.Context, where string, arg any) (*mnemo.Key, *mnemo.Tenant, []byte, error) {
+	var kr keyRow
+	t, err := r.scanTenant(r.db.reader.QueryRowContext(ctx, `SELECT `+tenantColumns+`, `+keyColumns+`
+		FROM keys k JOIN tenants t ON t.id = k.tenant_id WHERE `+where, arg), kr.dest()...)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	k, err := r.key(&kr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return k, t, kr.hash, nil
 }
 
 // RevokeKey revokes one key of a tenant; it stops working with this commit.
@@ -70,98 +158,12 @@ func (r *Registry) RevokeKey(ctx context.Context, tenantID, keyID string, at tim
 	})
 }
 
-// TouchKey records when a key was last used.
+// TouchKey records when a key was last used. It is buffered: see Registry.
 func (r *Registry) TouchKey(ctx context.Context, keyID string, at time.Time) error {
-	return r.db.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE keys SET last_used_at = ? WHERE id = ?`, micros(at), keyID)
-		return err
-	})
-}
-
-// AppendAudit records an audit event.
-func (r *Registry) AppendAudit(ctx context.Context, e *mnemo.AuditEvent) error {
-	return r.db.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO audit (at, actor, tenant_id, action, target, request_id, outcome) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			micros(e.At), e.Actor, e.TenantID, e.Action, e.Target, e.RequestID, e.Outcome)
-		if err != nil {
-			return err
-		}
-		e.ID, _ = res.LastInsertId()
-		return nil
-	})
-}
-
-// Audit returns events matching f, newest first.
-func (r *Registry) Audit(ctx context.Context, f mnemo.AuditFilter) ([]*mnemo.AuditEvent, error) {
-	q := `SELECT id, at, actor, tenant_id, action, target, request_id, outcome FROM audit WHERE 1`
-	var args []any
-	if f.TenantID != "" {
-		q += ` AND tenant_id = ?`
-		args = append(args, f.TenantID)
+	r.mu.Lock()
+	if cur, ok := r.touches[keyID]; !ok || at.After(cur) {
+		r.touches[keyID] = at
 	}
-	if f.Action != "" {
-		q += ` AND action = ?`
-		args = append(args, f.Action)
-	}
-	if !f.Since.IsZero() {
-		q += ` AND at >= ?`
-		args = append(args, micros(f.Since))
-	}
-	rows, err := r.db.reader.QueryContext(ctx, q+` ORDER BY id DESC LIMIT ?`, append(args, f.Limit)...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []*mnemo.AuditEvent{}
-	for rows.Next() {
-		var e mnemo.AuditEvent
-		var at int64
-		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.TenantID, &e.Action, &e.Target, &e.RequestID, &e.Outcome); err != nil {
-			return nil, err
-		}
-		e.At = fromMicros(at)
-		out = append(out, &e)
-	}
-	return out, rows.Err()
-}
-
-// AddUsage adds counts, in one transaction.
-func (r *Registry) AddUsage(ctx context.Context, rows []mnemo.Usage) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	return r.db.write(ctx, func(tx *sql.Tx) error {
-		for _, u := range rows {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO usage (tenant_id, day, kind, count) VALUES (?, ?, ?, ?)
-				ON CONFLICT (tenant_id, day, kind) DO UPDATE SET count = count + excluded.count`, u.TenantID, u.Day, u.Kind, u.Count); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// Usage returns the counters from day from to day to (inclusive), for one
-// tenant or, with an empty tenantID, for all, ordered by tenant, day, kind.
-func (r *Registry) Usage(ctx context.Context, tenantID, from, to string) ([]mnemo.Usage, error) {
-	q := `SELECT tenant_id, day, kind, count FROM usage WHERE day >= ? AND day <= ?`
-	args := []any{from, to}
-	if tenantID != "" {
-		q += ` AND tenant_id = ?`
-		args = append(args, tenantID)
-	}
-	rows, err := r.db.reader.QueryContext(ctx, q+` ORDER BY tenant_id, day, kind`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []mnemo.Usage
-	for rows.Next() {
-		var u mnemo.Usage
-		if err := rows.Scan(&u.TenantID, &u.Day, &u.Kind, &u.Count); err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
+	r.mu.Unlock()
+	return nil
 }

@@ -106,7 +106,7 @@ func TestReopenIsNoopAndKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
-	if err := s.Create(ctx, []*mnemo.Memory{{ID: "a", Content: "kept across opens", Tags: []string{"t"}, Timestamp: ts, TValid: ts, UpdatedAt: ts, LastAccessed: ts,
+	if err := create(ctx, s, []*mnemo.Memory{{ID: "a", Content: "kept across opens", Tags: []string{"t"}, Timestamp: ts, TValid: ts, UpdatedAt: ts, LastAccessed: ts,
 		Embedding: []float32{1, 0, 0, 0}, EmbeddingModel: "m1"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestReopenIsNoopAndKeepsData(t *testing.T) {
 		t.Fatalf("reopen registry: %v", err)
 	}
 	defer r.Close()
-	if _, got, err := r.Authenticate(ctx, mnemo.HashToken("acme-token")); err != nil || got.ID != "acme" {
+	if _, got, err := r.KeyByHash(ctx, mnemo.HashToken("acme-token")); err != nil || got.ID != "acme" {
 		t.Fatalf("Authenticate after reopen = %v, %v", got, err)
 	}
 	if v := userVersion(t, filepath.Join(dir, "registry.db")); v != len(registryMigrations) {

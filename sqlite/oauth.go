@@ -41,9 +41,17 @@ func (r *Registry) OAuthClient(ctx context.Context, id string) (*mnemo.OAuthClie
 func (r *Registry) SaveOAuthGrant(ctx context.Context, g *mnemo.OAuthGrant) error {
 	scopes, _ := json.Marshal(g.Scopes)
 	return r.db.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_grants (hash, kind, client_id, key_id, scopes, redirect_uri, code_challenge, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, g.Hash, g.Kind, g.ClientID, g.KeyID, string(scopes), g.RedirectURI, g.CodeChallenge, micros(g.ExpiresAt))
-		return err
+		// Inserted only while its key exists: a grant never outlives it.
+		res, err := tx.ExecContext(ctx, `INSERT INTO oauth_grants (hash, kind, client_id, key_id, scopes, redirect_uri, code_challenge, expires_at)
+			SELECT ?, ?, ?, id, ?, ?, ?, ? FROM keys WHERE id = ?`,
+			g.Hash, g.Kind, g.ClientID, string(scopes), g.RedirectURI, g.CodeChallenge, micros(g.ExpiresAt), g.KeyID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return mnemo.Errorf(mnemo.ENOTFOUND, "the key this grant was made with no longer exists")
+		}
+		return nil
 	})
 }
 
@@ -77,42 +85,19 @@ func (r *Registry) ConsumeOAuthGrant(ctx context.Context, kind string, hash []by
 	return &g, nil
 }
 
-// AuthenticateOAuth resolves an access token to its key and tenant. The
-// token dies with its key: a revoked or expired key, or a deleted tenant,
-// ends it. Its scopes are those granted, within the key's.
-func (r *Registry) AuthenticateOAuth(ctx context.Context, hash []byte, now time.Time) (*mnemo.Key, *mnemo.Tenant, error) {
-	var keyHash []byte
+// AccessGrant returns the unexpired access token with hash.
+func (r *Registry) AccessGrant(ctx context.Context, hash []byte, now time.Time) (*mnemo.OAuthGrant, error) {
+	g := mnemo.OAuthGrant{Hash: hash}
 	var scopes string
-	err := r.db.reader.QueryRowContext(ctx, `SELECT k.hash, g.scopes FROM oauth_grants g JOIN keys k ON k.id = g.key_id
-		WHERE g.hash = ? AND g.kind = 'access' AND g.expires_at > ?`, hash, micros(now)).Scan(&keyHash, &scopes)
+	var expires int64
+	err := r.db.reader.QueryRowContext(ctx, `SELECT kind, client_id, key_id, scopes, expires_at FROM oauth_grants
+		WHERE hash = ? AND kind = 'access' AND expires_at > ?`, hash, micros(now)).Scan(&g.Kind, &g.ClientID, &g.KeyID, &scopes, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil, mnemo.Errorf(mnemo.EUNAUTHORIZED, "Unauthorized")
+		return nil, mnemo.Errorf(mnemo.EUNAUTHORIZED, "Unauthorized")
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	key, t, err := r.Authenticate(ctx, keyHash)
-	if err != nil {
-		return nil, nil, err
-	}
-	var granted []string
-	if err := json.Unmarshal([]byte(scopes), &granted); err != nil {
-		return nil, nil, err
-	}
-	var both []string
-	for _, s := range granted {
-		if key.HasScope(s) {
-			both = append(both, s)
-		}
-	}
-	key.Scopes = both
-	return key, t, nil
-}
-
-// LiveKey reports whether a key still works: not revoked, not expired.
-func (r *Registry) LiveKey(ctx context.Context, keyID string, now time.Time) bool {
-	var n int
-	r.db.reader.QueryRowContext(ctx, `SELECT COUNT(*) FROM keys WHERE id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`,
-		keyID, micros(now)).Scan(&n)
-	return n > 0
+	g.ExpiresAt = fromMicros(expires)
+	return &g, json.Unmarshal([]byte(scopes), &g.Scopes)
 }

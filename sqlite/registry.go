@@ -2,12 +2,15 @@ package sqlite
 
 import (
 	"context"
-	"crypto/subtle"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mnemohq/mnemo"
@@ -109,24 +112,158 @@ var registryMigrations = []migration{
 	),
 }
 
-// Registry keeps tenants and keys in registry.db.
+// Registry keeps the service's shared state in registry.db: tenants and
+// keys, audit, usage, idempotency records and OAuth state.
+//
+// Three kinds of write are frequent and need not be durable at once: usage
+// counters, the mirror of each tenant store's counters, and key touches.
+// They are kept in memory, shown by every read at once, and written in one
+// transaction every flush interval and at Close, so a request costs the
+// registry no fsync. A crash loses at most the last interval of them: the
+// tenant counters are corrected when the tenant's store next opens; usage
+// and touches of that interval are lost (the README says so).
 type Registry struct {
 	db *db
+
+	// flushMu is held by a flush while it writes, and by Usage while it
+	// reads, so a usage read sees each count once: buffered or on disk.
+	flushMu sync.RWMutex
+	mu      sync.Mutex
+	usage   map[usageKey]int64
+	stats   map[string]mnemo.TenantStats
+	touches map[string]time.Time
+	every   atomic.Int64 // flush interval, ns
+	logger  *slog.Logger
+
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
 }
 
-var _ mnemo.Registry = (*Registry)(nil)
+type usageKey struct{ tenant, day, kind string }
 
-// OpenRegistry opens (creating and migrating) dataDir/registry.db.
+var (
+	_ mnemo.TenantRegistry   = (*Registry)(nil)
+	_ mnemo.KeyRegistry      = (*Registry)(nil)
+	_ mnemo.AuditLog         = (*Registry)(nil)
+	_ mnemo.UsageLog         = (*Registry)(nil)
+	_ mnemo.IdempotencyStore = (*Registry)(nil)
+	_ mnemo.OAuthStore       = (*Registry)(nil)
+	_ mnemo.Backuper         = (*Registry)(nil)
+)
+
+// DefaultFlushInterval is how often buffered registry writes reach disk.
+const DefaultFlushInterval = time.Second
+
+// OpenRegistry opens (creating and migrating) dataDir/registry.db and
+// starts writing buffered counters every DefaultFlushInterval; Close stops
+// that and writes what is left.
 func OpenRegistry(ctx context.Context, dataDir string) (*Registry, error) {
 	d, err := openDB(ctx, filepath.Join(dataDir, "registry.db"), 4, registryMigrations)
 	if err != nil {
 		return nil, err
 	}
-	return &Registry{db: d}, nil
+	r := &Registry{db: d, usage: map[usageKey]int64{}, stats: map[string]mnemo.TenantStats{}, touches: map[string]time.Time{},
+		logger: slog.New(slog.DiscardHandler), stop: make(chan struct{}), done: make(chan struct{})}
+	r.every.Store(int64(DefaultFlushInterval))
+	go r.run()
+	return r, nil
 }
 
-// Close closes the registry database.
-func (r *Registry) Close() error { return r.db.close() }
+// SetFlushInterval sets how often buffered writes reach disk (at most one
+// interval of them is lost in a crash), from the next flush on.
+func (r *Registry) SetFlushInterval(d time.Duration) { r.every.Store(int64(max(d, time.Millisecond))) }
+
+// SetLogger sets where failed flushes are reported.
+func (r *Registry) SetLogger(l *slog.Logger) { r.logger = l }
+
+func (r *Registry) run() {
+	defer close(r.done)
+	t := time.NewTimer(time.Duration(r.every.Load()))
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+			if err := r.Flush(context.Background()); err != nil {
+				r.logger.Error("flush registry counters; kept for the next flush", "err", err)
+			}
+			t.Reset(time.Duration(r.every.Load()))
+		}
+	}
+}
+
+// Close writes what is buffered and closes the registry database. Calls
+// after the first return its result.
+func (r *Registry) Close() error {
+	r.closeOnce.Do(func() {
+		close(r.stop)
+		<-r.done
+		r.closeErr = r.Flush(context.Background())
+		if e := r.db.close(); r.closeErr == nil {
+			r.closeErr = e
+		}
+	})
+	return r.closeErr
+}
+
+// Flush writes the buffered usage, tenant counters and key touches in one
+// transaction. What it cannot write stays buffered for the next flush.
+// Counters and touches stay readable from memory until they are on disk.
+func (r *Registry) Flush(ctx context.Context) error {
+	r.flushMu.Lock()
+	defer r.flushMu.Unlock()
+	r.mu.Lock()
+	usage := r.usage
+	r.usage = map[usageKey]int64{}
+	stats, touches := maps.Clone(r.stats), maps.Clone(r.touches)
+	r.mu.Unlock()
+	if len(usage) == 0 && len(stats) == 0 && len(touches) == 0 {
+		return nil
+	}
+	err := r.db.write(ctx, func(tx *sql.Tx) error {
+		for k, n := range usage {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO usage (tenant_id, day, kind, count) VALUES (?, ?, ?, ?)
+				ON CONFLICT (tenant_id, day, kind) DO UPDATE SET count = count + excluded.count`, k.tenant, k.day, k.kind, n); err != nil {
+				return err
+			}
+		}
+		for id, s := range stats {
+			if _, err := tx.ExecContext(ctx, `UPDATE tenants SET memories = ?, relations = ?, vectors = ?, storage_bytes = ?, stored_bytes = ? WHERE id = ?`,
+				s.Memories, s.Relations, s.Vectors, s.StorageBytes, s.StoredBytes, id); err != nil {
+				return err
+			}
+		}
+		for id, at := range touches {
+			if _, err := tx.ExecContext(ctx, `UPDATE keys SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?`, micros(at), id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		for k, n := range usage {
+			r.usage[k] += n
+		}
+		return err
+	}
+	// What changed while the flush wrote stays for the next one.
+	for id, s := range stats {
+		if r.stats[id] == s {
+			delete(r.stats, id)
+		}
+	}
+	for id, at := range touches {
+		if r.touches[id].Equal(at) {
+			delete(r.touches, id)
+		}
+	}
+	return nil
+}
 
 func micros(t time.Time) int64 { return t.UTC().UnixMicro() }
 
@@ -181,7 +318,7 @@ func (r *Registry) CreateTenant(ctx context.Context, t *mnemo.Tenant, key *mnemo
 const tenantColumns = `t.id, t.name, t.status, t.status_reason, t.rate_rps, t.rate_burst, t.max_memories, t.max_storage_mb,
 	t.created_at, t.updated_at, t.memories, t.relations, t.vectors, t.storage_bytes, t.stored_bytes`
 
-func scanTenant(row interface{ Scan(...any) error }, extra ...any) (*mnemo.Tenant, error) {
+func (r *Registry) scanTenant(row interface{ Scan(...any) error }, extra ...any) (*mnemo.Tenant, error) {
 	var t mnemo.Tenant
 	var created, updated int64
 	var rps, maxMB sql.NullFloat64
@@ -201,6 +338,11 @@ func scanTenant(row interface{ Scan(...any) error }, extra ...any) (*mnemo.Tenan
 	if maxMB.Valid {
 		t.Quotas.MaxStorageMB = &maxMB.Float64
 	}
+	r.mu.Lock()
+	if s, ok := r.stats[t.ID]; ok {
+		t.Stats = s // newer than the row: not flushed yet
+	}
+	r.mu.Unlock()
 	return &t, nil
 }
 
@@ -220,7 +362,7 @@ func tenantLimitArgs(t *mnemo.Tenant) []any {
 
 // Tenant returns one tenant or ENOTFOUND.
 func (r *Registry) Tenant(ctx context.Context, id string) (*mnemo.Tenant, error) {
-	t, err := scanTenant(r.db.reader.QueryRowContext(ctx, `SELECT `+tenantColumns+` FROM tenants t WHERE t.id = ?`, id))
+	t, err := r.scanTenant(r.db.reader.QueryRowContext(ctx, `SELECT `+tenantColumns+` FROM tenants t WHERE t.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, mnemo.Errorf(mnemo.ENOTFOUND, "Tenant '%s' not found", id)
 	}
@@ -240,7 +382,7 @@ func (r *Registry) Tenants(ctx context.Context, limit, offset int) ([]*mnemo.Ten
 	defer rows.Close()
 	out := []*mnemo.Tenant{}
 	for rows.Next() {
-		t, err := scanTenant(rows)
+		t, err := r.scanTenant(rows)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -249,10 +391,31 @@ func (r *Registry) Tenants(ctx context.Context, limit, offset int) ([]*mnemo.Ten
 	return out, total, rows.Err()
 }
 
-// DeleteTenant removes a tenant and, by cascade, its keys: its tokens stop
-// working with this commit.
+// tenantIndex returns every tenant's id with its mirrored counts of
+// memories and relations.
+func (r *Registry) tenantIndex(ctx context.Context) (map[string]mnemo.TenantStats, error) {
+	rows, err := r.db.reader.QueryContext(ctx, `SELECT id, memories, relations FROM tenants`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]mnemo.TenantStats{}
+	for rows.Next() {
+		var id string
+		var s mnemo.TenantStats
+		if err := rows.Scan(&id, &s.Memories, &s.Relations); err != nil {
+			return nil, err
+		}
+		out[id] = s
+	}
+	return out, rows.Err()
+}
+
+// DeleteTenant removes a tenant and, by cascade, its keys and their OAuth
+// grants, and its kept idempotent answers: its tokens stop working with
+// this commit.
 func (r *Registry) DeleteTenant(ctx context.Context, id string) error {
-	return r.db.write(ctx, func(tx *sql.Tx) error {
+	err := r.db.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM tenants WHERE id = ?`, id)
 		if err != nil {
 			return err
@@ -267,70 +430,18 @@ func (r *Registry) DeleteTenant(ctx context.Context, id string) error {
 		}
 		return nil
 	})
+	if err == nil {
+		r.mu.Lock()
+		delete(r.stats, id) // a tenant created again with this id starts at zero
+		r.mu.Unlock()
+	}
+	return err
 }
 
-// Authenticate finds the key whose token hashes to keyHash. The lookup is by
-// an index on the hash; the stored hash is then compared in constant time.
-func (r *Registry) Authenticate(ctx context.Context, keyHash []byte) (*mnemo.Key, *mnemo.Tenant, error) {
-	var k mnemo.Key
-	var stored []byte
-	var scopes string
-	var created int64
-	var expires, lastUsed sql.NullInt64
-	t, err := scanTenant(r.db.reader.QueryRowContext(ctx, `SELECT `+tenantColumns+`,
-			k.id, k.hash, k.prefix, k.label, k.scopes, k.created_at, k.expires_at, k.last_used_at
-		FROM keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.hash = ? AND k.revoked_at IS NULL`, keyHash),
-		&k.ID, &stored, &k.Prefix, &k.Label, &scopes, &created, &expires, &lastUsed)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil, mnemo.Errorf(mnemo.EUNAUTHORIZED, "Unauthorized")
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	if subtle.ConstantTimeCompare(stored, keyHash) != 1 {
-		return nil, nil, mnemo.Errorf(mnemo.EUNAUTHORIZED, "Unauthorized")
-	}
-	k.TenantID = t.ID
-	k.CreatedAt = fromMicros(created)
-	k.ExpiresAt, k.LastUsedAt = fromNullMicros(expires), fromNullMicros(lastUsed)
-	if err := json.Unmarshal([]byte(scopes), &k.Scopes); err != nil {
-		return nil, nil, fmt.Errorf("key %s scopes: %w", k.ID, err)
-	}
-	if k.ExpiresAt != nil && !time.Now().Before(*k.ExpiresAt) {
-		return nil, nil, mnemo.Errorf(mnemo.EUNAUTHORIZED, "Unauthorized")
-	}
-	return &k, t, nil
-}
-
-// SetTenantStats mirrors a tenant store's counters into the registry.
-func (r *Registry) SetTenantStats(ctx context.Context, id string, s mnemo.TenantStats) error {
-	return r.db.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE tenants SET memories = ?, relations = ?, vectors = ?, storage_bytes = ?, stored_bytes = ? WHERE id = ?`,
-			s.Memories, s.Relations, s.Vectors, s.StorageBytes, s.StoredBytes, id)
-		return err
-	})
-}
-
-// AddKey adds a key to an existing tenant; a token already in use is a 409.
-func (r *Registry) AddKey(ctx context.Context, key *mnemo.Key, keyHash []byte) error {
-	return r.db.write(ctx, func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM keys WHERE hash = ?`, keyHash).Scan(&n); err != nil {
-			return err
-		}
-		if n > 0 {
-			return mnemo.Errorf(mnemo.ECONFLICT, "'api_token' is already in use; choose another token")
-		}
-		scopes, _ := json.Marshal(key.Scopes)
-		res, err := tx.ExecContext(ctx, `INSERT INTO keys (id, tenant_id, hash, prefix, label, scopes, created_at, expires_at)
-			SELECT ?, id, ?, ?, ?, ?, ?, ? FROM tenants WHERE id = ?`,
-			key.ID, keyHash, key.Prefix, key.Label, string(scopes), micros(key.CreatedAt), nullMicros(key.ExpiresAt), key.TenantID)
-		if err != nil {
-			return fmt.Errorf("insert key: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return mnemo.Errorf(mnemo.ENOTFOUND, "Tenant '%s' not found", key.TenantID)
-		}
-		return nil
-	})
+// SetTenantStats mirrors a tenant store's counters into the registry, so
+// that listing tenants opens no store. It is buffered: see Registry.
+func (r *Registry) SetTenantStats(id string, s mnemo.TenantStats) {
+	r.mu.Lock()
+	r.stats[id] = s
+	r.mu.Unlock()
 }

@@ -51,7 +51,7 @@ func TestRegistryCreateTenant(t *testing.T) {
 	if !reflect.DeepEqual(got, acme) {
 		t.Fatalf("Tenant(acme) = %+v, want %+v", got, acme)
 	}
-	gk, gt, err := r.Authenticate(ctx, mnemo.HashToken("acme-token"))
+	gk, gt, err := r.KeyByHash(ctx, mnemo.HashToken("acme-token"))
 	if err != nil {
 		t.Fatalf("Authenticate: %v", err)
 	}
@@ -88,7 +88,7 @@ func TestRegistryCreateTenant(t *testing.T) {
 			if err != nil || total != 1 || len(list) != 1 {
 				t.Fatalf("Tenants after conflict = %d listed, total %d, %v; want 1", len(list), total, err)
 			}
-			gk, gt, err := r.Authenticate(ctx, mnemo.HashToken(tc.token))
+			gk, gt, err := r.KeyByHash(ctx, mnemo.HashToken(tc.token))
 			if tc.token == "acme-token" {
 				if err != nil || gt.ID != "acme" || gk.ID != k.ID {
 					t.Fatalf("acme's token after conflict: %+v %+v %v", gk, gt, err)
@@ -177,7 +177,9 @@ func TestRegistryAuthenticate(t *testing.T) {
 		{"right token", mnemo.HashToken("acme-token"), "key_acme"},
 		{"key with a future expiry", mnemo.HashToken("later-token"), "later"},
 		{"wrong token", mnemo.HashToken("acme-token2"), ""},
-		{"expired key", mnemo.HashToken("expired-token"), ""},
+		// Expired keys are found: whether a key is live is the caller's
+		// clock's to say (Key.Live).
+		{"expired key", mnemo.HashToken("expired-token"), "expired"},
 		{"empty hash", []byte{}, ""},
 		{"nil hash", nil, ""},
 		{"truncated hash", mnemo.HashToken("acme-token")[:16], ""},
@@ -185,7 +187,7 @@ func TestRegistryAuthenticate(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			k, tn, err := r.Authenticate(ctx, tc.hash)
+			k, tn, err := r.KeyByHash(ctx, tc.hash)
 			if tc.wantKey == "" {
 				wantCode(t, "Authenticate", err, mnemo.EUNAUTHORIZED)
 				if k != nil || tn != nil {
@@ -199,20 +201,29 @@ func TestRegistryAuthenticate(t *testing.T) {
 			if k.ID != tc.wantKey || k.TenantID != "acme" || tn.ID != "acme" {
 				t.Errorf("Authenticate = key %s of %s, tenant %s; want key %s of acme", k.ID, k.TenantID, tn.ID, tc.wantKey)
 			}
+			if live := k.Live(time.Now()); live != (tc.wantKey != "expired") {
+				t.Errorf("key %s live = %v", k.ID, live)
+			}
 		})
 	}
 
-	// Expiry is checked at the time of the call, not when the key was made.
-	soon := time.Now().Add(300 * time.Millisecond)
+	// The registry returns an expiring key with its expiry, to the
+	// microsecond; whether it is still live is the caller's clock's to say
+	// (Key.Live), so no test waits for it.
+	soon := time.Date(2030, 1, 2, 3, 4, 5, 678901000, time.UTC)
 	if err := r.AddKey(ctx, key("soon", "acme", "soon-token", &soon), mnemo.HashToken("soon-token")); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.Authenticate(ctx, mnemo.HashToken("soon-token")); err != nil {
-		t.Fatalf("key before its expiry: %v", err)
+	k, _, err := r.KeyByHash(ctx, mnemo.HashToken("soon-token"))
+	if err != nil {
+		t.Fatalf("an expiring key: %v", err)
 	}
-	time.Sleep(time.Until(soon) + 10*time.Millisecond)
-	_, _, err := r.Authenticate(ctx, mnemo.HashToken("soon-token"))
-	wantCode(t, "key after its expiry", err, mnemo.EUNAUTHORIZED)
+	if k.ExpiresAt == nil || !k.ExpiresAt.Equal(soon) {
+		t.Fatalf("ExpiresAt = %v, want %v", k.ExpiresAt, soon)
+	}
+	if !k.Live(soon.Add(-time.Microsecond)) || k.Live(soon) {
+		t.Fatalf("Live around the expiry: %v before, %v at it", k.Live(soon.Add(-time.Microsecond)), k.Live(soon))
+	}
 }
 
 func TestRegistryDeleteTenant(t *testing.T) {
@@ -224,7 +235,7 @@ func TestRegistryDeleteTenant(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tok := range []string{"acme-token", "acme-second"} {
-		if _, _, err := r.Authenticate(ctx, mnemo.HashToken(tok)); err != nil {
+		if _, _, err := r.KeyByHash(ctx, mnemo.HashToken(tok)); err != nil {
 			t.Fatalf("Authenticate(%s) before delete: %v", tok, err)
 		}
 	}
@@ -233,7 +244,7 @@ func TestRegistryDeleteTenant(t *testing.T) {
 		t.Fatalf("DeleteTenant: %v", err)
 	}
 	for _, tok := range []string{"acme-token", "acme-second"} {
-		_, _, err := r.Authenticate(ctx, mnemo.HashToken(tok))
+		_, _, err := r.KeyByHash(ctx, mnemo.HashToken(tok))
 		wantCode(t, "Authenticate("+tok+") after delete", err, mnemo.EUNAUTHORIZED)
 	}
 	_, err := r.Tenant(ctx, "acme")
@@ -242,7 +253,7 @@ func TestRegistryDeleteTenant(t *testing.T) {
 	if err != nil || total != 1 || len(list) != 1 || list[0].ID != "other" {
 		t.Fatalf("Tenants after delete = %v, %d, %v; want only other", list, total, err)
 	}
-	if _, tn, err := r.Authenticate(ctx, mnemo.HashToken("other-token")); err != nil || tn.ID != "other" {
+	if _, tn, err := r.KeyByHash(ctx, mnemo.HashToken("other-token")); err != nil || tn.ID != "other" {
 		t.Fatalf("other tenant's key after deleting acme: %v, %v", tn, err)
 	}
 
@@ -254,7 +265,7 @@ func TestRegistryDeleteTenant(t *testing.T) {
 	// The keys are gone, not just hidden: their tokens are free again, and a
 	// re-created tenant of the same id starts with only its new key.
 	mustCreateTenant(t, r, tenant("acme", hours(3)), "acme-second")
-	if _, _, err := r.Authenticate(ctx, mnemo.HashToken("acme-token")); mnemo.ErrorCode(err) != mnemo.EUNAUTHORIZED {
+	if _, _, err := r.KeyByHash(ctx, mnemo.HashToken("acme-token")); mnemo.ErrorCode(err) != mnemo.EUNAUTHORIZED {
 		t.Fatalf("old key of a re-created tenant: err = %v, want EUNAUTHORIZED", err)
 	}
 	if err := r.AddKey(ctx, key("again", "acme", "acme-token", nil), mnemo.HashToken("acme-token")); err != nil {
@@ -273,7 +284,7 @@ func TestRegistryAddKey(t *testing.T) {
 	if err := r.AddKey(ctx, k, mnemo.HashToken("added-token")); err != nil {
 		t.Fatalf("AddKey: %v", err)
 	}
-	gk, gt, err := r.Authenticate(ctx, mnemo.HashToken("added-token"))
+	gk, gt, err := r.KeyByHash(ctx, mnemo.HashToken("added-token"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +295,7 @@ func TestRegistryAddKey(t *testing.T) {
 		t.Error("read-only key has the write scope")
 	}
 	// The first key still works.
-	if _, _, err := r.Authenticate(ctx, mnemo.HashToken("acme-token")); err != nil {
+	if _, _, err := r.KeyByHash(ctx, mnemo.HashToken("acme-token")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -292,7 +303,7 @@ func TestRegistryAddKey(t *testing.T) {
 		name   string
 		tenant string
 		token  string
-		code   int
+		code   string
 	}{
 		{"token of the same tenant", "acme", "acme-token", mnemo.ECONFLICT},
 		{"token of another tenant", "acme", "other-token", mnemo.ECONFLICT},
@@ -305,12 +316,12 @@ func TestRegistryAddKey(t *testing.T) {
 	}
 	// The conflicting tokens still belong to their first owners.
 	for tok, owner := range map[string]string{"acme-token": "acme", "other-token": "other", "added-token": "acme"} {
-		_, tn, err := r.Authenticate(ctx, mnemo.HashToken(tok))
+		_, tn, err := r.KeyByHash(ctx, mnemo.HashToken(tok))
 		if err != nil || tn.ID != owner {
 			t.Errorf("Authenticate(%s) = %v, %v; want %s", tok, tn, err, owner)
 		}
 	}
-	_, _, err = r.Authenticate(ctx, mnemo.HashToken("ghost-token"))
+	_, _, err = r.KeyByHash(ctx, mnemo.HashToken("ghost-token"))
 	wantCode(t, "key for a missing tenant", err, mnemo.EUNAUTHORIZED)
 }
 
@@ -321,9 +332,7 @@ func TestRegistrySetTenantStats(t *testing.T) {
 	mustCreateTenant(t, r, tenant("acme", hours(1)), "acme-token")
 	mustCreateTenant(t, r, tenant("other", hours(2)), "other-token")
 	st := mnemo.TenantStats{Memories: 12, Relations: 3, Vectors: 11, StorageBytes: 40960}
-	if err := r.SetTenantStats(ctx, "acme", st); err != nil {
-		t.Fatal(err)
-	}
+	r.SetTenantStats("acme", st)
 	check := func(r *sqlite.Registry) {
 		t.Helper()
 		got, err := r.Tenant(ctx, "acme")
@@ -340,7 +349,7 @@ func TestRegistrySetTenantStats(t *testing.T) {
 		if list[1].Stats != (mnemo.TenantStats{}) {
 			t.Errorf("other tenant's stats = %+v, want zero", list[1].Stats)
 		}
-		_, tn, err := r.Authenticate(ctx, mnemo.HashToken("acme-token"))
+		_, tn, err := r.KeyByHash(ctx, mnemo.HashToken("acme-token"))
 		if err != nil || tn.Stats != st {
 			t.Errorf("Authenticate tenant stats = %+v, %v", tn, err)
 		}
@@ -349,9 +358,7 @@ func TestRegistrySetTenantStats(t *testing.T) {
 
 	// Stats replace, not add.
 	st = mnemo.TenantStats{Memories: 1, Relations: 0, Vectors: 1, StorageBytes: 4096}
-	if err := r.SetTenantStats(ctx, "acme", st); err != nil {
-		t.Fatal(err)
-	}
+	r.SetTenantStats("acme", st)
 	check(r)
 
 	// They persist across a reopen.
@@ -359,4 +366,120 @@ func TestRegistrySetTenantStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(openRegistry(t, dir))
+}
+
+// Usage is buffered: a count is readable as soon as AddUsage returns, once
+// (never missed, never twice) while flushes write it; a clean Close writes
+// it all; another process sees it only once it is flushed.
+func TestRegistryUsageBuffered(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	r := openRegistry(t, dir)
+	r.SetFlushInterval(time.Hour) // flushed below by hand
+	total := func(r *sqlite.Registry) int64 {
+		t.Helper()
+		rows, err := r.Usage(ctx, "acme", "2026-01-01", "2026-01-31")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, u := range rows {
+			n += u.Count
+		}
+		return n
+	}
+	add := func(n int64) {
+		t.Helper()
+		if err := r.AddUsage(ctx, []mnemo.Usage{{TenantID: "acme", Day: "2026-01-05", Kind: "store", Count: n}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	stop := make(chan struct{})
+	flushed := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				flushed <- n
+				return
+			default:
+				if err := r.Flush(ctx); err != nil {
+					t.Error(err)
+				}
+				n++
+			}
+		}
+	}()
+	var want int64
+	for i := range 300 {
+		add(int64(i % 3))
+		want += int64(i % 3)
+		if got := total(r); got != want {
+			t.Fatalf("after %d adds: usage %d, want %d", i+1, got, want)
+		}
+	}
+	close(stop)
+	if n := <-flushed; n == 0 {
+		t.Fatal("no flush ran during the reads")
+	}
+
+	// Another process reads only what is on disk.
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	other := openRegistry(t, dir)
+	add(5)
+	if got := total(other); got != want {
+		t.Fatalf("another process reads %d before the flush, want %d", got, want)
+	}
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want += 5
+	if got := total(other); got != want {
+		t.Fatalf("another process reads %d after the flush, want %d", got, want)
+	}
+
+	// A clean close loses nothing.
+	add(7)
+	want += 7
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := total(openRegistry(t, dir)); got != want {
+		t.Fatalf("after close and reopen: %d, want %d", got, want)
+	}
+}
+
+// Tenant counters and key touches are buffered too: readable at once,
+// on disk after a flush or a clean close.
+func TestRegistryStatsAndTouchesBuffered(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	r := openRegistry(t, dir)
+	r.SetFlushInterval(time.Hour)
+	mustCreateTenant(t, r, tenant("acme", hours(1)), "acme-token")
+	st := mnemo.TenantStats{Memories: 4, Relations: 1, Vectors: 3, StorageBytes: 8192, StoredBytes: 900}
+	r.SetTenantStats("acme", st)
+	at := base.Add(90 * time.Minute)
+	if err := r.TouchKey(ctx, "key_acme", at); err != nil {
+		t.Fatal(err)
+	}
+	k, tn, err := r.KeyByHash(ctx, mnemo.HashToken("acme-token"))
+	if err != nil || tn.Stats != st || k.LastUsedAt == nil || !k.LastUsedAt.Equal(at) {
+		t.Fatalf("buffered reads: key %+v, tenant %+v, %v", k, tn, err)
+	}
+	other := openRegistry(t, dir)
+	if got, _ := other.Tenant(ctx, "acme"); got.Stats != (mnemo.TenantStats{}) {
+		t.Fatalf("another process sees unflushed stats %+v", got.Stats)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	k, tn, err = openRegistry(t, dir).KeyByHash(ctx, mnemo.HashToken("acme-token"))
+	if err != nil || tn.Stats != st || k.LastUsedAt == nil || !k.LastUsedAt.Equal(at) {
+		t.Fatalf("after close: key %+v, tenant %+v, %v", k, tn, err)
+	}
 }

@@ -44,26 +44,84 @@ type entry struct {
 
 var _ mnemo.Stores = (*Stores)(nil)
 
-const trashPrefix = ".trash-"
+// Names in the tenants directory that are not tenants: what a deletion
+// renamed away, and directories set aside at start.
+const (
+	trashPrefix  = ".trash-"
+	orphanPrefix = ".orphan-"
+)
 
-// NewStores returns the tenant store pool. It clears what an interrupted
-// tenant deletion left behind.
-func NewStores(dataDir, model string, dim int, registry *Registry, logger *slog.Logger) (*Stores, error) {
+// NewStores returns the tenant store pool. It first makes the data
+// directory agree with the registry, which a crash in the middle of a
+// tenant's creation or deletion can have left apart (the service orders
+// those steps so that the keys never outlive the data):
+//
+//   - what a deletion renamed away is removed;
+//   - a directory without a tenant (the registry row went, the crash came
+//     before the data) is set aside as .orphan-<id>-<time>, so that a new
+//     tenant of that id starts empty; it is kept, not deleted, in case the
+//     registry is what was lost;
+//   - a tenant without a directory (the crash came before its store was
+//     made) gets an empty store, when the registry says it holds nothing;
+//     otherwise its data is missing, which is logged and left for the
+//     operator to restore.
+func NewStores(ctx context.Context, dataDir, model string, dim int, registry *Registry, logger *slog.Logger) (*Stores, error) {
 	dir := filepath.Join(dataDir, "tenants")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
+	p := &Stores{dir: dir, model: model, dim: dim, registry: registry, logger: logger,
+		IdleTimeout: 5 * time.Minute, open: map[string]*entry{}}
+	if err := p.reconcile(ctx); err != nil {
+		return nil, fmt.Errorf("reconcile tenant directories with the registry: %w", err)
 	}
+	return p, nil
+}
+
+func (p *Stores) reconcile(ctx context.Context) error {
+	tenants, err := p.registry.tenantIndex(ctx)
+	if err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(p.dir)
+	if err != nil {
+		return err
+	}
+	present := map[string]bool{}
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), trashPrefix) {
-			os.RemoveAll(filepath.Join(dir, e.Name()))
+		name := e.Name()
+		if _, ok := tenants[name]; ok && e.IsDir() {
+			present[name] = true
+			continue
+		}
+		switch {
+		case strings.HasPrefix(name, trashPrefix):
+			if err := os.RemoveAll(filepath.Join(p.dir, name)); err != nil {
+				return err
+			}
+		case strings.HasPrefix(name, orphanPrefix):
+		default:
+			aside := fmt.Sprintf("%s%s-%d", orphanPrefix, name, time.Now().UnixNano())
+			p.logger.Warn("setting aside a tenant directory the registry does not know (an interrupted deletion)", "dir", name, "moved_to", aside)
+			if err := os.Rename(filepath.Join(p.dir, name), filepath.Join(p.dir, aside)); err != nil {
+				return err
+			}
 		}
 	}
-	return &Stores{dir: dir, model: model, dim: dim, registry: registry, logger: logger,
-		IdleTimeout: 5 * time.Minute, open: map[string]*entry{}}, nil
+	for id, st := range tenants {
+		if present[id] {
+			continue
+		}
+		if st.Memories > 0 || st.Relations > 0 {
+			p.logger.Error("tenant data directory is missing; restore it from a backup", "tenant", id, "memories", st.Memories)
+			continue
+		}
+		p.logger.Warn("creating the missing store of an empty tenant (an interrupted creation)", "tenant", id)
+		if err := p.Create(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (p *Stores) tenantDir(id string) string { return filepath.Join(p.dir, id) }
@@ -140,9 +198,7 @@ func (p *Stores) openStore(ctx context.Context, e *entry) (*Store, error) {
 		if dropped {
 			return
 		}
-		if err := p.registry.SetTenantStats(context.WithoutCancel(ctx), e.id, s); err != nil {
-			p.logger.Error("record tenant stats", "tenant", e.id, "err", err)
-		}
+		p.registry.SetTenantStats(e.id, s)
 	}
 	// Reconcile the registry's copy of the counters, which a crash between
 	// a tenant commit and the registry update could have left behind.

@@ -55,13 +55,13 @@ func hitIDs(hits []mnemo.Hit) []string {
 	return out
 }
 
-func wantCode(t *testing.T, what string, err error, code int) {
+func wantCode(t *testing.T, what string, err error, code string) {
 	t.Helper()
 	if err == nil {
-		t.Fatalf("%s: got nil error, want code %d", what, code)
+		t.Fatalf("%s: got nil error, want code %s", what, code)
 	}
 	if got := mnemo.ErrorCode(err); got != code {
-		t.Fatalf("%s: got code %d (%v), want %d", what, got, err, code)
+		t.Fatalf("%s: got code %s (%v), want %s", what, got, err, code)
 	}
 }
 
@@ -105,7 +105,7 @@ func mustCreateTenant(t *testing.T, r *Registry, tn *mnemo.Tenant, token string)
 func newStores(t *testing.T, dataDir string) (*Stores, *Registry) {
 	t.Helper()
 	reg := openRegistry(t, dataDir)
-	p, err := NewStores(dataDir, testModel, 4, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p, err := NewStores(context.Background(), dataDir, testModel, 4, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatalf("NewStores: %v", err)
 	}
@@ -125,8 +125,13 @@ func mustOpen(t *testing.T, p *Stores, id string) (mnemo.MemoryStore, func()) {
 	return st, release
 }
 
+// mustCreateStore creates tenant id as the service does: its registry row,
+// then its store.
 func mustCreateStore(t *testing.T, p *Stores, id string) {
 	t.Helper()
+	if _, err := p.registry.Tenant(context.Background(), id); err != nil {
+		mustCreateTenant(t, p.registry, tenant(id, base), "token-of-"+id)
+	}
 	if err := p.Create(context.Background(), id); err != nil {
 		t.Fatalf("Stores.Create(%s): %v", id, err)
 	}
@@ -169,7 +174,7 @@ func TestStoresCreateOpenRelease(t *testing.T) {
 	if n := memCount(t, st); n != 0 {
 		t.Fatalf("new tenant has %d memories", n)
 	}
-	if err := st.Create(ctx, []*mnemo.Memory{mem("a", "hello tenant", hours(1))}); err != nil {
+	if err := create(ctx, st, []*mnemo.Memory{mem("a", "hello tenant", hours(1))}); err != nil {
 		t.Fatal(err)
 	}
 	// A second concurrent holder shares the same store.
@@ -191,7 +196,7 @@ func TestStoresCreateOpenRelease(t *testing.T) {
 
 	// A new pool over the same directory (a restart) finds the data.
 	p.Close()
-	p2, err := NewStores(dataDir, testModel, 4, openRegistry(t, t.TempDir()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p2, err := NewStores(context.Background(), dataDir, testModel, 4, p.registry, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,10 +249,10 @@ func TestStoresIsolation(t *testing.T) {
 		withVec(mem("m1", "alpha secret launch codes", hours(1), "secret"), testModel, 1, 0, 0, 0),
 		withVec(mem("m2", "alpha second", hours(2), "secret"), testModel, 0, 1, 0, 0),
 	}
-	if err := a.Create(ctx, mustCreateA); err != nil {
+	if err := create(ctx, a, mustCreateA); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Associate(ctx, []mnemo.Relation{{From: "m1", To: "m2", Type: "RELATES_TO", UpdatedAt: hours(3)}}); err != nil {
+	if err := relateAll(ctx, a, []mnemo.Relation{{From: "m1", To: "m2", Type: "RELATES_TO", UpdatedAt: hours(3)}}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -269,7 +274,7 @@ func TestStoresIsolation(t *testing.T) {
 	if rels, err := b.Relations(ctx, nil, 10); err != nil || len(rels) != 0 {
 		t.Errorf("beta Relations = %v, %v", rels, err)
 	}
-	if err := b.Associate(ctx, []mnemo.Relation{{From: "m1", To: "m2", Type: "RELATES_TO"}}); mnemo.ErrorCode(err) != mnemo.ENOTFOUND {
+	if err := relateAll(ctx, b, []mnemo.Relation{{From: "m1", To: "m2", Type: "RELATES_TO"}}); mnemo.ErrorCode(err) != mnemo.ENOTFOUND {
 		t.Errorf("beta can relate alpha's memories: err = %v", err)
 	}
 	if err := b.Delete(ctx, "m1"); mnemo.ErrorCode(err) != mnemo.ENOTFOUND {
@@ -283,7 +288,7 @@ func TestStoresIsolation(t *testing.T) {
 	}
 
 	// The same id in both tenants are two memories.
-	if err := b.Create(ctx, []*mnemo.Memory{mem("m1", "beta's own m1", hours(5))}); err != nil {
+	if err := create(ctx, b, []*mnemo.Memory{mem("m1", "beta's own m1", hours(5))}); err != nil {
 		t.Fatalf("beta cannot use an id alpha uses: %v", err)
 	}
 	if m, err := a.Memory(ctx, "m1"); err != nil || m.Content != "alpha secret launch codes" {
@@ -339,7 +344,7 @@ func TestStoresDrop(t *testing.T) {
 		mustCreateStore(t, p, "keep")
 		st, release := mustOpen(t, p, "x")
 		st2, release2 := mustOpen(t, p, "x")
-		if err := st.Create(ctx, []*mnemo.Memory{mem("old", "old data", hours(1))}); err != nil {
+		if err := create(ctx, st, []*mnemo.Memory{mem("old", "old data", hours(1))}); err != nil {
 			t.Fatal(err)
 		}
 
@@ -372,7 +377,7 @@ func TestStoresDrop(t *testing.T) {
 		if _, err := fresh.Memory(ctx, "old"); mnemo.ErrorCode(err) != mnemo.ENOTFOUND {
 			t.Fatalf("re-created tenant sees the dropped memory: %v", err)
 		}
-		if err := fresh.Create(ctx, []*mnemo.Memory{mem("new", "new data", hours(2))}); err != nil {
+		if err := create(ctx, fresh, []*mnemo.Memory{mem("new", "new data", hours(2))}); err != nil {
 			t.Fatal(err)
 		}
 		rf()
@@ -403,7 +408,7 @@ func TestStoresDrop(t *testing.T) {
 		p, _ := newStores(t, dataDir)
 		mustCreateStore(t, p, "y")
 		st, release := mustOpen(t, p, "y")
-		if err := st.Create(ctx, []*mnemo.Memory{mem("a", "a", hours(1))}); err != nil {
+		if err := create(ctx, st, []*mnemo.Memory{mem("a", "a", hours(1))}); err != nil {
 			t.Fatal(err)
 		}
 		release()
@@ -449,6 +454,7 @@ func TestStoresDrop(t *testing.T) {
 		if err := os.MkdirAll(filepath.Join(tenants, "w"), 0o700); err != nil {
 			t.Fatal(err)
 		}
+		mustCreateTenant(t, openRegistry(t, dataDir), tenant("w", base), "token-of-w")
 		newStores(t, dataDir)
 		if got := dirNames(t, tenants); !reflect.DeepEqual(got, []string{"w"}) {
 			t.Fatalf("tenants after NewStores = %v, want [w]", got)
@@ -463,7 +469,7 @@ func TestStoresCloseIdle(t *testing.T) {
 	mustCreateStore(t, p, "a")
 	mustCreateStore(t, p, "b")
 	st, release := mustOpen(t, p, "a")
-	if err := st.Create(ctx, []*mnemo.Memory{mem("m", "survives closing", hours(1))}); err != nil {
+	if err := create(ctx, st, []*mnemo.Memory{mem("m", "survives closing", hours(1))}); err != nil {
 		t.Fatal(err)
 	}
 	release()
@@ -603,7 +609,7 @@ func TestStoresMirrorStatsIntoRegistry(t *testing.T) {
 		memories, relations, vectors int64
 	}{
 		{"create memories", func() error {
-			return st.Create(ctx, []*mnemo.Memory{
+			return create(ctx, st, []*mnemo.Memory{
 				withVec(mem("a", "a", hours(1), "t"), testModel, 1, 0, 0, 0),
 				mem("b", "b", hours(2), "t"),
 				mem("c", "c", hours(3), "drop"),
@@ -611,10 +617,10 @@ func TestStoresMirrorStatsIntoRegistry(t *testing.T) {
 		}, 3, 0, 1},
 		{"set embedding", func() error { return st.SetEmbedding(ctx, "b", []float32{0, 1, 0, 0}, testModel) }, 3, 0, 2},
 		{"update", func() error {
-			return st.Update(ctx, withVec(mem("c", "c2", hours(3), "drop"), testModel, 0, 0, 1, 0))
+			return update(ctx, st, withVec(mem("c", "c2", hours(3), "drop"), testModel, 0, 0, 1, 0))
 		}, 3, 0, 3},
 		{"associate", func() error {
-			return st.Associate(ctx, []mnemo.Relation{{From: "a", To: "b", Type: "RELATES_TO"}, {From: "b", To: "c", Type: "RELATES_TO"}})
+			return relateAll(ctx, st, []mnemo.Relation{{From: "a", To: "b", Type: "RELATES_TO"}, {From: "b", To: "c", Type: "RELATES_TO"}})
 		}, 3, 2, 3},
 		{"delete", func() error { return st.Delete(ctx, "a") }, 2, 1, 2},
 		{"delete matching", func() error { _, err := st.DeleteMatching(ctx, mnemo.Filter{Tags: []string{"drop"}}); return err }, 1, 0, 1},
@@ -644,9 +650,7 @@ func TestStoresMirrorStatsIntoRegistry(t *testing.T) {
 	}
 
 	// Opening a store reconciles a registry copy that fell behind.
-	if err := reg.SetTenantStats(ctx, "acme", mnemo.TenantStats{Memories: 999, Relations: 999, Vectors: 999, StorageBytes: 1}); err != nil {
-		t.Fatal(err)
-	}
+	reg.SetTenantStats("acme", mnemo.TenantStats{Memories: 999, Relations: 999, Vectors: 999, StorageBytes: 1})
 	release()
 	release = func() {}
 	p.IdleTimeout = 0
@@ -678,7 +682,7 @@ func TestStoresDataDirWithURICharacters(t *testing.T) {
 	defer ra()
 	b, rb := mustOpen(t, p, "beta")
 	defer rb()
-	if err := a.Create(ctx, []*mnemo.Memory{mem("m1", "alpha only", hours(1))}); err != nil {
+	if err := create(ctx, a, []*mnemo.Memory{mem("m1", "alpha only", hours(1))}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.Memory(ctx, "m1"); mnemo.ErrorCode(err) != mnemo.ENOTFOUND {
@@ -730,7 +734,7 @@ func TestStoresConcurrentUse(t *testing.T) {
 					continue
 				}
 				m := withVec(mem(id+"-"+strings.Repeat("x", w+1)+"-"+time.Duration(i).String(), "concurrent write", hours(i)), testModel, 1, float32(w), float32(i), 0)
-				if err := st.Create(ctx, []*mnemo.Memory{m}); err != nil {
+				if err := create(ctx, st, []*mnemo.Memory{m}); err != nil {
 					errs <- err
 				}
 				if _, err := st.Memory(ctx, m.ID); err != nil {
@@ -789,14 +793,14 @@ func TestStoresRegistryStatsWhenReportsArriveOutOfOrder(t *testing.T) {
 		report(ctx, s)
 	}
 	first := make(chan error)
-	go func() { first <- st.Create(ctx, []*mnemo.Memory{mem("a", "first", hours(1))}) }()
+	go func() { first <- create(ctx, st, []*mnemo.Memory{mem("a", "first", hours(1))}) }()
 	select {
 	case <-held: // the first write has committed and read its counters
 	case err := <-first:
 		t.Fatalf("first write returned without reporting 1 memory: %v", err)
 	}
 	second := make(chan error)
-	go func() { second <- st.Create(ctx, []*mnemo.Memory{mem("b", "second", hours(2))}) }()
+	go func() { second <- create(ctx, st, []*mnemo.Memory{mem("b", "second", hours(2))}) }()
 	select {
 	case err := <-second:
 		if err != nil {

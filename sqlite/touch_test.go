@@ -21,7 +21,7 @@ func TestTouchIsVisibleAtOnceAndWrittenLater(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	m := &mnemo.Memory{ID: "00000000-0000-4000-8000-000000000001", Content: "x", Type: "Context",
 		Timestamp: t0, TValid: t0, UpdatedAt: t0, LastAccessed: t0}
-	if err := st.Create(ctx, []*mnemo.Memory{m}); err != nil {
+	if err := create(ctx, st, []*mnemo.Memory{m}); err != nil {
 		t.Fatal(err)
 	}
 	later, earlier := t0.Add(time.Hour), t0.Add(time.Minute)

@@ -60,6 +60,7 @@ var settings = []setting{
 	{Env: "SEARCH_WEIGHT_TIME_MENTION", Flag: "weight-time-mention", Default: "0.1", Help: "recall weight of a time mentioned in a memory when the query asks when"},
 	{Env: "SEARCH_RECENCY_WINDOW_DAYS", Flag: "recency-window-days", Default: "180", Help: "age at which recency reaches 0"},
 	{Env: "MNEMO_EMBED_RETRY_INTERVAL", Flag: "embed-retry-interval", Default: "30s", Help: "how often memories stored without a vector (embedder down) are retried"},
+	{Env: "MNEMO_USAGE_FLUSH_INTERVAL", Flag: "usage-flush-interval", Default: "1s", Help: "how often usage counters, tenant counters and key last-use times are written to disk; a crash loses at most this much of them (a clean shutdown loses nothing)"},
 	{Env: "MNEMO_STORE_IDLE_TIMEOUT", Flag: "store-idle-timeout", Default: "5m", Help: "close a tenant database after this long unused"},
 	{Env: "MNEMO_LOG_LEVEL", Flag: "log-level", Default: "info", Help: "debug, info, warn or error"},
 }

@@ -84,7 +84,7 @@ func benchLoad(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			n := min(100, target-have)
 			mems := gen.memories(e, n, have, base)
 			t0 := time.Now()
-			if err := store.Create(ctx, mems); err != nil {
+			if _, err := store.Write(ctx, mnemo.Write{Create: mems}, mnemo.Quotas{}); err != nil {
 				return err
 			}
 			batchDur += time.Since(t0)
@@ -95,7 +95,7 @@ func benchLoad(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		singles := gen.memories(e, 200, have, base)
 		t0 := time.Now()
 		for _, m := range singles {
-			if err := store.Create(ctx, []*mnemo.Memory{m}); err != nil {
+			if _, err := store.Write(ctx, mnemo.Write{Create: []*mnemo.Memory{m}}, mnemo.Quotas{}); err != nil {
 				return err
 			}
 		}

@@ -16,13 +16,16 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/mnemohq/mnemo"
 	"github.com/mnemohq/mnemo/embed"
 	mhttp "github.com/mnemohq/mnemo/http"
+	"github.com/mnemohq/mnemo/local"
 	"github.com/mnemohq/mnemo/recall"
+	"github.com/mnemohq/mnemo/service"
 	"github.com/mnemohq/mnemo/sqlite"
 )
 
@@ -65,7 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "backup", "restore":
 		return dataCommand(ctx, args, stdout, stderr)
 	case "mcp":
-		return mcpBridge(ctx, args[1:], stderr)
+		return mcpBridge(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "config-docs":
 		configDocs(stdout)
 		return nil
@@ -231,28 +234,10 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		return err
 	}
 
-	dataDir := c["MNEMO_DATA_DIR"]
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return fmt.Errorf("data directory: %w", err)
+	flush, err := time.ParseDuration(c["MNEMO_USAGE_FLUSH_INTERVAL"])
+	if err != nil || flush <= 0 || flush > time.Minute {
+		return fmt.Errorf("MNEMO_USAGE_FLUSH_INTERVAL must be a duration from 1ms to 1m, got %q", c["MNEMO_USAGE_FLUSH_INTERVAL"])
 	}
-	registry, err := sqlite.OpenRegistry(ctx, dataDir)
-	if err != nil {
-		return err
-	}
-	defer registry.Close()
-	stores, err := sqlite.NewStores(dataDir, embedder.Model(), dim, registry, logger)
-	if err != nil {
-		return err
-	}
-	defer stores.Close()
-	stores.IdleTimeout = idle
-
-	if token := c["AUTOMEM_API_TOKEN"]; token != "" {
-		if err := bindDefaultTenant(ctx, registry, stores, token); err != nil {
-			return fmt.Errorf("AUTOMEM_API_TOKEN: %w", err)
-		}
-	}
-
 	var proxies []netip.Prefix
 	for _, c := range strings.Split(c["MNEMO_TRUSTED_PROXIES"], ",") {
 		if c = strings.TrimSpace(c); c == "" {
@@ -264,31 +249,73 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		}
 		proxies = append(proxies, p)
 	}
-	var backfill *embed.Backfill
-	srv := &mhttp.Server{
-		Registry: registry, Stores: stores, Embedder: embedder,
-		Recaller: &recall.Recaller{Config: rcfg, Embedder: embedder},
-		Limits:   limits, Logger: logger, AdminToken: c["ADMIN_API_TOKEN"], AllowQueryToken: allowQuery,
-		MaxBodyBytes: int64(maxBody), Backend: "sqlite", Version: version,
-		TenantConcurrency: concurrency, AuthFailuresPerMinute: authFailures, TrustedProxies: proxies,
-		PublicURL: strings.TrimRight(c["MNEMO_PUBLIC_URL"], "/"),
-	}
+	scfg := service.Config{Limits: limits, Recall: rcfg, AdminToken: c["ADMIN_API_TOKEN"], TenantConcurrency: concurrency,
+		AuthFailuresPerMinute: authFailures, Backend: "sqlite", Version: version}
 	if rps > 0 {
 		if burst <= 0 {
 			burst = max(1, int(math.Ceil(rps)))
 		}
-		srv.Defaults.RateLimit = &mnemo.RateLimit{RequestsPerSecond: rps, Burst: burst}
+		scfg.DefaultRateLimit = &mnemo.RateLimit{RequestsPerSecond: rps, Burst: burst}
 	}
 	if maxMemories > 0 {
-		srv.Defaults.Quotas.MaxMemories = &maxMemories
+		scfg.DefaultQuotas.MaxMemories = &maxMemories
 	}
 	if maxStorage > 0 {
-		srv.Defaults.Quotas.MaxStorageMB = &maxStorage
+		scfg.DefaultQuotas.MaxStorageMB = &maxStorage
 	}
-	backfill = &embed.Backfill{Registry: registry, Stores: stores, Embedder: embedder, Logger: logger, Interval: retry, Batch: 64}
-	srv.Backlog = backfill.Backlog
-	go backfill.Run(ctx)
-	go stores.Run(ctx)
+
+	// The embedded backend. Closed in reverse order: the stores report
+	// their counters to the registry, which writes what it buffers last.
+	dataDir := c["MNEMO_DATA_DIR"]
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	registry, err := sqlite.OpenRegistry(ctx, dataDir)
+	if err != nil {
+		return err
+	}
+	defer registry.Close()
+	registry.SetFlushInterval(flush)
+	registry.SetLogger(logger)
+	stores, err := sqlite.NewStores(ctx, dataDir, embedder.Model(), dim, registry, logger)
+	if err != nil {
+		return err
+	}
+	defer stores.Close()
+	stores.IdleTimeout = idle
+	limiter := &local.Limits{}
+
+	backfill := &service.Backfill{Registry: registry, Stores: stores, Embedder: embedder, Logger: logger, Interval: retry, Batch: 64}
+	scfg.Backlog = backfill.Backlog
+	svc, err := service.New(service.Backend{Tenants: registry, Keys: registry, Audit: registry, Usage: registry,
+		Idempotency: registry, OAuth: registry, Backup: registry, Stores: stores,
+		Rate: limiter, Concurrency: limiter, Throttle: limiter}, embedder, scfg, logger)
+	if err != nil {
+		return err
+	}
+	if token := c["AUTOMEM_API_TOKEN"]; token != "" {
+		if err := bindDefaultTenant(ctx, registry, stores, token); err != nil {
+			return fmt.Errorf("AUTOMEM_API_TOKEN: %w", err)
+		}
+	}
+	srv, err := mhttp.NewServer(mhttp.Services{Auth: svc, Gate: svc, Memories: svc, Recall: svc, Health: svc, Tenants: svc,
+		Keys: svc, Reports: svc, Portability: svc, OAuth: svc},
+		mhttp.Config{AllowQueryToken: allowQuery, MaxBodyBytes: int64(maxBody), TrustedProxies: proxies,
+			PublicURL: strings.TrimRight(c["MNEMO_PUBLIC_URL"], "/"), Version: version}, logger)
+	if err != nil {
+		return err
+	}
+
+	// Background work is owned here: it stops, and is awaited, before the
+	// stores and the registry close.
+	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var background sync.WaitGroup
+	background.Go(func() { backfill.Run(bg) })
+	background.Go(func() { stores.Run(bg) })
+	defer func() {
+		stopBackground()
+		background.Wait()
+	}()
 
 	addr := net.JoinHostPort(c["HOST"], strconv.Itoa(port))
 	if c["ADMIN_API_TOKEN"] == "" {
@@ -306,7 +333,7 @@ func bindDefaultTenant(ctx context.Context, registry *sqlite.Registry, stores *s
 		return fmt.Errorf("must be at least %d characters", mnemo.MinClientTokenLength)
 	}
 	hash := mnemo.HashToken(token)
-	if _, t, err := registry.Authenticate(ctx, hash); err == nil {
+	if _, t, err := registry.KeyByHash(ctx, hash); err == nil {
 		if t.ID != "default" {
 			return fmt.Errorf("the token already belongs to tenant %q", t.ID)
 		}

@@ -7,15 +7,13 @@ import (
 	"io"
 	"os"
 
-	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
-
 	"github.com/mnemohq/mnemo/mcp"
 )
 
-// mcpBridge serves MCP over stdio and forwards every tool call to a remote
-// mnemo with the given key: the job AutoMem's npm bridge does, for clients
-// that only speak stdio (Claude Desktop).
-func mcpBridge(ctx context.Context, args []string, stderr io.Writer) error {
+// mcpBridge serves MCP over stdio by relaying every message to a remote
+// mnemo's /mcp with the given key: the job AutoMem's npm bridge does, for
+// clients that only speak stdio (Claude Desktop).
+func mcpBridge(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("mcp", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	url := fs.String("url", envOr("MNEMO_URL", envOr("AUTOMEM_API_URL", "http://127.0.0.1:8001")), "mnemo server URL ($MNEMO_URL, $AUTOMEM_API_URL)")
@@ -26,9 +24,7 @@ func mcpBridge(ctx context.Context, args []string, stderr io.Writer) error {
 	if *token == "" {
 		return fmt.Errorf("mcp: set --token or MNEMO_API_KEY to a tenant key")
 	}
-	key := *token
-	server := mcp.NewServer(mcp.NewRemote(*url), func(*sdk.CallToolRequest) (string, error) { return key, nil }, version)
-	return server.Run(ctx, &sdk.StdioTransport{})
+	return mcp.Relay(ctx, *url, *token, stdin, stdout)
 }
 
 func envOr(name, def string) string {

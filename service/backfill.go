@@ -1,4 +1,4 @@
-package embed
+package service
 
 import (
 	"context"
@@ -10,9 +10,11 @@ import (
 )
 
 // Backfill computes the vectors that a failed embedding call left missing,
-// tenant by tenant, each through its own tenant-bound store.
+// tenant by tenant, each through its own tenant-bound store: a memory is
+// stored without a vector rather than with a made-up one, and gets its
+// vector here when the embedder is back.
 type Backfill struct {
-	Registry mnemo.Registry
+	Registry mnemo.TenantRegistry
 	Stores   mnemo.Stores
 	Embedder mnemo.Embedder
 	Logger   *slog.Logger

@@ -1,10 +1,12 @@
-package http
+package service
 
 import (
+	"context"
 	"fmt"
 	"math"
-	"net/http"
+	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,37 +17,44 @@ import (
 // maxQueries caps the sub-queries one recall may run: each is a full search.
 const maxQueries = 10
 
-func (s *Server) handleRecall(w http.ResponseWriter, r *http.Request, tr *tenantRequest) {
-	q, err := recall.ParseQuery(r.URL.Query(), s.Recaller.Config, s.Embedder.Dim(), s.Now())
+// Recall runs AutoMem's recall with its query parameters.
+func (s *Service) Recall(ctx context.Context, params url.Values) (*mnemo.RecallResult, error) {
+	req, err := s.request(ctx, mnemo.ScopeRead)
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
+	}
+	q, err := recall.ParseQuery(params, s.cfg.Recall, s.embedder.Dim(), s.now())
+	if err != nil {
+		return nil, err
 	}
 	if len(q.Queries) > maxQueries {
-		writeError(w, mnemo.Errorf(mnemo.EINVALID, "'queries' may hold at most %d queries (got %d)", maxQueries, len(q.Queries)))
-		return
+		return nil, mnemo.Errorf(mnemo.EINVALID, "'queries' may hold at most %d queries (got %d)", maxQueries, len(q.Queries))
 	}
-	if s.Recaller.Embedder != nil && q.Embedding == nil && (q.Query != "" || q.Multi) {
-		tr.embeddingCalls += int64(max(len(q.Queries), 1))
+	if q.Embedding == nil && (q.Query != "" || q.Multi) {
+		for range max(len(q.Queries), 1) {
+			req.embedded()
+		}
 	}
-	resp, err := s.Recaller.Run(r.Context(), tr.Store, q)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, resp)
+	return s.recaller.Run(ctx, req.store, q)
 }
 
-// handleRelated walks relations from a memory, undirected, up to max_depth
-// hops (reference §5.4). Like AutoMem it does not validate the id: an
-// unknown one has no relations.
-func (s *Server) handleRelated(w http.ResponseWriter, r *http.Request, tr *tenantRequest) {
-	id := strings.TrimSpace(r.PathValue("id"))
+// relatedVisitLimit caps the relations /related reads from one memory.
+const relatedVisitLimit = 1000
+
+// Related walks relations from a memory, undirected, up to max_depth hops
+// (reference §5.4). Like AutoMem it does not validate the id: an unknown
+// one has no relations.
+func (s *Service) Related(ctx context.Context, id string, params url.Values) (*mnemo.RelatedResult, error) {
+	req, err := s.request(ctx, mnemo.ScopeRead)
+	if err != nil {
+		return nil, err
+	}
+	id = strings.TrimSpace(id)
 	if canonical, err := mnemo.ValidateMemoryID(id); err == nil {
 		id = canonical
 	}
 	var types []mnemo.RelationType
-	for _, t := range strings.Split(r.URL.Query().Get("relationship_types"), ",") {
+	for _, t := range strings.Split(params.Get("relationship_types"), ",") {
 		if rt := mnemo.RelationType(strings.ToUpper(strings.TrimSpace(t))); rt.IsFilterable() {
 			types = append(types, rt)
 		}
@@ -53,8 +62,8 @@ func (s *Server) handleRelated(w http.ResponseWriter, r *http.Request, tr *tenan
 	if len(types) == 0 {
 		types = mnemo.AuthorableRelationTypes
 	}
-	depth := intParam(r, "max_depth", 1, 1, 3)
-	limit := intParam(r, "limit", 5, 1, 200)
+	depth := clampParam(params, "max_depth", 1, 1, 3)
+	limit := clampParam(params, "limit", 5, 1, 200)
 
 	found := map[string]*mnemo.Memory{}
 	seen := map[string]bool{id: true}
@@ -62,10 +71,9 @@ func (s *Server) handleRelated(w http.ResponseWriter, r *http.Request, tr *tenan
 	for d := 0; d < depth && len(frontier) > 0; d++ {
 		var next []string
 		for _, cur := range frontier {
-			nbs, err := tr.Store.Neighbors(r.Context(), cur, types, false, 1000)
+			nbs, err := req.store.Neighbors(ctx, cur, types, false, relatedVisitLimit)
 			if err != nil {
-				writeError(w, err)
-				return
+				return nil, err
 			}
 			for _, nb := range nbs {
 				if !seen[nb.Memory.ID] {
@@ -101,20 +109,33 @@ func (s *Server) handleRelated(w http.ResponseWriter, r *http.Request, tr *tenan
 		related[i]["metadata"] = m.Metadata
 		related[i]["content"] = m.Content
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "success", "memory_id": id, "count": len(related),
-		"related_memories": related, "relationship_types": types, "max_depth": depth, "limit": limit})
+	return &mnemo.RelatedResult{Status: "success", MemoryID: id, Count: len(related), RelatedMemories: related,
+		RelationshipTypes: types, MaxDepth: depth, Limit: limit}, nil
 }
 
-func (s *Server) handleStartupRecall(w http.ResponseWriter, r *http.Request, tr *tenantRequest) {
-	lessons, err := tr.Store.List(r.Context(), mnemo.Filter{Tags: []string{"critical", "lesson", "ai-assistant"}, TagMatch: "exact"}, mnemo.OrderImportance, 10, 0)
+// clampParam reads an integer parameter clamped to [lo, hi], or def when
+// it is absent or not an integer (AutoMem's leniency).
+func clampParam(params url.Values, name string, def, lo, hi int) int {
+	n, err := strconv.Atoi(strings.TrimSpace(params.Get(name)))
 	if err != nil {
-		writeError(w, err)
-		return
+		return def
 	}
-	rules, err := tr.Store.List(r.Context(), mnemo.Filter{Tags: []string{"system", "memory-recall"}, TagMatch: "exact"}, mnemo.OrderImportance, 5, 0)
+	return min(max(n, lo), hi)
+}
+
+// StartupRecall returns AutoMem's session-start lessons and rules.
+func (s *Service) StartupRecall(ctx context.Context) (*mnemo.StartupResult, error) {
+	req, err := s.request(ctx, mnemo.ScopeRead)
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
+	}
+	lessons, err := req.store.List(ctx, mnemo.Filter{Tags: []string{"critical", "lesson", "ai-assistant"}, TagMatch: "exact"}, mnemo.OrderImportance, 10, 0)
+	if err != nil {
+		return nil, err
+	}
+	rules, err := req.store.List(ctx, mnemo.Filter{Tags: []string{"system", "memory-recall"}, TagMatch: "exact"}, mnemo.OrderImportance, 5, 0)
+	if err != nil {
+		return nil, err
 	}
 	critical := make([]map[string]any, len(lessons))
 	hasCritical := false
@@ -127,20 +148,25 @@ func (s *Server) handleStartupRecall(w http.ResponseWriter, r *http.Request, tr 
 	for i, m := range rules {
 		system[i] = map[string]any{"id": m.ID, "content": m.Content, "tags": m.Tags}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "success", "critical_lessons": critical, "system_rules": system,
-		"lesson_count": len(critical), "has_critical": hasCritical,
-		"summary": fmt.Sprintf("Recalled %d lesson(s) and %d system rule(s)", len(critical), len(system))})
+	return &mnemo.StartupResult{Status: "success", CriticalLessons: critical, SystemRules: system,
+		LessonCount: len(critical), HasCritical: hasCritical,
+		Summary: fmt.Sprintf("Recalled %d lesson(s) and %d system rule(s)", len(critical), len(system))}, nil
 }
 
 // analyzeSample bounds how many memories /analyze reads.
 const analyzeSample = 5000
 
-func (s *Server) handleAnalyze(w http.ResponseWriter, r *http.Request, tr *tenantRequest) {
+// Analyze summarises the tenant's newest memories: types, hours, entities,
+// confidence, and preferences.
+func (s *Service) Analyze(ctx context.Context) (*mnemo.AnalyzeResult, error) {
 	began := time.Now()
-	mems, err := tr.Store.List(r.Context(), mnemo.Filter{}, mnemo.OrderTimeDesc, analyzeSample, 0)
+	req, err := s.request(ctx, mnemo.ScopeRead)
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
+	}
+	mems, err := req.store.List(ctx, mnemo.Filter{}, mnemo.OrderTimeDesc, analyzeSample, 0)
+	if err != nil {
+		return nil, err
 	}
 	type typeStat struct {
 		Count int     `json:"count"`
@@ -180,10 +206,9 @@ func (s *Server) handleAnalyze(w http.ResponseWriter, r *http.Request, tr *tenan
 	for _, h := range hours {
 		h["avg_importance"] = math.Round(h["avg_importance"]/h["count"]*1000) / 1000
 	}
-	prefs, err := tr.Store.Relations(r.Context(), []mnemo.RelationType{"PREFERS_OVER"}, 10)
+	prefs, err := req.store.Relations(ctx, []mnemo.RelationType{"PREFERS_OVER"}, 10)
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
 	preferences := make([]map[string]any, 0, len(prefs))
 	if len(prefs) > 0 {
@@ -191,10 +216,9 @@ func (s *Server) handleAnalyze(w http.ResponseWriter, r *http.Request, tr *tenan
 		for _, p := range prefs {
 			ids = append(ids, p.From, p.To)
 		}
-		byID, err := tr.Store.Memories(r.Context(), ids)
+		byID, err := req.store.Memories(ctx, ids)
 		if err != nil {
-			writeError(w, err)
-			return
+			return nil, err
 		}
 		for _, p := range prefs {
 			a, b := byID[p.From], byID[p.To]
@@ -205,10 +229,10 @@ func (s *Server) handleAnalyze(w http.ResponseWriter, r *http.Request, tr *tenan
 				"context": p.Props["context"], "strength": p.Strength})
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "success", "elapsed_ms": elapsedMS(began), "analytics": map[string]any{
+	return &mnemo.AnalyzeResult{Status: "success", ElapsedMS: elapsedMS(began), Analytics: map[string]any{
 		"memory_types": types, "patterns": []any{}, "preferences": preferences, "temporal_insights": hours,
 		"entity_frequency": topCounts(entities, 50), "confidence_distribution": dist, "sample_size": len(mems),
-	}})
+	}}, nil
 }
 
 // countEntities counts entity names in metadata: the values of the

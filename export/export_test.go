@@ -1,4 +1,4 @@
-package http
+package export
 
 import (
 	"encoding/json"
@@ -12,20 +12,20 @@ import (
 
 var importNow = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
-func mustParseImport(t *testing.T, lines ...string) *importFile {
+func mustRead(t *testing.T, lines ...string) *File {
 	t.Helper()
-	f, err := parseImport([]byte(strings.Join(lines, "\n")), mnemo.DefaultLimits, importNow)
+	f, err := Read([]byte(strings.Join(lines, "\n")), mnemo.DefaultLimits, importNow)
 	if err != nil {
-		t.Fatalf("parseImport: %v", err)
+		t.Fatalf("Read: %v", err)
 	}
 	return f
 }
 
-// TestParseImportFields: every field is read; what a hand-written file
+// TestReadFields: every field is read; what a hand-written file
 // leaves out gets POST /memory's defaults; ids are canonicalised; metadata
 // numbers keep their exact digits.
-func TestParseImportFields(t *testing.T) {
-	f := mustParseImport(t,
+func TestReadFields(t *testing.T) {
+	f := mustRead(t,
 		`{"format":"mnemo-export","version":1,"tenant_id":"src"}`,
 		``,
 		`{"kind":"memory","id":"{AAAAAAAA-AAAA-4AAA-8AAA-AAAAAAAAAAAA}","content":"  full  ","tags":["X:y"],"importance":0.25,"type":"Decision","confidence":0.4,`+
@@ -35,10 +35,10 @@ func TestParseImportFields(t *testing.T) {
 		`{"kind":"relation","memory1_id":"aaaaaaaaaaaa4aaa8aaaaaaaaaaaaaaa","memory2_id":"bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb","type":"prefers_over","properties":{"reason":"taste"}}`,
 		`{"kind":"relation","memory1_id":"bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb","memory2_id":"cccccccc-cccc-4ccc-8ccc-cccccccccccc","type":"RELATES_TO","strength":1,"updated_at":"2024-02-02T00:00:00Z"}`,
 	)
-	if f.sourceTenant != "src" || len(f.mems) != 2 || len(f.rels) != 2 {
+	if f.SourceTenant != "src" || len(f.Memories) != 2 || len(f.Relations) != 2 {
 		t.Fatalf("parsed %+v", f)
 	}
-	a := f.mems[0]
+	a := f.Memories[0]
 	inv := time.Date(2024, 12, 30, 22, 0, 0, 0, time.UTC)
 	wantA := &mnemo.Memory{ID: "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa", Content: "full", Tags: []string{"X:y"}, Importance: 0.25, Type: "Decision",
 		Confidence: 0.4, Timestamp: time.Date(2024, 1, 2, 3, 4, 5, 123456000, time.UTC), TValid: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC),
@@ -52,7 +52,7 @@ func TestParseImportFields(t *testing.T) {
 	if string(meta) != `{"big":12345678901234567890,"f":0.1}` {
 		t.Fatalf("metadata marshals as %s", meta)
 	}
-	b := f.mems[1]
+	b := f.Memories[1]
 	typ, conf := mnemo.Classify("I prefer tea over coffee")
 	wantB := &mnemo.Memory{ID: "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb", Content: "I prefer tea over coffee", Tags: []string{}, Importance: 0.5,
 		Type: typ, Confidence: conf, Timestamp: importNow, TValid: importNow, UpdatedAt: importNow, LastAccessed: importNow, Metadata: map[string]any{}}
@@ -65,17 +65,17 @@ func TestParseImportFields(t *testing.T) {
 		{From: "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb", To: "cccccccc-cccc-4ccc-8ccc-cccccccccccc", Type: "RELATES_TO", Strength: 1,
 			Props: map[string]any{}, UpdatedAt: time.Date(2024, 2, 2, 0, 0, 0, 0, time.UTC)},
 	}
-	if !reflect.DeepEqual(f.rels, wantRels) {
-		t.Fatalf("relations:\n%+v\nwant\n%+v", f.rels, wantRels)
+	if !reflect.DeepEqual(f.Relations, wantRels) {
+		t.Fatalf("relations:\n%+v\nwant\n%+v", f.Relations, wantRels)
 	}
 	// The end outside the file is to be found in the tenant, named with
 	// the first line that uses it.
-	if !reflect.DeepEqual(f.foreign, map[string]int{"cccccccc-cccc-4ccc-8ccc-cccccccccccc": 6}) {
-		t.Fatalf("foreign ends %v", f.foreign)
+	if !reflect.DeepEqual(f.Foreign, map[string]int{"cccccccc-cccc-4ccc-8ccc-cccccccccccc": 6}) {
+		t.Fatalf("foreign ends %v", f.Foreign)
 	}
 }
 
-func TestParseImportErrors(t *testing.T) {
+func TestReadErrors(t *testing.T) {
 	header := `{"format":"mnemo-export","version":1}`
 	mem := `{"kind":"memory","id":"aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa","content":"x"}`
 	cases := []struct {
@@ -98,8 +98,8 @@ func TestParseImportErrors(t *testing.T) {
 		{[]string{"", "  "}, "The import body is empty"},
 	}
 	for _, c := range cases {
-		_, err := parseImport([]byte(strings.Join(c.lines, "\n")), mnemo.DefaultLimits, importNow)
-		if mnemo.ErrorCode(err) != 400 || !strings.HasPrefix(mnemo.ErrorMessage(err), c.want) {
+		_, err := Read([]byte(strings.Join(c.lines, "\n")), mnemo.DefaultLimits, importNow)
+		if mnemo.ErrorCode(err) != mnemo.EINVALID || !strings.HasPrefix(mnemo.ErrorMessage(err), c.want) {
 			t.Errorf("%v: got %v, want a 400 starting %q", c.lines, err, c.want)
 		}
 	}

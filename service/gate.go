@@ -1,0 +1,214 @@
+package service
+
+import (
+	"context"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/mnemohq/mnemo"
+)
+
+// request is an admitted tenant request: whom it acts for, the store of
+// that tenant alone, and what it stored and cost, for usage.
+type request struct {
+	caller *mnemo.Caller
+	kind   string
+	store  mnemo.MemoryStore
+	at     time.Time
+
+	mu                          sync.Mutex
+	memories, bytes, embeddings int64
+	replayed                    bool // an idempotent replay or refusal: it counts nothing
+}
+
+type requestKey struct{}
+
+// request returns the admitted request in ctx, if its scope allows scope.
+func (s *Service) request(ctx context.Context, scope string) (*request, error) {
+	req, _ := ctx.Value(requestKey{}).(*request)
+	if req == nil {
+		return nil, mnemo.Errorf(mnemo.EUNAUTHORIZED, "Unauthorized")
+	}
+	if mnemo.ScopeOf(req.kind) != scope && scope == mnemo.ScopeWrite {
+		return nil, mnemo.Errorf(mnemo.EFORBIDDEN, "This key lacks the '%s' scope", scope)
+	}
+	return req, nil
+}
+
+// stored notes what a write added, for usage.
+func (r *request) stored(memories int64, added mnemo.TenantStats) {
+	r.mu.Lock()
+	r.memories += memories
+	r.bytes += max(added.StoredBytes, 0)
+	r.mu.Unlock()
+}
+
+// embedded notes one call to the embedder.
+func (r *request) embedded() {
+	r.mu.Lock()
+	r.embeddings++
+	r.mu.Unlock()
+}
+
+// Admit lets a tenant request in; see mnemo.Gate.
+func (s *Service) Admit(ctx context.Context, c *mnemo.Caller, kind string) (context.Context, *mnemo.Admission, error) {
+	if c == nil || c.Key == nil || c.Tenant == nil {
+		return ctx, nil, mnemo.Errorf(mnemo.EUNAUTHORIZED, "Unauthorized")
+	}
+	t, scope := c.Tenant, mnemo.ScopeOf(kind)
+	if !c.Key.HasScope(scope) {
+		return ctx, nil, mnemo.Errorf(mnemo.EFORBIDDEN, "This key lacks the '%s' scope", scope)
+	}
+	if err := statusError(t, scope); err != nil {
+		return ctx, nil, err
+	}
+	now := s.now()
+	adm := &mnemo.Admission{End: func() {}}
+	if rl := t.RateLimit; rl != nil {
+		d, err := s.b.Rate.Allow(ctx, t.ID, *rl, now)
+		if err != nil {
+			return ctx, nil, err
+		}
+		adm.Rate = rateStatus(rl, d)
+		if !d.Allowed {
+			s.refuse("rate_limit")
+			return ctx, adm, &mnemo.Error{Code: mnemo.ETOOMANY, RetryAfter: d.Wait,
+				Message: "Rate limit exceeded: " + strconv.FormatFloat(rl.RequestsPerSecond, 'f', -1, 64) + " requests per second, burst " + strconv.Itoa(rl.Burst)}
+		}
+	}
+	release := func() {}
+	if max := s.cfg.TenantConcurrency; max > 0 {
+		rel, ok, err := s.b.Concurrency.Acquire(ctx, t.ID, max)
+		if err != nil {
+			return ctx, nil, err
+		}
+		if !ok {
+			s.refuse("concurrency")
+			return ctx, nil, &mnemo.Error{Code: mnemo.ETOOMANY, RetryAfter: time.Second,
+				Message: "Too many concurrent requests for this tenant (at most " + strconv.Itoa(max) + ")"}
+		}
+		release = rel
+	}
+	store, closeStore, err := s.b.Stores.Open(ctx, t.ID)
+	if err != nil {
+		release()
+		return ctx, nil, err
+	}
+	req := &request{caller: c, kind: kind, store: store, at: now}
+	adm.End = sync.OnceFunc(func() {
+		closeStore()
+		release()
+		s.recordUsage(ctx, req)
+	})
+	return context.WithValue(ctx, requestKey{}, req), adm, nil
+}
+
+// statusError is the 423 of a suspended tenant, or of a write to a
+// read-only one, with the operator's reason.
+func statusError(t *mnemo.Tenant, scope string) error {
+	reason := ""
+	if t.StatusReason != "" {
+		reason = ": " + t.StatusReason
+	}
+	switch {
+	case t.Status == mnemo.TenantSuspended:
+		return mnemo.Errorf(mnemo.ELOCKED, "Tenant '%s' is suspended%s", t.ID, reason)
+	case t.Status == mnemo.TenantReadOnly && scope == mnemo.ScopeWrite:
+		return mnemo.Errorf(mnemo.ELOCKED, "Tenant '%s' is read-only%s", t.ID, reason)
+	}
+	return nil
+}
+
+// rateStatus describes the bucket after a decision: its capacity, the
+// tokens left, and the time until a token is back.
+func rateStatus(rl *mnemo.RateLimit, d mnemo.RateDecision) *mnemo.RateStatus {
+	reset := d.Wait
+	if d.Remaining < rl.Burst {
+		reset = max(reset, time.Duration(float64(time.Second)/rl.RequestsPerSecond))
+	}
+	reset = time.Duration(math.Ceil(reset.Seconds())) * time.Second
+	return &mnemo.RateStatus{Limit: rl.Burst, Remaining: d.Remaining, Reset: reset}
+}
+
+// recordUsage adds a request's counters: one of its kind, and what it
+// stored and cost. A replayed request counts nothing.
+func (s *Service) recordUsage(ctx context.Context, req *request) {
+	req.mu.Lock()
+	defer req.mu.Unlock()
+	if req.replayed {
+		return
+	}
+	id, d := req.caller.Tenant.ID, day(req.at)
+	rows := []mnemo.Usage{{TenantID: id, Day: d, Kind: req.kind, Count: 1}}
+	for kind, n := range map[string]int64{mnemo.UsageMemoriesStored: req.memories, mnemo.UsageBytesStored: req.bytes, mnemo.UsageEmbeddingCalls: req.embeddings} {
+		if n > 0 {
+			rows = append(rows, mnemo.Usage{TenantID: id, Day: d, Kind: kind, Count: n})
+		}
+	}
+	if err := s.b.Usage.AddUsage(context.WithoutCancel(ctx), rows); err != nil {
+		s.logger.Error("record usage", "request_id", mnemo.RequestIDFromContext(ctx), "tenant", id, "err", err)
+	}
+}
+
+// adminWork counts one operator request about tenant id in its usage, when
+// the tenant exists, before the work: the count is readable when the
+// answer is, and an export, which streams, cannot wait for its end.
+func (s *Service) adminWork(ctx context.Context, id string) {
+	if mnemo.ValidateTenantID(id) != nil {
+		return
+	}
+	if _, err := s.b.Tenants.Tenant(ctx, id); err != nil {
+		return
+	}
+	if err := s.b.Usage.AddUsage(context.WithoutCancel(ctx), []mnemo.Usage{{TenantID: id, Day: day(s.now()), Kind: mnemo.UsageAdmin, Count: 1}}); err != nil {
+		s.logger.Error("record usage", "request_id", mnemo.RequestIDFromContext(ctx), "tenant", id, "err", err)
+	}
+}
+
+// Idempotency: answers are kept a day; a reservation whose request never
+// answered (the process died) is taken over after a minute.
+const (
+	idempotencyTTL       = 24 * time.Hour
+	idempotencyAbandoned = time.Minute
+	maxIdempotencyKey    = 255
+)
+
+// Once runs write at most once per Idempotency-Key; see mnemo.Gate.
+func (s *Service) Once(ctx context.Context, key string, fingerprint []byte, write func() mnemo.IdempotentAnswer) (mnemo.IdempotentAnswer, bool, error) {
+	req, _ := ctx.Value(requestKey{}).(*request)
+	if req == nil {
+		return mnemo.IdempotentAnswer{}, false, mnemo.Errorf(mnemo.EUNAUTHORIZED, "Unauthorized")
+	}
+	if len(key) > maxIdempotencyKey {
+		return mnemo.IdempotentAnswer{}, false, mnemo.Errorf(mnemo.EINVALID, "'Idempotency-Key' must be at most %d characters", maxIdempotencyKey)
+	}
+	tenant := req.caller.Tenant.ID
+	reserved, kept, err := s.b.Idempotency.ReserveIdempotency(ctx, tenant, key, fingerprint, s.now(), idempotencyTTL, idempotencyAbandoned)
+	if !reserved {
+		// Nothing runs: nothing to count.
+		req.mu.Lock()
+		req.replayed = true
+		req.mu.Unlock()
+	}
+	switch {
+	case err != nil:
+		return mnemo.IdempotentAnswer{}, false, err
+	case !reserved && kept == nil:
+		return mnemo.IdempotentAnswer{}, false, mnemo.Errorf(mnemo.ECONFLICT, "A request with Idempotency-Key '%s' is still in progress; retry later", key)
+	case !reserved:
+		return *kept, true, nil
+	}
+	answer := write()
+	ctx = context.WithoutCancel(ctx)
+	if answer.Status >= 500 {
+		err = s.b.Idempotency.ReleaseIdempotency(ctx, tenant, key)
+	} else {
+		err = s.b.Idempotency.CompleteIdempotency(ctx, tenant, key, answer)
+	}
+	if err != nil {
+		s.logger.Error("keep idempotent answer", "request_id", mnemo.RequestIDFromContext(ctx), "tenant", tenant, "err", err)
+	}
+	return answer, false, nil
+}

@@ -1,0 +1,36 @@
+package service
+
+import (
+	"context"
+
+	"github.com/mnemohq/mnemo"
+)
+
+// Audit returns the events f selects, newest first.
+func (s *Service) Audit(ctx context.Context, f mnemo.AuditFilter) ([]*mnemo.AuditEvent, error) {
+	return s.b.Audit.Audit(ctx, f)
+}
+
+// TenantAudit returns one tenant's events that f selects; a deleted
+// tenant's stay. It is admin work on the tenant.
+func (s *Service) TenantAudit(ctx context.Context, tenantID string, f mnemo.AuditFilter) ([]*mnemo.AuditEvent, error) {
+	if err := mnemo.ValidateTenantID(tenantID); err != nil {
+		return nil, err
+	}
+	s.adminWork(ctx, tenantID)
+	f.TenantID = tenantID
+	return s.b.Audit.Audit(ctx, f)
+}
+
+// Usage returns the usage counters of one tenant, or of all. Reading one
+// tenant's is admin work on it, counted before the read, so it counts
+// itself.
+func (s *Service) Usage(ctx context.Context, tenantID, from, to string) ([]mnemo.Usage, error) {
+	if tenantID != "" {
+		if err := mnemo.ValidateTenantID(tenantID); err != nil {
+			return nil, err
+		}
+		s.adminWork(ctx, tenantID)
+	}
+	return s.b.Usage.Usage(ctx, tenantID, from, to)
+}

@@ -1,0 +1,71 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"time"
+)
+
+// Touch records last_accessed for the given memories. A read should not
+// wait for a disk flush, so touches are kept in memory, shown by every read
+// at once, and written in one transaction a second later (or at Close). A
+// crash can lose the last second of access times, never a stored memory.
+func (s *Store) Touch(ctx context.Context, ids []string, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	s.touchMu.Lock()
+	defer s.touchMu.Unlock()
+	if s.touched == nil {
+		s.touched = map[string]time.Time{}
+	}
+	for _, id := range ids {
+		if cur, ok := s.touched[id]; !ok || at.After(cur) {
+			s.touched[id] = at
+		}
+	}
+	if s.touchTimer == nil && !s.closed {
+		s.touchTimer = time.AfterFunc(time.Second, func() {
+			if err := s.flushTouches(context.Background()); err != nil && s.logger != nil {
+				s.logger.Warn("write last_accessed", "err", err)
+			}
+		})
+	}
+	return nil
+}
+
+// flushTouches writes the pending access times.
+func (s *Store) flushTouches(ctx context.Context) error {
+	s.touchMu.Lock()
+	pending := s.touched
+	s.touched, s.touchTimer = nil, nil
+	s.touchMu.Unlock()
+	if len(pending) == 0 {
+		return nil
+	}
+	pairs := make([][2]any, 0, len(pending))
+	for id, at := range pending {
+		pairs = append(pairs, [2]any{id, micros(at)})
+	}
+	list, _ := json.Marshal(pairs)
+	err := s.db.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE memories SET last_accessed = max(last_accessed, j.value ->> 1)
+			FROM json_each(?) j WHERE memories.id = j.value ->> 0`, string(list))
+		return err
+	})
+	if err != nil {
+		// Keep them for the next flush rather than lose them.
+		s.touchMu.Lock()
+		if s.touched == nil {
+			s.touched = map[string]time.Time{}
+		}
+		for id, at := range pending {
+			if cur, ok := s.touched[id]; !ok || at.After(cur) {
+				s.touched[id] = at
+			}
+		}
+		s.touchMu.Unlock()
+	}
+	return err
+}
