@@ -139,8 +139,9 @@ func (c *benchClient) grow(ctx context.Context, t *benchTenant, gen *textGen, ha
 	return float64(len(ids)) / took.Seconds(), ids, nil
 }
 
-// rss reads the server's resident memory from GET /metrics.
-func (c *benchClient) rss(ctx context.Context) (float64, error) {
+// metric reads one unlabelled sample from the server's GET /metrics, such
+// as process_resident_memory_bytes.
+func (c *benchClient) metric(ctx context.Context, name string) (float64, error) {
 	status, raw, err := c.send(ctx, "GET", "/metrics", c.admin, nil)
 	if err != nil {
 		return 0, err
@@ -149,11 +150,30 @@ func (c *benchClient) rss(ctx context.Context) (float64, error) {
 		return 0, fmt.Errorf("GET /metrics: %d %s", status, raw)
 	}
 	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "process_resident_memory_bytes "); ok {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			return strconv.ParseFloat(strings.TrimSpace(v), 64)
 		}
 	}
-	return 0, fmt.Errorf("GET /metrics has no process_resident_memory_bytes")
+	return 0, fmt.Errorf("GET /metrics has no %s", name)
+}
+
+// serverCPU runs f and returns the server's CPU time (from GET /metrics)
+// per operation in ms: on a machine shared with other work it moves much
+// less than wall time. It counts all the server's work, so it is only
+// meaningful while this benchmark is the server's only client.
+func (c *benchClient) serverCPU(ctx context.Context, ops int, f func() error) (float64, error) {
+	before, err := c.metric(ctx, "process_cpu_seconds_total")
+	if err != nil {
+		return 0, err
+	}
+	if err := f(); err != nil {
+		return 0, err
+	}
+	after, err := c.metric(ctx, "process_cpu_seconds_total")
+	if err != nil {
+		return 0, err
+	}
+	return (after - before) * 1000 / float64(ops), nil
 }
 
 // item is one memory for /memory/batch, shaped like the in-process
@@ -227,7 +247,8 @@ func benchLoadHTTP(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	fmt.Fprintf(stdout, "mnemo at %s over HTTP: tenant grown with POST /memory/batch (100 each); %d single stores (POST /memory) from %d clients; %d recall queries (GET /recall, limit 10) per column, sequential\n",
 		c.base, *stores, *clients, *queries)
-	fmt.Fprintf(stdout, "%9s %9s | %14s %14s | %-31s | %-31s\n", "size", "memories", "batch store/s", "single store/s", "recall ms p50 / p95 / p99", "tag-scoped recall p50 / p95 / p99")
+	fmt.Fprintf(stdout, "%9s %9s | %14s %14s %12s | %-31s %13s | %-31s\n", "size", "memories", "batch store/s", "single store/s", "CPU ms/store",
+		"recall ms p50 / p95 / p99", "CPU ms/recall", "tag-scoped recall p50 / p95 / p99")
 	var fairness []string
 	have := 0
 	for _, target := range steps {
@@ -240,12 +261,20 @@ func benchLoadHTTP(ctx context.Context, args []string, stdout, stderr io.Writer)
 		for i := range bodies {
 			bodies[i] = gen.storeBody()
 		}
-		took, err := storeConcurrently(ctx, c, load, bodies, *clients)
+		var took time.Duration
+		storeCPU, err := c.serverCPU(ctx, len(bodies), func() (err error) {
+			took, err = storeConcurrently(ctx, c, load, bodies, *clients)
+			return err
+		})
 		if err != nil {
 			return err
 		}
 		have += len(bodies)
-		plain, err := recallLatency(ctx, c, load, gen, *queries, "")
+		var plain [3]float64
+		recallCPU, err := c.serverCPU(ctx, *queries+10, func() (err error) {
+			plain, err = recallLatency(ctx, c, load, gen, *queries, "")
+			return err
+		})
 		if err != nil {
 			return err
 		}
@@ -253,8 +282,8 @@ func benchLoadHTTP(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%9d %9d | %14.0f %14.0f | %8.2f / %8.2f / %8.2f  | %8.2f / %8.2f / %8.2f\n", target, have,
-			batchRate, float64(len(bodies))/took.Seconds(), plain[0], plain[1], plain[2], scoped[0], scoped[1], scoped[2])
+		fmt.Fprintf(stdout, "%9d %9d | %14.0f %14.0f %12.2f | %8.2f / %8.2f / %8.2f  %13.2f | %8.2f / %8.2f / %8.2f\n", target, have,
+			batchRate, float64(len(bodies))/took.Seconds(), storeCPU, plain[0], plain[1], plain[2], recallCPU, scoped[0], scoped[1], scoped[2])
 
 		alone, err := recallLatency(ctx, c, quiet, gen, *queries, "")
 		if err != nil {

@@ -138,7 +138,13 @@ func benchMixed(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		t.add(ids...)
 	}
-	rssBefore, err := c.rss(ctx)
+	// The server's CPU time per request is steadier than requests/s on a
+	// machine shared with other work.
+	rssBefore, err := c.metric(ctx, "process_resident_memory_bytes")
+	if err != nil {
+		return err
+	}
+	cpuBefore, err := c.metric(ctx, "process_cpu_seconds_total")
 	if err != nil {
 		return err
 	}
@@ -212,7 +218,11 @@ func benchMixed(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	rssAfter, err := c.rss(ctx)
+	cpuAfter, err := c.metric(ctx, "process_cpu_seconds_total")
+	if err != nil {
+		return err
+	}
+	rssAfter, err := c.metric(ctx, "process_resident_memory_bytes")
 	if err != nil {
 		return err
 	}
@@ -246,6 +256,8 @@ func benchMixed(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		row(opNames[op], merged[op].lat, merged[op].errors, merged[op].races)
 	}
 	row("all", all, int(errCount.Load()), races)
+	fmt.Fprintf(stdout, "server CPU (process_cpu_seconds_total): %.1f s during the run, %.2f ms per request\n",
+		cpuAfter-cpuBefore, (cpuAfter-cpuBefore)*1000/float64(max(requests, 1)))
 	fmt.Fprintf(stdout, "server RSS (process_resident_memory_bytes): %.1f MiB after seeding, %.1f MiB after the run\n", rssBefore/(1<<20), rssAfter/(1<<20))
 	if len(firstErrors) > 0 {
 		fmt.Fprintln(stdout, "first errors:")
