@@ -88,7 +88,7 @@ Commands:
                 (--clients), recall latency at --sizes, and a quiet tenant's recall during another's burst
   bench mixed   many tenants, concurrent clients, 70% recall, 25% store, 5% patch/associate/delete against
                 a running server (--url URL --admin-token T --tenants --clients --duration --seed):
-                requests/s, errors, latency per operation, server RSS
+                requests/s, errors, latency per operation, server CPU and RSS
   backup        write a tar.gz of a data directory, also while a server runs on it (--data-dir D --out F)
   restore       unpack a backup into a new or empty data directory (--data-dir D ARCHIVE)
   mcp           an MCP server on stdio that forwards to a mnemo server (mnemo mcp --url URL --token KEY)
