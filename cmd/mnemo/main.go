@@ -56,15 +56,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, cfg, stderr)
 	case "bench":
 		if len(args) < 2 {
-			return fmt.Errorf("usage: mnemo bench locomo|load [flags]")
+			return fmt.Errorf("usage: mnemo bench locomo|load|mixed [flags]")
 		}
 		switch args[1] {
 		case "locomo":
 			return benchLocomo(ctx, args[2:], stdout, stderr)
 		case "load":
+			if flagGiven(args[2:], "url") {
+				return benchLoadHTTP(ctx, args[2:], stdout, stderr)
+			}
 			return benchLoad(ctx, args[2:], stdout, stderr)
+		case "mixed":
+			return benchMixed(ctx, args[2:], stdout, stderr)
 		}
-		return fmt.Errorf("unknown benchmark %q (locomo, load)", args[1])
+		return fmt.Errorf("unknown benchmark %q (locomo, load, mixed)", args[1])
 	case "backup", "restore":
 		return dataCommand(ctx, args, stdout, stderr)
 	case "mcp":
@@ -81,7 +86,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 Commands:
   serve         run the server (mnemo serve --help lists every setting)
   bench locomo  recall quality on LoCoMo against a running server, next to plain BM25
-  bench load    store throughput and recall latency of one tenant at 1k, 10k, 100k memories
+  bench load    store throughput and recall latency of one tenant at 1k, 10k, 100k memories, in process;
+                with --url URL --admin-token T, against a running server over HTTP: concurrent stores
+                (--clients), recall latency at --sizes, and a quiet tenant's recall during another's burst
+  bench mixed   many tenants, concurrent clients, 70% recall, 25% store, 5% patch/associate/delete against
+                a running server (--url URL --admin-token T --tenants --clients --duration --seed):
+                requests/s, errors, latency per operation, server CPU and RSS
   backup        write a tar.gz of a data directory, also while a server runs on it (--data-dir D --out F)
   restore       unpack a backup into a new or empty data directory (--data-dir D ARCHIVE)
   mcp           an MCP server on stdio that forwards to a mnemo server (mnemo mcp --url URL --token KEY)
