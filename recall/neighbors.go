@@ -44,6 +44,9 @@ func (rc *Recaller) addNeighbors(ctx context.Context, store mnemo.MemoryStore, q
 			f.End = &hi
 		}
 		before, after, err := store.Adjacent(ctx, hit.ID, f)
+		if mnemo.ErrorCode(err) == mnemo.ENOTFOUND {
+			continue // deleted since it was found: it has no neighbours now
+		}
 		if err != nil {
 			return nil, err
 		}

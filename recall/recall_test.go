@@ -511,3 +511,30 @@ func TestRecallContextWindow(t *testing.T) {
 	// context_window=0 turns the step off.
 	wantOrder(t, f.recall("query=favourite+camping+trip&adaptive_floor=false&limit=10&context_window=0"), 2, 5, 3, 6, 4, 1)
 }
+
+// deletedMidway is a store whose memories are all deleted between the
+// search and the neighbour step: Adjacent no longer finds them.
+type deletedMidway struct{ *sqlite.Store }
+
+func (deletedMidway) Adjacent(context.Context, string, mnemo.Filter) (*mnemo.Memory, *mnemo.Memory, error) {
+	return nil, nil, mnemo.Errorf(mnemo.ENOTFOUND, "Memory not found")
+}
+
+// A top result deleted while recall runs has no neighbours any more; the
+// recall still answers, with what it found.
+func TestRecallHitDeletedDuringNeighbourStep(t *testing.T) {
+	f := newFixture(t)
+	f.add(1, "the deploy runs nightly")
+	f.add(2, "unrelated note about lunch")
+	q, err := recall.ParseQuery(url.Values{"query": {"deploy nightly"}}, recall.DefaultConfig, f.emb.Dim(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := (&recall.Recaller{Config: recall.DefaultConfig, Embedder: f.emb}).Run(f.ctx, deletedMidway{f.store}, q)
+	if err != nil {
+		t.Fatalf("recall failed on a memory deleted midway: %v", err)
+	}
+	if ids := resultIDs(resp); len(ids) == 0 || ids[0] != id(1) {
+		t.Fatalf("results %v, want %s first", ids, id(1))
+	}
+}
