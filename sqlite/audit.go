@@ -2,14 +2,13 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 
 	"github.com/mnemohq/mnemo"
 )
 
 // AppendAudit records an audit event; it is on disk when this returns.
 func (r *Registry) AppendAudit(ctx context.Context, e *mnemo.AuditEvent) error {
-	return r.db.write(ctx, func(tx *sql.Tx) error {
+	return r.db.write(ctx, func(tx *txn) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO audit (at, actor, tenant_id, action, target, request_id, outcome) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			micros(e.At), e.Actor, e.TenantID, e.Action, e.Target, e.RequestID, e.Outcome)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"sync"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -15,10 +16,132 @@ import (
 // db is one SQLite database with a single writer connection and a small
 // read pool: SQLite allows one writer at a time, and giving it its own
 // connection turns lock contention into queueing inside database/sql.
+// Both keep their statements prepared (see stmts).
 type db struct {
 	path   string
-	writer *sql.DB
-	reader *sql.DB
+	writer *stmts
+	reader *stmts
+}
+
+// stmts is a connection pool that keeps the statements it runs prepared,
+// by their SQL. Unprepared, SQLite parses every statement anew for each
+// query: that was a third of a recall's CPU. The cache is bounded, since
+// filters build SQL of many shapes; past the bound statements run
+// unprepared.
+type stmts struct {
+	*sql.DB
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+const maxPrepared = 64
+
+func newStmts(d *sql.DB) *stmts { return &stmts{DB: d, m: map[string]*sql.Stmt{}} }
+
+// lookup returns the prepared statement of q, if there is one.
+func (c *stmts) lookup(q string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[q]
+}
+
+// prepared returns the prepared statement of q, preparing it on first use,
+// or nil past the bound. It takes a connection of the pool, so it must not
+// be called while this goroutine holds one that the pool needs.
+func (c *stmts) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	st, ok := c.m[q]
+	full := len(c.m) >= maxPrepared
+	c.mu.Unlock()
+	if ok || full {
+		return st, nil
+	}
+	// Not under the lock: preparing waits for a connection, and whoever
+	// holds one may need the lock.
+	st, err := c.DB.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cur, ok := c.m[q]; ok {
+		st.Close() // prepared meanwhile by another request
+		return cur, nil
+	}
+	c.m[q] = st
+	return st, nil
+}
+
+// QueryContext runs q prepared.
+func (c *stmts) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := c.prepared(ctx, q)
+	if err != nil || st == nil {
+		return c.DB.QueryContext(ctx, q, args...)
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// QueryRowContext runs q prepared.
+func (c *stmts) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := c.prepared(ctx, q)
+	if err != nil || st == nil {
+		return c.DB.QueryRowContext(ctx, q, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// Close closes the prepared statements, then the pool.
+func (c *stmts) Close() error {
+	c.mu.Lock()
+	for _, st := range c.m {
+		st.Close()
+	}
+	c.m = map[string]*sql.Stmt{}
+	c.mu.Unlock()
+	return c.DB.Close()
+}
+
+// txn is a write transaction that runs its statements prepared on the
+// writer connection. The transaction holds the writer's only connection,
+// so a statement not prepared yet runs unprepared this once, and is
+// prepared when the transaction has ended.
+type txn struct {
+	*sql.Tx
+	c      *stmts
+	misses []string
+}
+
+func (t *txn) stmt(ctx context.Context, q string) *sql.Stmt {
+	st := t.c.lookup(q)
+	if st == nil {
+		t.misses = append(t.misses, q)
+		return nil
+	}
+	return t.Tx.StmtContext(ctx, st)
+}
+
+// ExecContext runs q prepared.
+func (t *txn) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st := t.stmt(ctx, q); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return t.Tx.ExecContext(ctx, q, args...)
+}
+
+// QueryContext runs q prepared.
+func (t *txn) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := t.stmt(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return t.Tx.QueryContext(ctx, q, args...)
+}
+
+// QueryRowContext runs q prepared.
+func (t *txn) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := t.stmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return t.Tx.QueryRowContext(ctx, q, args...)
 }
 
 // migration is one forward step of a schema; its index+1 is the version it
@@ -45,7 +168,7 @@ func openDB(ctx context.Context, path string, readers int, migrations []migratio
 	}
 	writer.SetMaxOpenConns(1)
 	writer.SetConnMaxIdleTime(0)
-	d := &db{path: path, writer: writer}
+	d := &db{path: path, writer: newStmts(writer)}
 	if err := d.migrate(ctx, migrations); err != nil {
 		writer.Close()
 		return nil, err
@@ -57,7 +180,7 @@ func openDB(ctx context.Context, path string, readers int, migrations []migratio
 	}
 	reader.SetMaxOpenConns(readers)
 	reader.SetMaxIdleConns(readers)
-	d.reader = reader
+	d.reader = newStmts(reader)
 	return d, nil
 }
 
@@ -100,13 +223,19 @@ func execAll(stmts ...string) migration {
 }
 
 // write runs fn in a write transaction.
-func (d *db) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (d *db) write(ctx context.Context, fn func(tx *txn) error) error {
 	tx, err := d.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
+	t := &txn{Tx: tx, c: d.writer}
+	defer func() {
+		tx.Rollback()
+		for _, q := range t.misses {
+			d.writer.prepared(ctx, q) // an error just leaves q unprepared
+		}
+	}()
+	if err := fn(t); err != nil {
 		return err
 	}
 	return tx.Commit()

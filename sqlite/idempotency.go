@@ -13,7 +13,7 @@ import (
 // ReserveIdempotency claims key for a request with the given fingerprint;
 // see mnemo.IdempotencyStore. Expired answers are removed on the way.
 func (r *Registry) ReserveIdempotency(ctx context.Context, tenantID, key string, fingerprint []byte, now time.Time, ttl, abandon time.Duration) (reserved bool, answer *mnemo.IdempotentAnswer, err error) {
-	err = r.db.write(ctx, func(tx *sql.Tx) error {
+	err = r.db.write(ctx, func(tx *txn) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE created_at < ?`, micros(now.Add(-ttl))); err != nil {
 			return err
 		}
@@ -47,7 +47,7 @@ func (r *Registry) ReserveIdempotency(ctx context.Context, tenantID, key string,
 
 // CompleteIdempotency stores the answer of a reserved key.
 func (r *Registry) CompleteIdempotency(ctx context.Context, tenantID, key string, answer mnemo.IdempotentAnswer) error {
-	return r.db.write(ctx, func(tx *sql.Tx) error {
+	return r.db.write(ctx, func(tx *txn) error {
 		_, err := tx.ExecContext(ctx, `UPDATE idempotency SET status = ?, body = ? WHERE tenant_id = ? AND key = ?`,
 			answer.Status, answer.Body, tenantID, key)
 		return err
@@ -57,7 +57,7 @@ func (r *Registry) CompleteIdempotency(ctx context.Context, tenantID, key string
 // ReleaseIdempotency forgets a reserved key, so a retry runs again (after a
 // server error, which changed nothing).
 func (r *Registry) ReleaseIdempotency(ctx context.Context, tenantID, key string) error {
-	return r.db.write(ctx, func(tx *sql.Tx) error {
+	return r.db.write(ctx, func(tx *txn) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE tenant_id = ? AND key = ? AND status = 0`, tenantID, key)
 		return err
 	})

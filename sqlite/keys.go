@@ -15,7 +15,7 @@ import (
 // UpdateTenant writes a tenant's name, status, reason, rate limit and
 // quotas.
 func (r *Registry) UpdateTenant(ctx context.Context, t *mnemo.Tenant) error {
-	return r.db.write(ctx, func(tx *sql.Tx) error {
+	return r.db.write(ctx, func(tx *txn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE tenants SET name = ?, status = ?, status_reason = ?,
 			rate_rps = ?, rate_burst = ?, max_memories = ?, max_storage_mb = ?, updated_at = ? WHERE id = ?`,
 			append(append([]any{t.Name, t.Status, t.StatusReason}, tenantLimitArgs(t)...), micros(t.UpdatedAt), t.ID)...)
@@ -31,7 +31,7 @@ func (r *Registry) UpdateTenant(ctx context.Context, t *mnemo.Tenant) error {
 
 // AddKey adds a key to an existing tenant; a token already in use is a 409.
 func (r *Registry) AddKey(ctx context.Context, key *mnemo.Key, keyHash []byte) error {
-	return r.db.write(ctx, func(tx *sql.Tx) error {
+	return r.db.write(ctx, func(tx *txn) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM keys WHERE hash = ?`, keyHash).Scan(&n); err != nil {
 			return err
@@ -145,7 +145,7 @@ func (r *Registry) keyWhere(ctx context.Context, where string, arg any) (*mnemo.
 // RevokeKey revokes one key of a tenant; it stops working with this commit.
 // Revoking a revoked key is a 404, as is a key of another tenant.
 func (r *Registry) RevokeKey(ctx context.Context, tenantID, keyID string, at time.Time) error {
-	return r.db.write(ctx, func(tx *sql.Tx) error {
+	return r.db.write(ctx, func(tx *txn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE keys SET revoked_at = ? WHERE id = ? AND tenant_id = ? AND revoked_at IS NULL`,
 			micros(at), keyID, tenantID)
 		if err != nil {

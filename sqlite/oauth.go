@@ -13,7 +13,7 @@ import (
 // RegisterOAuthClient stores a new public client.
 func (r *Registry) RegisterOAuthClient(ctx context.Context, c *mnemo.OAuthClient) error {
 	uris, _ := json.Marshal(c.RedirectURIs)
-	return r.db.write(ctx, func(tx *sql.Tx) error {
+	return r.db.write(ctx, func(tx *txn) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_clients (id, name, redirect_uris, created_at) VALUES (?, ?, ?, ?)`,
 			c.ID, c.Name, string(uris), micros(c.CreatedAt))
 		return err
@@ -40,7 +40,7 @@ func (r *Registry) OAuthClient(ctx context.Context, id string) (*mnemo.OAuthClie
 // SaveOAuthGrant stores a code, access token or refresh token by its hash.
 func (r *Registry) SaveOAuthGrant(ctx context.Context, g *mnemo.OAuthGrant) error {
 	scopes, _ := json.Marshal(g.Scopes)
-	return r.db.write(ctx, func(tx *sql.Tx) error {
+	return r.db.write(ctx, func(tx *txn) error {
 		// Inserted only while its key exists: a grant never outlives it.
 		res, err := tx.ExecContext(ctx, `INSERT INTO oauth_grants (hash, kind, client_id, key_id, scopes, redirect_uri, code_challenge, expires_at)
 			SELECT ?, ?, ?, id, ?, ?, ?, ? FROM keys WHERE id = ?`,
@@ -59,7 +59,7 @@ func (r *Registry) SaveOAuthGrant(ctx context.Context, g *mnemo.OAuthGrant) erro
 // it used, in one transaction: a code or a refresh token works once.
 func (r *Registry) ConsumeOAuthGrant(ctx context.Context, kind string, hash []byte, now time.Time) (*mnemo.OAuthGrant, error) {
 	var g mnemo.OAuthGrant
-	err := r.db.write(ctx, func(tx *sql.Tx) error {
+	err := r.db.write(ctx, func(tx *txn) error {
 		var scopes string
 		var expires int64
 		var used bool

@@ -223,7 +223,7 @@ func (r *Registry) Flush(ctx context.Context) error {
 	if len(usage) == 0 && len(stats) == 0 && len(touches) == 0 {
 		return nil
 	}
-	err := r.db.write(ctx, func(tx *sql.Tx) error {
+	err := r.db.write(ctx, func(tx *txn) error {
 		for k, n := range usage {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO usage (tenant_id, day, kind, count) VALUES (?, ?, ?, ?)
 				ON CONFLICT (tenant_id, day, kind) DO UPDATE SET count = count + excluded.count`, k.tenant, k.day, k.kind, n); err != nil {
@@ -287,7 +287,7 @@ func fromNullMicros(v sql.NullInt64) *time.Time {
 // CreateTenant inserts t and its first key in one transaction, so a tenant
 // never exists without a way in. A taken id or token is a 409.
 func (r *Registry) CreateTenant(ctx context.Context, t *mnemo.Tenant, key *mnemo.Key, keyHash []byte) error {
-	return r.db.write(ctx, func(tx *sql.Tx) error {
+	return r.db.write(ctx, func(tx *txn) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM tenants WHERE id = ?`, t.ID).Scan(&n); err != nil {
 			return err
@@ -415,7 +415,7 @@ func (r *Registry) tenantIndex(ctx context.Context) (map[string]mnemo.TenantStat
 // grants, and its kept idempotent answers: its tokens stop working with
 // this commit.
 func (r *Registry) DeleteTenant(ctx context.Context, id string) error {
-	err := r.db.write(ctx, func(tx *sql.Tx) error {
+	err := r.db.write(ctx, func(tx *txn) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM tenants WHERE id = ?`, id)
 		if err != nil {
 			return err

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -24,7 +23,7 @@ func relationProps(r mnemo.Relation) ([]byte, error) {
 
 // relate creates or updates relations (MERGE on from, type, to) inside a
 // write; both ends must exist.
-func relate(ctx context.Context, tx *sql.Tx, rels []mnemo.Relation) error {
+func relate(ctx context.Context, tx *txn, rels []mnemo.Relation) error {
 	for _, r := range rels {
 		propsJSON, err := relationProps(r)
 		if err != nil {

@@ -156,7 +156,7 @@ func (s *Store) Unembedded(ctx context.Context, limit int) ([]*mnemo.Memory, err
 
 // SetEmbedding stores the vector of an existing memory.
 func (s *Store) SetEmbedding(ctx context.Context, id string, vec []float32, model string) error {
-	_, err := s.write(ctx, mnemo.Quotas{}, func(tx *sql.Tx, changes *[]indexChange) error {
+	_, err := s.write(ctx, mnemo.Quotas{}, func(tx *txn, changes *[]indexChange) error {
 		var rid int64
 		if err := tx.QueryRowContext(ctx, `SELECT rid FROM memories WHERE id = ?`, id).Scan(&rid); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {

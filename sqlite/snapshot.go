@@ -114,7 +114,7 @@ func (sn *snapshot) Relations() iter.Seq2[mnemo.Relation, error] {
 // set, is stored with its EmbeddingModel. It returns the ids created, in
 // order, and how many relations are new.
 func (s *Store) Import(ctx context.Context, mems []*mnemo.Memory, rels []mnemo.Relation, quotas mnemo.Quotas) (created []string, relationsCreated int, err error) {
-	_, err = s.write(ctx, quotas, func(tx *sql.Tx, changes *[]indexChange) error {
+	_, err = s.write(ctx, quotas, func(tx *txn, changes *[]indexChange) error {
 		created, relationsCreated = nil, 0
 		insert, err := tx.PrepareContext(ctx, insertMemory+` ON CONFLICT (id) DO NOTHING`)
 		if err != nil {

@@ -131,7 +131,7 @@ func memoryArgs(m *mnemo.Memory) ([]any, error) {
 }
 
 // writeTags replaces the tag and prefix rows of rid.
-func writeTags(ctx context.Context, tx *sql.Tx, rid int64, tags []string) error {
+func writeTags(ctx context.Context, tx *txn, rid int64, tags []string) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM memory_tags WHERE rid = ?`, rid); err != nil {
 		return err
 	}
@@ -178,9 +178,9 @@ func (s *Store) applyIndex(changes []indexChange) {
 // reports the new counters. quotas, when set, are checked inside the
 // transaction against the counters before and after fn: a write that
 // crosses one is rolled back.
-func (s *Store) write(ctx context.Context, quotas mnemo.Quotas, fn func(tx *sql.Tx, changes *[]indexChange) error) (added mnemo.TenantStats, err error) {
+func (s *Store) write(ctx context.Context, quotas mnemo.Quotas, fn func(tx *txn, changes *[]indexChange) error) (added mnemo.TenantStats, err error) {
 	var changes []indexChange
-	err = s.db.write(ctx, func(tx *sql.Tx) error {
+	err = s.db.write(ctx, func(tx *txn) error {
 		before, err := counters(ctx, tx)
 		if err != nil {
 			return err
@@ -213,7 +213,7 @@ func (s *Store) write(ctx context.Context, quotas mnemo.Quotas, fn func(tx *sql.
 	return added, nil
 }
 
-func upsertVector(ctx context.Context, tx *sql.Tx, rid int64, vec []float32, model string) error {
+func upsertVector(ctx context.Context, tx *txn, rid int64, vec []float32, model string) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO vectors (rid, model, vec) VALUES (?, ?, ?)
 		ON CONFLICT (rid) DO UPDATE SET model = excluded.model, vec = excluded.vec`, rid, model, encodeVector(vec))
 	return err
@@ -221,7 +221,7 @@ func upsertVector(ctx context.Context, tx *sql.Tx, rid int64, vec []float32, mod
 
 // Write applies w in one transaction: all of it or nothing.
 func (s *Store) Write(ctx context.Context, w mnemo.Write, quotas mnemo.Quotas) (mnemo.TenantStats, error) {
-	return s.write(ctx, quotas, func(tx *sql.Tx, changes *[]indexChange) error {
+	return s.write(ctx, quotas, func(tx *txn, changes *[]indexChange) error {
 		for _, m := range w.Create {
 			if err := s.insert(ctx, tx, m, changes); err != nil {
 				return err
@@ -240,7 +240,7 @@ const insertMemory = `INSERT INTO memories (id, content, tags, tags_text, import
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // insert stores a new memory with its tags and vector.
-func (s *Store) insert(ctx context.Context, tx *sql.Tx, m *mnemo.Memory, changes *[]indexChange) error {
+func (s *Store) insert(ctx context.Context, tx *txn, m *mnemo.Memory, changes *[]indexChange) error {
 	args, err := memoryArgs(m)
 	if err != nil {
 		return mnemo.Errorf(mnemo.EINVALID, "memory %s: %v", m.ID, err)
@@ -254,7 +254,7 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, m *mnemo.Memory, changes
 }
 
 // writeRest writes a stored memory's tags and, when it has one, vector.
-func (s *Store) writeRest(ctx context.Context, tx *sql.Tx, rid int64, m *mnemo.Memory, changes *[]indexChange) error {
+func (s *Store) writeRest(ctx context.Context, tx *txn, rid int64, m *mnemo.Memory, changes *[]indexChange) error {
 	if err := writeTags(ctx, tx, rid, m.Tags); err != nil {
 		return fmt.Errorf("write tags: %w", err)
 	}
@@ -273,7 +273,7 @@ func (s *Store) writeRest(ctx context.Context, tx *sql.Tx, rid int64, m *mnemo.M
 
 // update replaces the stored fields of an existing memory; see
 // mnemo.Write for what its Embedding means.
-func (s *Store) update(ctx context.Context, tx *sql.Tx, m *mnemo.Memory, changes *[]indexChange) error {
+func (s *Store) update(ctx context.Context, tx *txn, m *mnemo.Memory, changes *[]indexChange) error {
 	var rid int64
 	if err := tx.QueryRowContext(ctx, `SELECT rid FROM memories WHERE id = ?`, m.ID).Scan(&rid); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
@@ -326,7 +326,7 @@ func (s *Store) Memories(ctx context.Context, ids []string) (map[string]*mnemo.M
 
 // Delete removes one memory; its tags, vector and relations go by cascade.
 func (s *Store) Delete(ctx context.Context, id string) error {
-	_, err := s.write(ctx, mnemo.Quotas{}, func(tx *sql.Tx, changes *[]indexChange) error {
+	_, err := s.write(ctx, mnemo.Quotas{}, func(tx *txn, changes *[]indexChange) error {
 		var rid int64
 		if err := tx.QueryRowContext(ctx, `DELETE FROM memories WHERE id = ? RETURNING rid`, id).Scan(&rid); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
@@ -343,7 +343,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 // DeleteMatching removes every memory that f matches.
 func (s *Store) DeleteMatching(ctx context.Context, f mnemo.Filter) (int, error) {
 	n := 0
-	_, err := s.write(ctx, mnemo.Quotas{}, func(tx *sql.Tx, changes *[]indexChange) error {
+	_, err := s.write(ctx, mnemo.Quotas{}, func(tx *txn, changes *[]indexChange) error {
 		where, args := filterSQL(f)
 		rows, err := tx.QueryContext(ctx, `DELETE FROM memories WHERE rid IN (SELECT m.rid FROM memories m WHERE `+where+`) RETURNING rid`, args...)
 		if err != nil {

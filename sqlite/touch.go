@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"time"
 )
@@ -49,7 +48,7 @@ func (s *Store) flushTouches(ctx context.Context) error {
 		pairs = append(pairs, [2]any{id, micros(at)})
 	}
 	list, _ := json.Marshal(pairs)
-	err := s.db.write(ctx, func(tx *sql.Tx) error {
+	err := s.db.write(ctx, func(tx *txn) error {
 		_, err := tx.ExecContext(ctx, `UPDATE memories SET last_accessed = max(last_accessed, j.value ->> 1)
 			FROM json_each(?) j WHERE memories.id = j.value ->> 0`, string(list))
 		return err
