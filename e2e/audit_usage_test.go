@@ -72,6 +72,7 @@ func mcReqID(t *testing.T, r *Response) string {
 // deleted tenant's audit stays, across a crash; no token and no memory
 // content is ever in it.
 func TestAuditTrail(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	began := time.Now().Add(-time.Second)
 	const acmeToken = "acme-audit-token-0123456789"
@@ -215,6 +216,7 @@ func TestAuditTrail(t *testing.T) {
 // a delete of an unknown tenant, a refused update, a refused key and a
 // duplicate tenant are recorded with their error outcome.
 func TestAuditRefusedAdminActions(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	began := time.Now().Add(-time.Second)
 	mcTenant(t, s, "acme", "acme-audit-token-0123456789")
@@ -316,6 +318,7 @@ func (u *mcUsageTracker) check(what string) {
 // once and a crash once a flush interval has passed, outlive the tenant,
 // and read the same as JSON and CSV, per tenant and for all.
 func TestUsageForBilling(t *testing.T) {
+	t.Parallel()
 	const flush = 100 * time.Millisecond
 	s := Start(t, map[string]string{"MNEMO_USAGE_FLUSH_INTERVAL": flush.String()})
 	now := time.Now()
@@ -473,6 +476,7 @@ func TestUsageForBilling(t *testing.T) {
 
 // TestUsageBadRange: a bad from or to is a 400 naming the field.
 func TestUsageBadRange(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	mcTenant(t, s, "acme", mcAcme)
 	for _, path := range []string{"/admin/tenants/acme/usage", "/admin/usage"} {
@@ -492,6 +496,7 @@ func TestUsageBadRange(t *testing.T) {
 // TestUsageNoPhantomTenant: admin requests naming a tenant that does not
 // exist bill no one: the tenant never shows up in the usage of all tenants.
 func TestUsageNoPhantomTenant(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	mcTenant(t, s, "acme", mcAcme)
 	s.Admin("GET", "/admin/tenants/ghost", nil).ExpectError(t, 404, "ghost")

@@ -268,6 +268,7 @@ func verifyRestored(t *testing.T, s *Server, f *backupFixture, before, all []wri
 // restores, with mnemo restore, into a directory a second server serves
 // with the same tenants, keys and memories, each complete.
 func TestBackupWhileWriting(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	f := seedBackup(t, s)
 	w := startWriter(s, "t1-token-1")
@@ -317,6 +318,7 @@ func TestBackupWhileWriting(t *testing.T) {
 // running server, from another process, while a client writes; mnemo
 // restore refuses what it must refuse and restores the archive.
 func TestCLIBackupWhileServing(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	f := seedBackup(t, s)
 	w := startWriter(s, "t1-token-1")

@@ -38,6 +38,7 @@ func badTenantTotal(t *testing.T, s *Server) float64 {
 }
 
 func TestBadMemoryInput(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	tok := mtTenant(t, s, "bad")
 	existing := s.Store(tok, map[string]any{"content": "already here", "tags": []string{"keep"}})
@@ -213,6 +214,7 @@ func TestBadMemoryInput(t *testing.T) {
 }
 
 func TestBadAssociateInput(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	tok := mtTenant(t, s, "badassoc")
 	a := s.Store(tok, map[string]any{"content": "a"})
@@ -264,6 +266,7 @@ func TestBadAssociateInput(t *testing.T) {
 }
 
 func TestBadTenantInput(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	s.CreateTenant("taken", "taken-token-123")
 
@@ -342,6 +345,7 @@ func TestBadTenantInput(t *testing.T) {
 }
 
 func TestBadAuth(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	tok := mtTenant(t, s, "auth")
 	id := s.Store(tok, map[string]any{"content": "guarded"})
@@ -426,6 +430,7 @@ func TestBadAuth(t *testing.T) {
 }
 
 func TestBadAdminNotConfigured(t *testing.T) {
+	t.Parallel()
 	s := Start(t, map[string]string{"ADMIN_API_TOKEN": ""})
 	for _, h := range [][]string{
 		nil,
@@ -446,6 +451,7 @@ func TestBadAdminNotConfigured(t *testing.T) {
 }
 
 func TestBadDeletedTenant(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	tok := mtTenant(t, s, "gone")
 	other := mtTenant(t, s, "stays")

@@ -52,6 +52,7 @@ func (f *fakeEmbeddings) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // stored without a made-up vector, /health shows the backlog, and the
 // backfill fills it once the endpoint is back.
 func TestOpenAIEmbedderThroughTheBinary(t *testing.T) {
+	t.Parallel()
 	fake := &fakeEmbeddings{dim: 8}
 	api := httptest.NewServer(fake)
 	defer api.Close()

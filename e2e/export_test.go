@@ -112,6 +112,7 @@ func recallResults(t *testing.T, s *Server, token, query string) ([]string, []st
 // the same memories in the same order as the original; ids are kept; a
 // second import creates nothing; the export holds nothing of another tenant.
 func TestExportImportRoundTrip(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	srcIDs := seedExportTenant(t, s, "alpha", "alpha-token-1")
 	s.CreateTenant("other", "other-token-1")
@@ -237,6 +238,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 // TestExportWithoutVectors: ?vectors=false leaves embeddings out, and an
 // import of it computes them, so the copy still recalls the same.
 func TestExportWithoutVectors(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	seedExportTenant(t, s, "alpha", "alpha-token-1")
 	r := adminGetRaw(t, s, "/admin/tenants/alpha/export?vectors=false").Expect(t, 200)
@@ -269,6 +271,7 @@ func TestExportWithoutVectors(t *testing.T) {
 // naming the line and the field, and nothing of it is written, not even
 // the good lines before the bad one.
 func TestImportValidation(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	s.CreateTenant("delta", "delta-token-1")
 	existing := s.Store("delta-token-1", map[string]any{"content": "already in delta"})
@@ -361,6 +364,7 @@ func TestImportValidation(t *testing.T) {
 // TestExportImportAreAdminOnly: a tenant key, even of the tenant named,
 // cannot export or import.
 func TestExportImportAreAdminOnly(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	s.CreateTenant("alpha", "alpha-token-1")
 	s.CreateTenant("beta", "beta-token-1")

@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,7 +15,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,7 +27,36 @@ import (
 // binary is the mnemo binary built once for the whole suite.
 var binary string
 
+// parallelPerCPU is how many tests run at once per CPU, unless -parallel
+// says otherwise.
+const parallelPerCPU = 4
+
 func TestMain(m *testing.M) {
+	// Every test calls t.Parallel: each starts its own server process, on
+	// its own port (PORT=0) and data directory, so none shares state with
+	// another. (Subtests that share their parent's server stay sequential:
+	// they build on each other's data, counts and orderings, and take
+	// milliseconds; those with a server of their own, or that touch nothing
+	// the others read, run in parallel too.)
+	//
+	// go test runs at most -parallel tests at once, by default GOMAXPROCS.
+	// These tests spend most of their time waiting: on a server process to
+	// start and answer, on Node (the MCP tests), on curl and python3 (the
+	// script test), on deliberate sleeps (key expiry, embedding backfill).
+	// With only GOMAXPROCS of them at once the CPUs sit idle, so, unless
+	// -parallel was given on the command line, run parallelPerCPU tests per
+	// CPU: the README's plain `go test ./...` gets the speed-up, and
+	// `go test -parallel 1 ./e2e/` still runs one test at a time. m.Run reads
+	// the flag when it starts the tests, so setting it here takes effect.
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		if err := flag.Set("test.parallel", strconv.Itoa(parallelPerCPU*runtime.GOMAXPROCS(0))); err != nil {
+			panic(err)
+		}
+	}
+
 	dir, err := os.MkdirTemp("", "mnemo-e2e-")
 	if err != nil {
 		panic(err)
@@ -49,8 +82,27 @@ type Server struct {
 	DataDir string
 	Env     map[string]string
 	cmd     *exec.Cmd
-	logs    *bytes.Buffer
+	logs    *syncBuffer
 	done    chan struct{}
+}
+
+// syncBuffer is the server's log: written by the goroutine that reads the
+// server's stderr, read by the test while the server runs.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) WriteString(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.WriteString(s)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // Start runs mnemo with a fresh data directory and the admin token set.
@@ -82,7 +134,7 @@ func (s *Server) start() {
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
-	s.cmd, s.logs, s.done = cmd, &bytes.Buffer{}, make(chan struct{})
+	s.cmd, s.logs, s.done = cmd, &syncBuffer{}, make(chan struct{})
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -116,6 +168,14 @@ func (s *Server) Stop() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
+	// A graceful shutdown waits for the server's open connections, and
+	// counts one the client dialed but never sent a request on (the
+	// transport keeps such a spare connection idle when another one freed
+	// up first) as busy for 5 seconds. Close the client's idle connections
+	// so that a stop does not wait on them. It closes those to the other
+	// tests' servers too, which only makes their next request dial again.
+	// (Every client here uses http.DefaultTransport.)
+	http.DefaultClient.CloseIdleConnections()
 	select {
 	case <-s.done:
 	default:

@@ -996,8 +996,10 @@ func isoListStrings(v any) []string {
 // TestIsolationMatrix runs every tenant route with one tenant's key against
 // the other tenant's ids, tags and relations, in both directions.
 func TestIsolationMatrix(t *testing.T) {
+	t.Parallel()
 	for _, dir := range []struct{ attacker, victim string }{{"bravo", "alpha"}, {"alpha", "bravo"}} {
 		t.Run(dir.attacker+"_attacks_"+dir.victim, func(t *testing.T) {
+			t.Parallel() // each direction has its own server
 			s := Start(t, nil)
 			fixtures := map[string]*isoTenant{
 				"alpha": isoSeedTenant(t, s, "alpha", 2),
@@ -1018,6 +1020,7 @@ func isoWhoAmI(s *Server, path string, headers ...string) (any, *Response) {
 // every place it may be sent, that the first credential wins, and that a
 // tenant key never opens the operator routes.
 func TestIsolationCredentials(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	a := isoSeedTenant(t, s, "alpha", 2)
 	b := isoSeedTenant(t, s, "bravo", 1)
@@ -1240,8 +1243,10 @@ func isoTenantDeletion(t *testing.T, survivorID, deletedID string) {
 
 // TestIsolationTenantDeletion deletes each tenant in turn.
 func TestIsolationTenantDeletion(t *testing.T) {
-	t.Run("delete_bravo", func(t *testing.T) { isoTenantDeletion(t, "alpha", "bravo") })
-	t.Run("delete_alpha", func(t *testing.T) { isoTenantDeletion(t, "bravo", "alpha") })
+	t.Parallel()
+	// Each runs its own server.
+	t.Run("delete_bravo", func(t *testing.T) { t.Parallel(); isoTenantDeletion(t, "alpha", "bravo") })
+	t.Run("delete_alpha", func(t *testing.T) { t.Parallel(); isoTenantDeletion(t, "bravo", "alpha") })
 }
 
 // isoTenantFileBytes reads a tenant's database and its WAL.
@@ -1263,6 +1268,7 @@ func isoTenantFileBytes(t *testing.T, s *Server, id string) []byte {
 // TestIsolationOnDisk checks the layout: one database per tenant under
 // tenants/<id>/, holding that tenant's content and nothing of the other's.
 func TestIsolationOnDisk(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	a := isoSeedTenant(t, s, "alpha", 2)
 	b := isoSeedTenant(t, s, "bravo", 1)

@@ -157,6 +157,7 @@ func mcKeys(t *testing.T, s *Server, tenant string) (list []map[string]any, byID
 // starts with the key the tenant was created with; a read-only key recalls
 // and is refused every write.
 func TestKeysCreateListAndScopes(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	const initialToken = "acme-initial-token-0123"
 	before := time.Now().Add(-time.Second)
@@ -194,6 +195,11 @@ func TestKeysCreateListAndScopes(t *testing.T) {
 	if expKey["expires_at"] != mcISO(expires) {
 		t.Fatalf("expires_at %v, want %s", expKey["expires_at"], mcISO(expires))
 	}
+	// The expiring key works until it expires. Checked at once: the steps
+	// below can take seconds on a loaded machine (the tests run in
+	// parallel), which would leave this check racing the expiry. That it
+	// answers 401 once expired is checked further down.
+	s.As(expToken, "GET", "/recall"+Q("query", "deploy"), nil).Expect(t, 200)
 
 	// An expiry with an offset is the same instant, shown in UTC.
 	offsetAt := time.Now().Add(48 * time.Hour).Truncate(time.Second)
@@ -286,8 +292,7 @@ func TestKeysCreateListAndScopes(t *testing.T) {
 	s.Store(writeOnly, map[string]any{"content": "stored by the write-only key"})
 	mcExpectCount(t, s, "acme", 3)
 
-	// The expiring key works until it expires, then answers 401.
-	s.As(expToken, "GET", "/recall"+Q("query", "deploy"), nil).Expect(t, 200)
+	// The expiring key, which worked before it expired, answers 401 after.
 	time.Sleep(time.Until(expires) + 200*time.Millisecond)
 	s.As(expToken, "GET", "/recall"+Q("query", "deploy"), nil).ExpectError(t, 401, "Unauthorized")
 	s.Do("POST", "/memory", map[string]any{"content": "expired"}, "X-API-Key", expToken).ExpectError(t, 401, "Unauthorized")
@@ -306,6 +311,7 @@ func mcRawJSON(v any) []byte {
 // TestKeysBadInput: a key request that breaks a rule is a 400 naming the
 // field, creates nothing; keys of an unknown tenant are a 404.
 func TestKeysBadInput(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	mcTenant(t, s, "acme", "acme-initial-token-0123")
 	cases := []struct {
@@ -334,6 +340,7 @@ func TestKeysBadInput(t *testing.T) {
 // whatever credential form carries it; other keys keep working; revoking is
 // per tenant; revocations, scopes and keys survive a restart and a crash.
 func TestKeysRevocation(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	const initialToken = "acme-initial-token-0123"
 	const betaToken = "beta-initial-token-0123"

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -29,6 +30,7 @@ func mcLimitsOf(tenant map[string]any) map[string]any {
 // and status; a field left out is unchanged, null removes a limit, a
 // refused patch changes nothing; it all survives a restart.
 func TestTenantPatch(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	mcTenant(t, s, "acme", mcAcme)
 
@@ -131,6 +133,7 @@ func TestTenantPatch(t *testing.T) {
 // rate limit and quotas, which apply at once; a tenant keeps its own limits
 // when the defaults change.
 func TestTenantDefaultsFromConfig(t *testing.T) {
+	t.Parallel()
 	s := Start(t, map[string]string{
 		"MNEMO_DEFAULT_RATE_LIMIT_RPS":   "0.01",
 		"MNEMO_DEFAULT_RATE_LIMIT_BURST": "4",
@@ -180,12 +183,29 @@ func mcRetryAfter(t *testing.T, h http.Header, lo, hi int) int {
 	return n
 }
 
+// mcRetryAfterSince checks the Retry-After of a refusal that lasts full
+// from a moment the test can only bound: no earlier than since, the
+// client's clock just before the request that started it (the first
+// request of a fresh bucket, the first failed authentication). The server
+// must send what is left of full, in whole seconds rounded up: within
+// slack seconds of full when the requests in between were quick, as on an
+// idle machine, and the range the test was written with; when they were
+// not (a loaded machine, tests running in parallel) the lower bound is the
+// time that has really passed, which a correct server always meets and a
+// wrong wait still fails.
+func mcRetryAfterSince(t *testing.T, h http.Header, full time.Duration, since time.Time, slack int) int {
+	t.Helper()
+	hi := int(math.Ceil(full.Seconds()))
+	return mcRetryAfter(t, h, min(hi-slack, int(math.Ceil((full-time.Since(since)).Seconds()))), hi)
+}
+
 // TestRateLimitPerTenant: with 0.01 requests per second and a burst of 3,
 // exactly three requests pass and the fourth is a 429 with Retry-After and
 // the X-RateLimit headers; meanwhile every request of another tenant
 // succeeds, interleaved and concurrent; a new limit applies at once, and
 // the limit survives a restart.
 func TestRateLimitPerTenant(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	mcTenant(t, s, "acme", mcAcme)
 	mcTenant(t, s, "beta", mcBeta)
@@ -193,6 +213,10 @@ func TestRateLimitPerTenant(t *testing.T) {
 	s.Admin("PATCH", "/admin/tenants/beta", map[string]any{"rate_limit": map[string]any{"requests_per_second": 0.01, "burst": 100}}).Expect(t, 200)
 
 	// Three pass, each saying what is left; a token comes back in 100 s.
+	// A refusal's Retry-After is the wait for that token: 100 s from the
+	// first request, which found the bucket full.
+	const perToken = 100 * time.Second
+	fullAt := time.Now()
 	r := s.As(mcAcme, "POST", "/memory", map[string]any{"content": "first of the burst"}).Expect(t, 201)
 	if h := mcRateHeaders(r.Header); h != [3]string{"3", "2", "100"} {
 		t.Fatalf("first request X-RateLimit Limit/Remaining/Reset = %v", h)
@@ -211,7 +235,7 @@ func TestRateLimitPerTenant(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		r := s.As(mcAcme, "POST", "/memory", map[string]any{"content": "refused"})
 		r.ExpectError(t, 429, "Rate limit exceeded")
-		mcRetryAfter(t, r.Header, 99, 100)
+		mcRetryAfterSince(t, r.Header, perToken, fullAt, 1)
 		if h := mcRateHeaders(r.Header); h != [3]string{"3", "0", "100"} {
 			t.Fatalf("refused request X-RateLimit = %v", h)
 		}
@@ -270,6 +294,7 @@ func TestRateLimitPerTenant(t *testing.T) {
 
 	// A new limit applies at once, with a fresh burst.
 	s.Admin("PATCH", "/admin/tenants/acme", map[string]any{"rate_limit": map[string]any{"requests_per_second": 0.01, "burst": 2}}).Expect(t, 200)
+	fullAt = time.Now()
 	for i := range 2 {
 		r := s.As(mcAcme, "GET", "/recall"+Q("query", "burst"), nil).Expect(t, 200)
 		if h := mcRateHeaders(r.Header); h[0] != "2" || h[1] != strconv.Itoa(1-i) {
@@ -278,16 +303,17 @@ func TestRateLimitPerTenant(t *testing.T) {
 	}
 	r = s.As(mcAcme, "GET", "/recall"+Q("query", "burst"), nil)
 	r.ExpectError(t, 429, "Rate limit exceeded")
-	mcRetryAfter(t, r.Header, 99, 100)
+	mcRetryAfterSince(t, r.Header, perToken, fullAt, 1)
 
 	// The limit survives a restart: a fresh bucket of the same size.
 	s.Restart(false)
+	fullAt = time.Now()
 	for range 2 {
 		s.As(mcAcme, "GET", "/recall"+Q("query", "burst"), nil).Expect(t, 200)
 	}
 	r = s.As(mcAcme, "GET", "/recall"+Q("query", "burst"), nil)
 	r.ExpectError(t, 429, "Rate limit exceeded")
-	mcRetryAfter(t, r.Header, 99, 100)
+	mcRetryAfterSince(t, r.Header, perToken, fullAt, 1)
 	s.As(mcBeta, "GET", "/recall"+Q("query", "beta"), nil).Expect(t, 200)
 
 	// null removes it.
@@ -304,6 +330,7 @@ func TestRateLimitPerTenant(t *testing.T) {
 // deleted tenant used is a new tenant, with the configured default limit
 // and a full burst: the deleted tenant's drained bucket does not slow it.
 func TestRateLimitFreshForNewTenant(t *testing.T) {
+	t.Parallel()
 	s := Start(t, map[string]string{"MNEMO_DEFAULT_RATE_LIMIT_RPS": "0.01", "MNEMO_DEFAULT_RATE_LIMIT_BURST": "3"})
 	mcTenant(t, s, "acme", mcAcme)
 	for range 3 {
@@ -330,6 +357,7 @@ func TestRateLimitFreshForNewTenant(t *testing.T) {
 // naming the quota and the numbers; a batch that would cross it stores
 // nothing; reads and deletes still work, and a delete frees quota at once.
 func TestQuotaMaxMemories(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	mcTenant(t, s, "acme", mcAcme)
 	s.Admin("PATCH", "/admin/tenants/acme", map[string]any{"quotas": map[string]any{"max_memories": 3}}).Expect(t, 200)
@@ -389,6 +417,7 @@ func TestQuotaMaxMemories(t *testing.T) {
 // TestQuotaConcurrentWrites: concurrent stores cannot both pass a quota
 // check that only one fits.
 func TestQuotaConcurrentWrites(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	mcTenant(t, s, "acme", mcAcme)
 	s.Admin("PATCH", "/admin/tenants/acme", map[string]any{"quotas": map[string]any{"max_memories": 5}}).Expect(t, 200)
@@ -425,6 +454,7 @@ func TestQuotaConcurrentWrites(t *testing.T) {
 // TestQuotaMaxStorage: max_storage_mb counts the tenant's stored bytes; the
 // 403 names the quota and the numbers; a delete frees the bytes at once.
 func TestQuotaMaxStorage(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	mcTenant(t, s, "acme", mcAcme)
 	// 0.01 MiB = 10485 bytes: with 768-dimension vectors (3072 bytes each)
@@ -464,6 +494,7 @@ func TestQuotaMaxStorage(t *testing.T) {
 // other tenants and the admin routes are not affected. The request in
 // flight is a POST whose body is held back.
 func TestConcurrencyCap(t *testing.T) {
+	t.Parallel()
 	s := Start(t, map[string]string{"MNEMO_TENANT_MAX_CONCURRENT": "1"})
 	mcTenant(t, s, "acme", mcAcme)
 	mcTenant(t, s, "beta", mcBeta)
@@ -535,6 +566,7 @@ func TestConcurrencyCap(t *testing.T) {
 
 // TestRecallQueriesCap: a recall runs at most 10 queries; beyond is a 400.
 func TestRecallQueriesCap(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	mcTenant(t, s, "acme", mcAcme)
 	s.Store(mcAcme, map[string]any{"content": "query number three is about deploys"})
@@ -557,9 +589,11 @@ func TestRecallQueriesCap(t *testing.T) {
 // attempt in a minute from an address that failed three times is a 429
 // with Retry-After, even with a good key, on tenant and admin routes.
 func TestAuthThrottle(t *testing.T) {
+	t.Parallel()
 	s := Start(t, map[string]string{"MNEMO_AUTH_FAILURES_PER_MINUTE": "3"})
 	mcTenant(t, s, "acme", mcAcme)
 	s.As(mcAcme, "GET", "/recall"+Q("query", "x"), nil).Expect(t, 200)
+	firstFailure := time.Now() // the minute is counted from here
 	s.As("wrong-token-000000001", "GET", "/recall"+Q("query", "x"), nil).ExpectError(t, 401, "Unauthorized")
 	s.Do("GET", "/recall"+Q("query", "x"), nil).ExpectError(t, 401, "Unauthorized")
 	s.Admin("GET", "/admin/tenants", nil).Expect(t, 200)
@@ -567,10 +601,10 @@ func TestAuthThrottle(t *testing.T) {
 	// The fourth attempt: refused whatever it carries.
 	r := s.As(mcAcme, "GET", "/recall"+Q("query", "x"), nil)
 	r.ExpectError(t, 429, "Too many failed authentications")
-	mcRetryAfter(t, r.Header, 55, 60)
+	mcRetryAfterSince(t, r.Header, time.Minute, firstFailure, 5)
 	r = s.Admin("GET", "/admin/tenants", nil)
 	r.ExpectError(t, 429, "Too many failed authentications")
-	mcRetryAfter(t, r.Header, 55, 60)
+	mcRetryAfterSince(t, r.Header, time.Minute, firstFailure, 5)
 	s.As("wrong-token-000000001", "POST", "/memory", map[string]any{"content": "x"}).ExpectError(t, 429, "Too many failed authentications")
 	s.As(mcAcme, "POST", "/memory", map[string]any{"content": "x"}).ExpectError(t, 429, "Too many failed authentications")
 	// /health needs no credentials and is not throttled.
@@ -582,6 +616,7 @@ func TestAuthThrottle(t *testing.T) {
 // one. An address that failed authentication three times in the minute
 // must not be able to test keys there either.
 func TestAuthThrottleHealthIsNoOracle(t *testing.T) {
+	t.Parallel()
 	s := Start(t, map[string]string{"MNEMO_AUTH_FAILURES_PER_MINUTE": "3"})
 	mcTenant(t, s, "acme", mcAcme)
 	if r := s.As(mcAcme, "GET", "/health", nil).Expect(t, 200); r.Body["tenant_id"] != "acme" {
@@ -601,6 +636,7 @@ func TestAuthThrottleHealthIsNoOracle(t *testing.T) {
 // failed authentication like any other: after three bad keys there, the
 // address is throttled and a good key no longer confirms itself.
 func TestAuthThrottleHealthGuessesCount(t *testing.T) {
+	t.Parallel()
 	s := Start(t, map[string]string{"MNEMO_AUTH_FAILURES_PER_MINUTE": "3"})
 	mcTenant(t, s, "acme", mcAcme)
 	for i := range 10 {
@@ -619,14 +655,16 @@ func TestAuthThrottleHealthGuessesCount(t *testing.T) {
 // in X-Forwarded-For is the one throttled: another address, and the proxy
 // itself, are not.
 func TestAuthThrottleTrustedProxy(t *testing.T) {
+	t.Parallel()
 	s := Start(t, map[string]string{"MNEMO_AUTH_FAILURES_PER_MINUTE": "3", "MNEMO_TRUSTED_PROXIES": "127.0.0.1/32"})
 	mcTenant(t, s, "acme", mcAcme)
+	firstFailure := time.Now() // the minute is counted from here
 	for range 3 {
 		s.Do("GET", "/recall"+Q("query", "x"), nil, "Authorization", "Bearer wrong-token-00001", "X-Forwarded-For", "203.0.113.7").ExpectError(t, 401, "Unauthorized")
 	}
 	r := s.Do("GET", "/recall"+Q("query", "x"), nil, "Authorization", "Bearer "+mcAcme, "X-Forwarded-For", "203.0.113.7")
 	r.ExpectError(t, 429, "Too many failed authentications")
-	mcRetryAfter(t, r.Header, 55, 60)
+	mcRetryAfterSince(t, r.Header, time.Minute, firstFailure, 5)
 	// A client cannot escape by prepending an address: the last untrusted hop counts.
 	s.Do("GET", "/recall"+Q("query", "x"), nil, "Authorization", "Bearer "+mcAcme, "X-Forwarded-For", "198.51.100.1, 203.0.113.7").
 		ExpectError(t, 429, "Too many failed authentications")
@@ -640,6 +678,7 @@ func TestAuthThrottleTrustedProxy(t *testing.T) {
 // TestAuthThrottleUntrustedForwardedFor: without trusted proxies,
 // X-Forwarded-For is ignored: the peer address is throttled.
 func TestAuthThrottleUntrustedForwardedFor(t *testing.T) {
+	t.Parallel()
 	s := Start(t, map[string]string{"MNEMO_AUTH_FAILURES_PER_MINUTE": "3"})
 	mcTenant(t, s, "acme", mcAcme)
 	for i := range 3 {
@@ -653,6 +692,7 @@ func TestAuthThrottleUntrustedForwardedFor(t *testing.T) {
 // nothing twice; the same key with another request is a 422; keys are per
 // tenant; the kept answers survive a restart and a crash.
 func TestIdempotencyKey(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	mcTenant(t, s, "acme", mcAcme)
 	mcTenant(t, s, "beta", mcBeta)
@@ -766,6 +806,7 @@ func TestIdempotencyKey(t *testing.T) {
 // gets the old tenant's answers replayed, nor a 422 for its own first
 // request.
 func TestIdempotencyForgottenWithTenant(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	mcTenant(t, s, "acme", mcAcme)
 	body := map[string]any{"content": "first customer's note", "metadata": map[string]any{"customer": "first-customer-private"}}
@@ -788,6 +829,7 @@ func TestIdempotencyForgottenWithTenant(t *testing.T) {
 // request; a read-only one on writes only; data is kept, admin routes keep
 // working, the status survives a restart, and active restores everything.
 func TestTenantStatus(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	mcTenant(t, s, "acme", mcAcme)
 	mcTenant(t, s, "beta", mcBeta)
@@ -894,6 +936,7 @@ func TestTenantStatus(t *testing.T) {
 // tenant over max_storage_mb is refused like any other write, and stores
 // nothing.
 func TestQuotaStorageCountsRelations(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	mcTenant(t, s, "acme", mcAcme)
 	a := s.Store(mcAcme, map[string]any{"content": "relation quota memory a"})

@@ -200,6 +200,7 @@ func mcpRouteMissing(t *testing.T, s *Server, token string) bool {
 // too; a "$N.path" argument must carry an id from one step to the next; and
 // a refused key must fail the connection.
 func TestMCPClient(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	const token = "mcp-client-tenant-token-0123456789"
 	s.CreateTenant("mcpclient", token)
@@ -208,8 +209,13 @@ func TestMCPClient(t *testing.T) {
 	}
 	want := []string{"store_memory", "recall_memory", "associate_memories", "update_memory", "delete_memory", "check_database_health"}
 	sort.Strings(want)
+	// The subtests share the server but not what they do on it: each
+	// stores and recalls its own memory, or only tries to connect (a
+	// refused key throttles nothing: the harness turns the failed-login
+	// throttle off).
 	for _, mode := range []string{"http", "stdio"} {
 		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
 			got := runMCPClient(t, mode, s, token, []map[string]any{
 				{"op": "list_tools"},
 				{"op": "call", "tool": "store_memory", "args": map[string]any{"content": "mcp client self-test " + mode, "tags": []string{"selftest"}}},
@@ -238,6 +244,7 @@ func TestMCPClient(t *testing.T) {
 		})
 	}
 	t.Run("refused key", func(t *testing.T) {
+		t.Parallel()
 		_, stderr, err := tryMCPClient(t, "http", s, "not-a-tenant-key-0123456789", []map[string]any{{"op": "ping"}})
 		if err == nil || !strings.Contains(stderr, "connect failed") || !strings.Contains(stderr, "code 401") {
 			t.Fatalf("connect with a wrong key: err %v, stderr %q", err, stderr)

@@ -52,8 +52,10 @@ func recallIDs(structured map[string]any) []string {
 // TestMCPToolsWithARealClient drives every tool through the official
 // TypeScript SDK, over Streamable HTTP and through `mnemo mcp` on stdio.
 func TestMCPToolsWithARealClient(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"http", "stdio"} {
 		t.Run(mode, func(t *testing.T) {
+			t.Parallel() // each mode has its own server
 			s := Start(t, nil)
 			s.CreateTenant("alpha", "alpha-mcp-token")
 			out := runMCPClient(t, mode, s, "alpha-mcp-token", []map[string]any{
@@ -138,6 +140,7 @@ func TestMCPToolsWithARealClient(t *testing.T) {
 // TestMCPIsolation: a second tenant's client never sees the first tenant's
 // memories, by any tool.
 func TestMCPIsolation(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	s.CreateTenant("alpha", "alpha-mcp-token")
 	s.CreateTenant("bravo", "bravo-mcp-token")
@@ -185,6 +188,7 @@ func TestMCPIsolation(t *testing.T) {
 // TestMCPRefusalsAreToolErrors: scopes, suspension, rate limits and quotas
 // reach the assistant as tool errors with the HTTP API's message.
 func TestMCPRefusalsAreToolErrors(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	s.CreateTenant("alpha", "alpha-mcp-token")
 	r := s.Admin("POST", "/admin/tenants/alpha/keys", map[string]any{"label": "reader", "scopes": []string{"read"}}).Expect(t, 201)
@@ -294,6 +298,7 @@ func mcpHealthCall(t *testing.T, s *Server, token, session string) (int, map[str
 // on every message, so revoking it ends a live session; a session belongs
 // to the tenant that opened it.
 func TestMCPAuthentication(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	s.CreateTenant("alpha", "alpha-mcp-token")
 	s.CreateTenant("bravo", "bravo-mcp-token")

@@ -231,6 +231,7 @@ func mtCSV(v []float64) string {
 // POST /memory and GET /memory/{id}
 
 func TestMemoryStore(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	tok := mtTenant(t, s, "store")
 
@@ -450,6 +451,7 @@ func TestMemoryStore(t *testing.T) {
 
 // TestMemoryVectorSize checks that VECTOR_SIZE sets the embedding dimension.
 func TestMemoryVectorSize(t *testing.T) {
+	t.Parallel()
 	s := Start(t, map[string]string{"VECTOR_SIZE": "8"})
 	tok := mtTenant(t, s, "dim")
 	r := s.Do("GET", "/health", nil).Expect(t, 200)
@@ -468,6 +470,7 @@ func TestMemoryVectorSize(t *testing.T) {
 // POST /memory/batch
 
 func TestMemoryBatch(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	tok := mtTenant(t, s, "batch")
 
@@ -565,6 +568,7 @@ func TestMemoryBatch(t *testing.T) {
 // PATCH and DELETE /memory/{id}
 
 func TestMemoryPatchDelete(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	tok := mtTenant(t, s, "patch")
 	id := s.Store(tok, map[string]any{"content": "original content about ferns", "tags": []string{"a"},
@@ -682,6 +686,7 @@ func TestMemoryPatchDelete(t *testing.T) {
 // GET and DELETE /memory/by-tag
 
 func TestMemoryByTag(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	tok := mtTenant(t, s, "bytag")
 	m1 := s.Store(tok, map[string]any{"content": "m1", "tags": []string{"Alpha"}, "importance": 0.9, "timestamp": "2024-01-01T00:00:00Z"})
@@ -786,6 +791,7 @@ func TestMemoryByTag(t *testing.T) {
 // POST /associate
 
 func TestAssociate(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	tok := mtTenant(t, s, "assoc")
 	a := s.Store(tok, map[string]any{"content": "memory A about vim"})
@@ -898,6 +904,7 @@ func TestAssociate(t *testing.T) {
 // GET /memories/{id}/related
 
 func TestRelated(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	tok := mtTenant(t, s, "related")
 	mem := func(content string, importance float64, ts string) string {
@@ -994,6 +1001,7 @@ func TestRelated(t *testing.T) {
 // GET /startup-recall and GET /analyze
 
 func TestStartupRecall(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	tok := mtTenant(t, s, "startup")
 	l1 := s.Store(tok, map[string]any{"content": "never force-push main", "tags": []string{"critical"}, "importance": 0.95, "type": "Insight", "metadata": map[string]any{"why": "history"}})
@@ -1048,6 +1056,7 @@ func TestStartupRecall(t *testing.T) {
 }
 
 func TestAnalyze(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	tok := mtTenant(t, s, "analyze")
 	d1 := s.Store(tok, map[string]any{"content": "use postgres", "type": "Decision", "confidence": 0.9, "importance": 0.8, "timestamp": "2024-01-01T09:10:00Z"})
@@ -1076,6 +1085,7 @@ func TestAnalyze(t *testing.T) {
 // GET /health
 
 func TestHealth(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	tokA := mtTenant(t, s, "health-a")
 	tokB := mtTenant(t, s, "health-b")
@@ -1133,6 +1143,7 @@ func TestHealth(t *testing.T) {
 // GET /recall
 
 func TestRecallResponse(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	tok := mtTenant(t, s, "shape")
 	id := s.Store(tok, map[string]any{"content": "The project database migration finished", "tags": []string{"db"}, "metadata": map[string]any{"m": "x"}})
@@ -1206,6 +1217,7 @@ func TestRecallResponse(t *testing.T) {
 }
 
 func TestRecallTags(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	tok := mtTenant(t, s, "tags")
 	mk := func(content string, tags ...string) string {
@@ -1268,6 +1280,7 @@ func TestRecallTags(t *testing.T) {
 }
 
 func TestRecallTime(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	tok := mtTenant(t, s, "time")
 	now := time.Now().UTC()
@@ -1316,6 +1329,7 @@ func TestRecallTime(t *testing.T) {
 }
 
 func TestRecallStartEndSortLimit(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	tok := mtTenant(t, s, "window")
 	var m []string
@@ -1365,6 +1379,7 @@ func TestRecallStartEndSortLimit(t *testing.T) {
 }
 
 func TestRecallExpandRelations(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	tok := mtTenant(t, s, "expand")
 	long := "2020-01-01T00:00:00+00:00"
@@ -1452,6 +1467,7 @@ func TestRecallExpandRelations(t *testing.T) {
 }
 
 func TestRecallCurrentState(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 
 	t.Run("validity window", func(t *testing.T) {
@@ -1568,6 +1584,7 @@ func TestRecallCurrentState(t *testing.T) {
 }
 
 func TestRecallMinScoreAndDedupe(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	tok := mtTenant(t, s, "score")
 	s.Store(tok, map[string]any{"content": "alpha beta gamma delta", "importance": 0.9})
@@ -1626,6 +1643,7 @@ func TestRecallMinScoreAndDedupe(t *testing.T) {
 // Persistence and durability
 
 func TestPersistence(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	tok := mtTenant(t, s, "persist")
 	tok2 := mtTenant(t, s, "persist2")
@@ -1678,6 +1696,7 @@ func TestPersistence(t *testing.T) {
 }
 
 func TestDurabilityAfterKill(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	tok := mtTenant(t, s, "durable")
 	a := s.Store(tok, map[string]any{"content": "acknowledged before the kill", "tags": []string{"k"}})

@@ -42,6 +42,7 @@ func expectMetrics(t *testing.T, got []string, want ...string) {
 // requests by route pattern, and reports tenants and memories from the
 // registry, across a restart.
 func TestMetricsEndToEnd(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	s.CreateTenant("acme", "acme-token-0123456789")
 	var ids []string

@@ -37,6 +37,7 @@ func formPost(t *testing.T, u string, form url.Values, origin string) (*http.Res
 // enter their tenant key, exchange the code with PKCE, call a tool, refresh;
 // then the key is revoked and everything the grant gave is refused.
 func TestOAuthFlowForConnectors(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	s.CreateTenant("alpha", "alpha-original-key")
 	r := s.Admin("POST", "/admin/tenants/alpha/keys", map[string]any{"label": "claude.ai"}).Expect(t, 201)

@@ -14,6 +14,7 @@ import (
 // client keeps working with its old token, bound to the tenant "default",
 // across restarts.
 func TestSingleTenantMigrationPath(t *testing.T) {
+	t.Parallel()
 	s := Start(t, map[string]string{"AUTOMEM_API_TOKEN": "legacy-automem-token"})
 	id := s.Store("legacy-automem-token", map[string]any{"content": "kept from the single-tenant days"})
 	r := s.Admin("GET", "/admin/tenants/default/stats", nil).Expect(t, 200)
@@ -40,6 +41,7 @@ func TestSingleTenantMigrationPath(t *testing.T) {
 // TestGeneratedTokens: without api_token, the server generates one
 // (mnemo_ + 43 base64url characters) and shows it once.
 func TestGeneratedTokens(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	r := s.Admin("POST", "/admin/tenants", map[string]any{"tenant_id": "gen", "name": "Generated"}).Expect(t, 201)
 	token, _ := r.Body["api_token"].(string)
@@ -63,6 +65,7 @@ func TestGeneratedTokens(t *testing.T) {
 // TestLogsCarryNoSecrets: the access log has request id, tenant, route,
 // status and latency, but never a token or memory content.
 func TestLogsCarryNoSecrets(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	s.CreateTenant("logged", "very-secret-tenant-token")
 	s.Store("very-secret-tenant-token", map[string]any{"content": "confidential memory content"})
@@ -104,6 +107,7 @@ func openTenantFiles(t *testing.T, s *Server) int {
 // the registry, so listing tenants with stats opens no tenant database, and
 // idle tenant databases are closed.
 func TestListingManyTenantsOpensNoDatabase(t *testing.T) {
+	t.Parallel()
 	s := Start(t, map[string]string{"MNEMO_STORE_IDLE_TIMEOUT": "50ms"})
 	const n = 120
 	for i := 0; i < n; i++ {

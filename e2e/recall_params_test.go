@@ -183,6 +183,7 @@ func rpNoLeak(t *testing.T, desc string, r *Response, caller, other *rpTenant) {
 // tenants use, decomposition into entity sub-queries, and recency bias,
 // alone and together; B sees only its own memories and counts only them.
 func TestRecallParamsIsolation(t *testing.T) {
+	t.Parallel()
 	s, a, b := rpFixture(t)
 	aIDs := strings.Join(a.allIDs(), ",")
 	question := "What did Caroline plan for the Paris trip with Zebra Person " + rpMarkerA + "?"
@@ -298,6 +299,7 @@ func (ten *rpTenant) sortedKeys() []string {
 
 // Each feature works over HTTP.
 func TestRecallParamsOverHTTP(t *testing.T) {
+	t.Parallel()
 	s, _, b := rpFixture(t)
 	base := []string{"adaptive_floor", "false", "context_window", "0"}
 	q := func(kv ...string) []string { return append(append([]string{}, base...), kv...) }

@@ -11,6 +11,7 @@ import (
 // TestMultitenantScript runs scripts/test_multitenant.sh, the check the seed
 // document names, against the real binary.
 func TestMultitenantScript(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	cmd := exec.Command("bash", "../scripts/test_multitenant.sh")
 	cmd.Env = append(os.Environ(), "BASE_URL="+s.URL, "ADMIN_TOKEN="+adminToken)
@@ -33,6 +34,7 @@ func TestMultitenantScript(t *testing.T) {
 // working: it creates a tenant per conversation, stores every turn, asks the
 // questions and removes its tenants.
 func TestBenchLocomoCommand(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 	data := filepath.Join(t.TempDir(), "locomo.json")
 	os.WriteFile(data, []byte(`[{"sample_id":"conv-t","conversation":{"speaker_a":"Ann","speaker_b":"Bob",

@@ -24,6 +24,7 @@ func curl(t *testing.T, s *Server, method, path, token, body string) *Response {
 // TestSeedWalkthrough runs the seed document's "Testing Locally" and
 // "Usage Examples" sections verbatim.
 func TestSeedWalkthrough(t *testing.T) {
+	t.Parallel()
 	s := Start(t, nil)
 
 	r := curl(t, s, "POST", "/admin/tenants", adminToken, `{"tenant_id":"test","api_token":"test-token"}`).Expect(t, 201)
