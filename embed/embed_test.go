@@ -7,10 +7,12 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/mnemohq/mnemo/embed"
+	"github.com/mnemohq/mnemo/internal/stopwords"
 )
 
 func cosine(a, b []float32) float64 {
@@ -133,5 +135,81 @@ func TestOpenAIRejectsBadAnswers(t *testing.T) {
 				t.Fatalf("err %v, want it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// referenceEmbed is the hash embedder as first written, with the feature
+// strings built: the fast one must give bit-for-bit the same vectors, or
+// stored vectors of model hash-v1 would no longer match new ones.
+func referenceEmbed(dim int, text string) []float32 {
+	type feat struct{ count, weight float64 }
+	features := map[string]*feat{}
+	var order []string
+	add := func(key string, weight float64) {
+		f := features[key]
+		if f == nil {
+			f = &feat{weight: weight}
+			features[key] = f
+			order = append(order, key)
+		}
+		f.count++
+	}
+	var words []string
+	for _, w := range embed.Words(text) {
+		if !stopwords.HashEmbedding.Has(w) {
+			words = append(words, w)
+		}
+	}
+	for i, w := range words {
+		add("w:"+w, 1)
+		if i > 0 {
+			add("b:"+words[i-1]+" "+w, 0.5)
+		}
+		r := []rune("<" + w + ">")
+		for n := 3; n <= 5; n++ {
+			for j := 0; j+n <= len(r); j++ {
+				add("c:"+string(r[j:j+n]), 0.35)
+			}
+		}
+	}
+	vec := make([]float32, dim)
+	for _, key := range order {
+		f := features[key]
+		h := uint64(14695981039346656037)
+		for i := 0; i < len(key); i++ {
+			h ^= uint64(key[i])
+			h *= 1099511628211
+		}
+		x := h + 0x9e3779b97f4a7c15
+		x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+		x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+		sign := float32(1)
+		if (x^(x>>31))&1 == 1 {
+			sign = -1
+		}
+		vec[h%uint64(dim)] += sign * float32(f.weight*(1+math.Log(f.count)))
+	}
+	var norm float64
+	for _, v := range vec {
+		norm += float64(v) * float64(v)
+	}
+	if norm > 0 {
+		inv := float32(1 / math.Sqrt(norm))
+		for i := range vec {
+			vec[i] *= inv
+		}
+	}
+	return vec
+}
+
+func TestHashMatchesReference(t *testing.T) {
+	texts := []string{"", "the", "We chose PostgreSQL over MongoDB for billing", "migration migrations migrated",
+		"café naïve résumé 東京 タワー", "a a a a repeated repeated", "emoji 😀 and ü in words", "x", "ab", "UPPER lower MiXeD 123 4567", "bad\xffutf8\xfe bytes"}
+	h := embed.NewHash(256)
+	vecs, _ := h.Embed(context.Background(), texts)
+	for i, text := range texts {
+		if want := referenceEmbed(256, text); !reflect.DeepEqual(vecs[i], want) {
+			t.Errorf("%q: vector differs from the reference", text)
+		}
 	}
 }

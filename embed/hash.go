@@ -52,24 +52,28 @@ func Words(text string) []string {
 	})
 }
 
+// feature is one hashed feature: its key's hash, how often it occurs and
+// its weight.
 type feature struct {
+	hash   uint64
 	count  float64
 	weight float64
 }
 
 func (h *Hash) embed(text string) []float32 {
-	// Features are summed in the order first seen, so the same text always
-	// gives bit-for-bit the same vector (map order would vary the rounding).
-	features := map[string]*feature{}
-	var order []string
-	add := func(key string, weight float64) {
-		f := features[key]
-		if f == nil {
-			f = &feature{weight: weight}
-			features[key] = f
-			order = append(order, key)
+	// Features are keyed by the FNV-1a hash of "w:word", "b:prev word" or
+	// "c:gram", computed without building those strings, and summed in the
+	// order first seen, so the same text always gives bit-for-bit the same
+	// vector (map order would vary the rounding).
+	var features []feature
+	index := map[uint64]int{}
+	add := func(hv uint64, weight float64) {
+		if i, ok := index[hv]; ok {
+			features[i].count++
+			return
 		}
-		f.count++
+		index[hv] = len(features)
+		features = append(features, feature{hash: hv, count: 1, weight: weight})
 	}
 	var words []string
 	for _, w := range Words(text) {
@@ -77,25 +81,33 @@ func (h *Hash) embed(text string) []float32 {
 			words = append(words, w)
 		}
 	}
+	var buf []byte
 	for i, w := range words {
-		add("w:"+w, 1)
+		add(fnv1aString(fnv1aString(fnvOffset, "w:"), w), 1)
 		if i > 0 {
-			add("b:"+words[i-1]+" "+w, 0.5)
+			add(fnv1aString(fnv1aString(fnv1aString(fnv1aString(fnvOffset, "b:"), words[i-1]), " "), w), 0.5)
 		}
-		grams := charGrams(w)
-		for _, g := range grams {
-			add("c:"+g, 0.35)
+		// Character 3-, 4- and 5-grams of "<word>", by rune.
+		buf = append(append(append(buf[:0], '<'), w...), '>')
+		var starts []int
+		for j := range string(buf) {
+			starts = append(starts, j)
+		}
+		starts = append(starts, len(buf))
+		runes := len(starts) - 1
+		for n := 3; n <= 5; n++ {
+			for j := 0; j+n <= runes; j++ {
+				add(fnv1aBytes(fnv1aString(fnvOffset, "c:"), buf[starts[j]:starts[j+n]]), 0.35)
+			}
 		}
 	}
 	vec := make([]float32, h.dim)
-	for _, key := range order {
-		f := features[key]
-		hv := fnv1a(key)
+	for _, f := range features {
 		sign := float32(1)
-		if splitmix(hv)&1 == 1 {
+		if splitmix(f.hash)&1 == 1 {
 			sign = -1
 		}
-		vec[hv%uint64(h.dim)] += sign * float32(f.weight*(1+math.Log(f.count)))
+		vec[f.hash%uint64(h.dim)] += sign * float32(f.weight*(1+math.Log(f.count)))
 	}
 	var norm float64
 	for _, v := range vec {
@@ -110,21 +122,21 @@ func (h *Hash) embed(text string) []float32 {
 	return vec
 }
 
-func charGrams(w string) []string {
-	r := []rune("<" + w + ">")
-	var out []string
-	for n := 3; n <= 5; n++ {
-		for i := 0; i+n <= len(r); i++ {
-			out = append(out, string(r[i:i+n]))
-		}
-	}
-	return out
-}
+const fnvOffset = uint64(14695981039346656037)
 
-func fnv1a(s string) uint64 {
-	h := uint64(14695981039346656037)
+// fnv1aString continues an FNV-1a hash h over s.
+func fnv1aString(h uint64, s string) uint64 {
 	for i := 0; i < len(s); i++ {
 		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+// fnv1aBytes continues an FNV-1a hash h over b.
+func fnv1aBytes(h uint64, b []byte) uint64 {
+	for _, c := range b {
+		h ^= uint64(c)
 		h *= 1099511628211
 	}
 	return h

@@ -3,6 +3,7 @@ package recall
 import (
 	"math"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -464,5 +465,21 @@ func TestAdaptiveFloor(t *testing.T) {
 				t.Errorf("AdaptiveFloor(%v) = %v, %v; want %v, %v", tt.scores, floor, ok, tt.wantFloor, tt.wantOK)
 			}
 		})
+	}
+}
+
+// The tokenizers split exactly as the regexps they stand for.
+func TestTokenizersMatchTheirRegexps(t *testing.T) {
+	for _, tc := range []struct {
+		split func(string) []string
+		re    *regexp.Regexp
+	}{{contentTokens, regexp.MustCompile(`[a-z0-9]+`)}, {keywordTokens, regexp.MustCompile(`[a-z0-9_-]+`)}} {
+		for _, s := range []string{"", "a", "hello world", "  lead and trail  ", "snake_case-and-kebab", "__x--", "x1y2 3z",
+			"café naïve 東京 ok", "tabs\tand\nnewlines", "MiXeD", "emoji 😀 end", "a,b;c.d", "ﬁ ligature", "\xff\xfebad utf8ok"} {
+			s = strings.ToLower(s)
+			if got, want := tc.split(s), tc.re.FindAllString(s, -1); !reflect.DeepEqual(got, want) {
+				t.Errorf("%s on %q: %q, want %q", tc.re, s, got, want)
+			}
+		}
 	}
 }

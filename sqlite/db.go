@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/mnemohq/mnemo"
 )
 
 // db is one SQLite database with a single writer connection and a small
@@ -21,6 +23,10 @@ type db struct {
 	path   string
 	writer *stmts
 	reader *stmts
+
+	wmu        sync.Mutex
+	queue      []*pendingWrite // writes waiting for a transaction
+	committing bool            // a write is committing the queue
 }
 
 // stmts is a connection pool that keeps the statements it runs prepared,
@@ -102,16 +108,21 @@ func (c *stmts) Close() error {
 }
 
 // txn is a write transaction that runs its statements prepared on the
-// writer connection. The transaction holds the writer's only connection,
-// so a statement not prepared yet runs unprepared this once, and is
-// prepared when the transaction has ended.
+// writer connection, under a context of its own (see db.write). The
+// transaction holds the writer's only connection, so a statement not
+// prepared yet runs unprepared this once, and is prepared when the
+// transaction has ended.
 type txn struct {
 	*sql.Tx
 	c      *stmts
 	misses []string
+	// counts are a store's counters as the last write of the transaction
+	// left them, so the next write need not read them again.
+	counts *mnemo.TenantStats
 }
 
-func (t *txn) stmt(ctx context.Context, q string) *sql.Stmt {
+func (t *txn) stmt(_ context.Context, q string) *sql.Stmt {
+	ctx := context.Background()
 	st := t.c.lookup(q)
 	if st == nil {
 		t.misses = append(t.misses, q)
@@ -121,7 +132,8 @@ func (t *txn) stmt(ctx context.Context, q string) *sql.Stmt {
 }
 
 // ExecContext runs q prepared.
-func (t *txn) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+func (t *txn) ExecContext(_ context.Context, q string, args ...any) (sql.Result, error) {
+	ctx := context.Background()
 	if st := t.stmt(ctx, q); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -129,7 +141,8 @@ func (t *txn) ExecContext(ctx context.Context, q string, args ...any) (sql.Resul
 }
 
 // QueryContext runs q prepared.
-func (t *txn) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+func (t *txn) QueryContext(_ context.Context, q string, args ...any) (*sql.Rows, error) {
+	ctx := context.Background()
 	if st := t.stmt(ctx, q); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -137,7 +150,8 @@ func (t *txn) QueryContext(ctx context.Context, q string, args ...any) (*sql.Row
 }
 
 // QueryRowContext runs q prepared.
-func (t *txn) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+func (t *txn) QueryRowContext(_ context.Context, q string, args ...any) *sql.Row {
+	ctx := context.Background()
 	if st := t.stmt(ctx, q); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
@@ -150,12 +164,16 @@ type migration func(ctx context.Context, tx *sql.Tx) error
 
 // openDB opens path, creating it if needed, and migrates it forward.
 // synchronous=FULL makes every commit durable before a request is answered:
-// a 2xx means the write survives a kill and a power loss.
-func openDB(ctx context.Context, path string, readers int, migrations []migration) (*db, error) {
+// a 2xx means the write survives a kill and a power loss. cacheKiB bounds
+// the page cache of each connection (0: SQLite's default, 2 MiB).
+func openDB(ctx context.Context, path string, readers, cacheKiB int, migrations []migration) (*db, error) {
 	dsn := func(extra string) string {
 		q := url.Values{}
 		for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(FULL)", "foreign_keys(1)"} {
 			q.Add("_pragma", p)
+		}
+		if cacheKiB > 0 {
+			q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", cacheKiB))
 		}
 		q.Set("_txlock", "immediate")
 		// The path is a URI path: '#', '?' and '%' in a directory name must
@@ -222,21 +240,99 @@ func execAll(stmts ...string) migration {
 	}
 }
 
-// write runs fn in a write transaction.
+// pendingWrite is a write waiting for its transaction.
+type pendingWrite struct {
+	fn   func(tx *txn) error
+	done chan error    // its outcome, once committed or refused
+	lead chan struct{} // closed when it is to commit the queue
+}
+
+// maxGroup bounds how many writes share one transaction.
+const maxGroup = 64
+
+// write runs fn in a write transaction, and returns once it is committed
+// (synchronous=FULL: on disk) or refused. fn may run more than once (see
+// commit), so it must start from scratch each time.
+//
+// Writes that arrive while another commits wait, and are then committed
+// together, so that one fsync serves them all (group commit). The first
+// waiting write commits the queue; the one that committed hands over to
+// the next, so no request carries others' writes for long.
+//
+// Statements of a write transaction are not interrupted by their
+// request's context (txn runs them under its own): an interrupt would roll
+// back the whole transaction, other writes of the group included.
 func (d *db) write(ctx context.Context, fn func(tx *txn) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p := &pendingWrite{fn: fn, done: make(chan error, 1), lead: make(chan struct{})}
+	d.wmu.Lock()
+	d.queue = append(d.queue, p)
+	if !d.committing {
+		d.committing = true
+		close(p.lead)
+	}
+	d.wmu.Unlock()
+	select {
+	case err := <-p.done:
+		return err
+	case <-p.lead:
+	}
+	d.wmu.Lock()
+	n := min(len(d.queue), maxGroup)
+	group := d.queue[:n:n]
+	d.queue = d.queue[n:]
+	d.wmu.Unlock()
+	d.commit(group)
+	d.wmu.Lock()
+	if len(d.queue) > 0 {
+		close(d.queue[0].lead)
+	} else {
+		d.committing = false
+	}
+	d.wmu.Unlock()
+	return <-p.done
+}
+
+// commit runs a group of writes in one transaction and tells each its
+// outcome. When one of them fails, the transaction is rolled back and each
+// write runs again in a transaction of its own, so a write succeeds or
+// fails alone. (Savepoints would avoid the second run, but every savepoint
+// makes the full-text index write its pending terms, which cost more than
+// the rare rerun.)
+func (d *db) commit(group []*pendingWrite) {
+	if len(group) > 1 {
+		if err := d.run(group); err == nil {
+			for _, p := range group {
+				p.done <- nil
+			}
+			return
+		}
+	}
+	for _, p := range group {
+		p.done <- d.run([]*pendingWrite{p})
+	}
+}
+
+// run runs writes in one transaction: all of them, or none.
+func (d *db) run(writes []*pendingWrite) error {
+	ctx := context.Background()
 	tx, err := d.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	t := &txn{Tx: tx, c: d.writer}
 	defer func() {
-		tx.Rollback()
 		for _, q := range t.misses {
 			d.writer.prepared(ctx, q) // an error just leaves q unprepared
 		}
 	}()
-	if err := fn(t); err != nil {
-		return err
+	for _, p := range writes {
+		if err := p.fn(t); err != nil {
+			tx.Rollback()
+			return err
+		}
 	}
 	return tx.Commit()
 }

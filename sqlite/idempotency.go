@@ -14,6 +14,7 @@ import (
 // see mnemo.IdempotencyStore. Expired answers are removed on the way.
 func (r *Registry) ReserveIdempotency(ctx context.Context, tenantID, key string, fingerprint []byte, now time.Time, ttl, abandon time.Duration) (reserved bool, answer *mnemo.IdempotentAnswer, err error) {
 	err = r.db.write(ctx, func(tx *txn) error {
+		reserved, answer = false, nil // fn may run again after a rollback
 		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE created_at < ?`, micros(now.Add(-ttl))); err != nil {
 			return err
 		}

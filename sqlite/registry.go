@@ -160,7 +160,7 @@ const DefaultFlushInterval = time.Second
 // starts writing buffered counters every DefaultFlushInterval; Close stops
 // that and writes what is left.
 func OpenRegistry(ctx context.Context, dataDir string) (*Registry, error) {
-	d, err := openDB(ctx, filepath.Join(dataDir, "registry.db"), 4, registryMigrations)
+	d, err := openDB(ctx, filepath.Join(dataDir, "registry.db"), 4, 0, registryMigrations)
 	if err != nil {
 		return nil, err
 	}

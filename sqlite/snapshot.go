@@ -105,6 +105,11 @@ func (sn *snapshot) Relations() iter.Seq2[mnemo.Relation, error] {
 	}
 }
 
+// mergeRelation imports a relation: a newer one replaces an existing one.
+const mergeRelation = `INSERT INTO relations (src, dst, type, strength, props, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+	ON CONFLICT (src, type, dst) DO UPDATE SET strength = excluded.strength, props = excluded.props, updated_at = excluded.updated_at
+	WHERE excluded.updated_at > relations.updated_at`
+
 // Import writes memories and relations in one transaction. A memory whose
 // id already exists is skipped, so importing the same file twice creates
 // nothing the second time. Relations merge on (from, type, to); an existing
@@ -116,18 +121,13 @@ func (sn *snapshot) Relations() iter.Seq2[mnemo.Relation, error] {
 func (s *Store) Import(ctx context.Context, mems []*mnemo.Memory, rels []mnemo.Relation, quotas mnemo.Quotas) (created []string, relationsCreated int, err error) {
 	_, err = s.write(ctx, quotas, func(tx *txn, changes *[]indexChange) error {
 		created, relationsCreated = nil, 0
-		insert, err := tx.PrepareContext(ctx, insertMemory+` ON CONFLICT (id) DO NOTHING`)
-		if err != nil {
-			return err
-		}
-		defer insert.Close()
 		rids := map[string]int64{}
 		for _, m := range mems {
 			args, err := memoryArgs(m)
 			if err != nil {
 				return mnemo.Errorf(mnemo.EINVALID, "memory %s: %v", m.ID, err)
 			}
-			res, err := insert.ExecContext(ctx, args...)
+			res, err := tx.ExecContext(ctx, insertMemory+` ON CONFLICT (id) DO NOTHING`, args...)
 			if err != nil {
 				return fmt.Errorf("import memory %s: %w", m.ID, err)
 			}
@@ -137,7 +137,7 @@ func (s *Store) Import(ctx context.Context, mems []*mnemo.Memory, rels []mnemo.R
 			rid, _ := res.LastInsertId()
 			rids[m.ID] = rid
 			created = append(created, m.ID)
-			if err := s.writeRest(ctx, tx, rid, m, changes); err != nil {
+			if err := s.writeRest(ctx, tx, rid, m, true, changes); err != nil {
 				return fmt.Errorf("import memory %s: %w", m.ID, err)
 			}
 		}
@@ -157,13 +157,6 @@ func (s *Store) Import(ctx context.Context, mems []*mnemo.Memory, rels []mnemo.R
 		if err := tx.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'relations'`).Scan(&before); err != nil {
 			return err
 		}
-		merge, err := tx.PrepareContext(ctx, `INSERT INTO relations (src, dst, type, strength, props, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (src, type, dst) DO UPDATE SET strength = excluded.strength, props = excluded.props, updated_at = excluded.updated_at
-			WHERE excluded.updated_at > relations.updated_at`)
-		if err != nil {
-			return err
-		}
-		defer merge.Close()
 		for _, r := range rels {
 			src, err := lookup(r.From)
 			if err != nil {
@@ -177,7 +170,7 @@ func (s *Store) Import(ctx context.Context, mems []*mnemo.Memory, rels []mnemo.R
 			if err != nil {
 				return err
 			}
-			if _, err := merge.ExecContext(ctx, src, dst, string(r.Type), r.Strength, string(propsJSON), micros(r.UpdatedAt)); err != nil {
+			if _, err := tx.ExecContext(ctx, mergeRelation, src, dst, string(r.Type), r.Strength, string(propsJSON), micros(r.UpdatedAt)); err != nil {
 				return fmt.Errorf("import relation: %w", err)
 			}
 		}

@@ -14,41 +14,30 @@ func (s *Store) Stats(ctx context.Context) (mnemo.TenantStats, error) {
 	if err != nil {
 		return st, err
 	}
-	for _, suffix := range []string{"", "-wal"} {
-		if fi, err := os.Stat(s.db.path + suffix); err == nil {
-			st.StorageBytes += fi.Size()
-		}
-	}
+	st.StorageBytes = s.fileBytes()
 	return st, nil
 }
 
+// fileBytes is what the tenant's files take on disk.
+func (s *Store) fileBytes() int64 {
+	var n int64
+	for _, suffix := range []string{"", "-wal"} {
+		if fi, err := os.Stat(s.db.path + suffix); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
 // counters reads the counters the store's triggers keep, in q's view (a
-// write transaction sees its own changes).
+// write transaction sees its own changes), in one row.
 func counters(ctx context.Context, q interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	QueryRowContext(context.Context, string, ...any) *sql.Row
 }) (mnemo.TenantStats, error) {
 	var st mnemo.TenantStats
-	rows, err := q.QueryContext(ctx, `SELECT name, value FROM counters`)
-	if err != nil {
-		return st, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var name string
-		var v int64
-		if err := rows.Scan(&name, &v); err != nil {
-			return st, err
-		}
-		switch name {
-		case "memories":
-			st.Memories = v
-		case "relations":
-			st.Relations = v
-		case "vectors":
-			st.Vectors = v
-		case "bytes":
-			st.StoredBytes = v
-		}
-	}
-	return st, rows.Err()
+	err := q.QueryRowContext(ctx, `SELECT
+		(SELECT value FROM counters WHERE name = 'memories'), (SELECT value FROM counters WHERE name = 'relations'),
+		(SELECT value FROM counters WHERE name = 'vectors'), (SELECT value FROM counters WHERE name = 'bytes')`).
+		Scan(&st.Memories, &st.Relations, &st.Vectors, &st.StoredBytes)
+	return st, err
 }

@@ -21,9 +21,11 @@ type Store struct {
 	model    string // vectors of other models are neither searched nor counted as current
 	index    *vectorIndex
 	onChange func(ctx context.Context, s mnemo.TenantStats)
-	// reportMu orders stats reports: each reads the counters afresh under
-	// it, so a late report can never overwrite a newer one with older numbers.
+	// seq numbers the writes; reportMu orders their reports, so a late
+	// report never overwrites a newer one with older numbers.
+	seq      uint64
 	reportMu sync.Mutex
+	reported uint64
 
 	touchMu    sync.Mutex
 	touched    map[string]time.Time // access times not yet written
@@ -34,10 +36,16 @@ type Store struct {
 
 var _ mnemo.MemoryStore = (*Store)(nil)
 
+// storeCacheKiB bounds each connection's page cache of a tenant database:
+// many tenants are open at once, each with a writer and a few readers,
+// and SQLite's default of 2 MiB each made a busy server's memory grow by
+// hundreds of MiB; the operating system caches the files anyway.
+const storeCacheKiB = 512
+
 // OpenStore opens (creating and migrating) one tenant database. model is
 // the embedder's model id and dim its dimension.
 func OpenStore(ctx context.Context, path, model string, dim int) (*Store, error) {
-	d, err := openDB(ctx, path, 4, storeMigrations)
+	d, err := openDB(ctx, path, 4, storeCacheKiB, storeMigrations)
 	if err != nil {
 		return nil, err
 	}
@@ -130,25 +138,32 @@ func memoryArgs(m *mnemo.Memory) ([]any, error) {
 		string(metaJSON), m.Archived}, nil
 }
 
-// writeTags replaces the tag and prefix rows of rid.
-func writeTags(ctx context.Context, tx *txn, rid int64, tags []string) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM memory_tags WHERE rid = ?`, rid); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM memory_tag_prefixes WHERE rid = ?`, rid); err != nil {
-		return err
-	}
-	for _, t := range tags {
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO memory_tags (rid, tag) VALUES (?, ?)`, rid, strings.ToLower(t)); err != nil {
+// writeTags writes the tag and prefix rows of rid, replacing those of an
+// existing memory (fresh: rid is new and has none). Each table gets one
+// statement, whatever the number of tags.
+func writeTags(ctx context.Context, tx *txn, rid int64, tags []string, fresh bool) error {
+	if !fresh {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM memory_tags WHERE rid = ?`, rid); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM memory_tag_prefixes WHERE rid = ?`, rid); err != nil {
 			return err
 		}
 	}
-	for _, p := range mnemo.TagPrefixes(tags) {
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO memory_tag_prefixes (rid, prefix) VALUES (?, ?)`, rid, p); err != nil {
-			return err
-		}
+	if len(tags) == 0 {
+		return nil
 	}
-	return nil
+	lower := make([]string, len(tags))
+	for i, t := range tags {
+		lower[i] = strings.ToLower(t)
+	}
+	list, _ := json.Marshal(lower)
+	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO memory_tags (rid, tag) SELECT ?, value FROM json_each(?)`, rid, string(list)); err != nil {
+		return err
+	}
+	prefixes, _ := json.Marshal(mnemo.TagPrefixes(tags))
+	_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO memory_tag_prefixes (rid, prefix) SELECT ?, value FROM json_each(?)`, rid, string(prefixes))
+	return err
 }
 
 // indexChange is a vector write to apply to the in-memory index once its
@@ -180,37 +195,59 @@ func (s *Store) applyIndex(changes []indexChange) {
 // crosses one is rolled back.
 func (s *Store) write(ctx context.Context, quotas mnemo.Quotas, fn func(tx *txn, changes *[]indexChange) error) (added mnemo.TenantStats, err error) {
 	var changes []indexChange
+	var after mnemo.TenantStats
+	var seq uint64
 	err = s.db.write(ctx, func(tx *txn) error {
-		before, err := counters(ctx, tx)
-		if err != nil {
-			return err
+		changes = changes[:0] // fn may run again after a rollback
+		// The counters before this write: read, or left by the write
+		// before it in the same transaction.
+		before := tx.counts
+		if before == nil {
+			c, err := counters(ctx, tx)
+			if err != nil {
+				return err
+			}
+			before = &c
 		}
 		if err := fn(tx, &changes); err != nil {
 			return err
 		}
-		after, err := counters(ctx, tx)
-		if err != nil {
+		var err error
+		if after, err = counters(ctx, tx); err != nil {
 			return err
 		}
-		if err := quotas.Check(before, after); err != nil {
+		if err := quotas.Check(*before, after); err != nil {
 			return err
 		}
+		tx.counts = &after
 		added = mnemo.TenantStats{Memories: after.Memories - before.Memories, Relations: after.Relations - before.Relations,
 			Vectors: after.Vectors - before.Vectors, StoredBytes: after.StoredBytes - before.StoredBytes}
+		s.seq++ // writes run one at a time: fn holds the writer
+		seq = s.seq
 		return nil
 	})
 	if err != nil {
 		return added, err
 	}
 	s.applyIndex(changes)
-	if s.onChange != nil {
-		s.reportMu.Lock()
-		defer s.reportMu.Unlock()
-		if st, err := s.Stats(ctx); err == nil {
-			s.onChange(ctx, st)
-		}
-	}
+	s.report(seq, after)
 	return added, nil
+}
+
+// report tells onChange the counters after the write numbered seq, unless
+// a later write has been reported already.
+func (s *Store) report(seq uint64, st mnemo.TenantStats) {
+	if s.onChange == nil {
+		return
+	}
+	s.reportMu.Lock()
+	defer s.reportMu.Unlock()
+	if seq <= s.reported {
+		return
+	}
+	s.reported = seq
+	st.StorageBytes = s.fileBytes()
+	s.onChange(context.Background(), st)
 }
 
 func upsertVector(ctx context.Context, tx *txn, rid int64, vec []float32, model string) error {
@@ -250,12 +287,13 @@ func (s *Store) insert(ctx context.Context, tx *txn, m *mnemo.Memory, changes *[
 		return fmt.Errorf("insert memory: %w", err)
 	}
 	rid, _ := res.LastInsertId()
-	return s.writeRest(ctx, tx, rid, m, changes)
+	return s.writeRest(ctx, tx, rid, m, true, changes)
 }
 
-// writeRest writes a stored memory's tags and, when it has one, vector.
-func (s *Store) writeRest(ctx context.Context, tx *txn, rid int64, m *mnemo.Memory, changes *[]indexChange) error {
-	if err := writeTags(ctx, tx, rid, m.Tags); err != nil {
+// writeRest writes a stored memory's tags and, when it has one, vector;
+// fresh says the memory was just inserted.
+func (s *Store) writeRest(ctx context.Context, tx *txn, rid int64, m *mnemo.Memory, fresh bool, changes *[]indexChange) error {
+	if err := writeTags(ctx, tx, rid, m.Tags, fresh); err != nil {
 		return fmt.Errorf("write tags: %w", err)
 	}
 	if len(m.Embedding) > 0 {
@@ -296,7 +334,7 @@ func (s *Store) update(ctx context.Context, tx *txn, m *mnemo.Memory, changes *[
 		}
 		*changes = append(*changes, indexChange{rid: rid, remove: true})
 	}
-	return s.writeRest(ctx, tx, rid, m, changes)
+	return s.writeRest(ctx, tx, rid, m, false, changes)
 }
 
 func notFound() error { return mnemo.Errorf(mnemo.ENOTFOUND, "Memory not found") }
@@ -344,6 +382,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 func (s *Store) DeleteMatching(ctx context.Context, f mnemo.Filter) (int, error) {
 	n := 0
 	_, err := s.write(ctx, mnemo.Quotas{}, func(tx *txn, changes *[]indexChange) error {
+		n = 0 // fn may run again after a rollback
 		where, args := filterSQL(f)
 		rows, err := tx.QueryContext(ctx, `DELETE FROM memories WHERE rid IN (SELECT m.rid FROM memories m WHERE `+where+`) RETURNING rid`, args...)
 		if err != nil {
