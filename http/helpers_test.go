@@ -8,10 +8,9 @@ import (
 
 	"github.com/mnemohq/mnemo"
 	"github.com/mnemohq/mnemo/embed"
-	"github.com/mnemohq/mnemo/local"
+	"github.com/mnemohq/mnemo/internal/mnemotest"
 	"github.com/mnemohq/mnemo/recall"
 	"github.com/mnemohq/mnemo/service"
-	"github.com/mnemohq/mnemo/sqlite"
 )
 
 const testAdminToken = "test-admin-token-for-http"
@@ -20,27 +19,12 @@ const testAdminToken = "test-admin-token-for-http"
 // backend in a temporary directory; edit may replace services with fakes.
 func newTestServer(t testing.TB, logger *slog.Logger, edit func(*Services)) (*Server, *service.Service) {
 	t.Helper()
-	ctx := context.Background()
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	dir := t.TempDir()
-	reg, err := sqlite.OpenRegistry(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := embed.NewHash(64)
-	stores, err := sqlite.NewStores(ctx, dir, e.Model(), e.Dim(), reg, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stores.Close()
-		reg.Close()
-	})
-	lim := &local.Limits{}
-	svc, err := service.New(service.Backend{Tenants: reg, Keys: reg, Audit: reg, Usage: reg, Idempotency: reg, OAuth: reg,
-		Backup: reg, Stores: stores, Rate: lim, Concurrency: lim, Throttle: lim}, e,
+	b, _, _ := mnemotest.Embedded(t, e, logger)
+	svc, err := service.New(b, e,
 		service.Config{Recall: recall.DefaultConfig, AdminToken: testAdminToken, TenantConcurrency: 16, Backend: "sqlite"}, logger)
 	if err != nil {
 		t.Fatal(err)
