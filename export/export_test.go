@@ -32,7 +32,7 @@ func TestReadFields(t *testing.T) {
 			`"timestamp":"2024-01-02T03:04:05.123456Z","t_valid":"2024-01-01","t_invalid":"2024-12-31T00:00:00+02:00","updated_at":"2024-01-03T00:00:00Z",`+
 			`"last_accessed":"2024-01-04T00:00:00Z","metadata":{"big":12345678901234567890,"f":0.1},"archived":true,"embedding":[0.1,-2,3e-3],"embedding_model":"m"}`,
 		`{"kind":"memory","id":"bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb","content":"I prefer tea over coffee"}`,
-		`{"kind":"relation","memory1_id":"aaaaaaaaaaaa4aaa8aaaaaaaaaaaaaaa","memory2_id":"bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb","type":"prefers_over","properties":{"reason":"taste"}}`,
+		`{"kind":"relation","memory1_id":"aaaaaaaaaaaa4aaa8aaaaaaaaaaaaaaa","memory2_id":"bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb","type":"prefers_over","properties":{"reason":"taste","role":"not a PREFERS_OVER property"}}`,
 		`{"kind":"relation","memory1_id":"bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb","memory2_id":"cccccccc-cccc-4ccc-8ccc-cccccccccccc","type":"RELATES_TO","strength":1,"updated_at":"2024-02-02T00:00:00Z"}`,
 	)
 	if f.SourceTenant != "src" || len(f.Memories) != 2 || len(f.Relations) != 2 {

@@ -1,10 +1,12 @@
 package service_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -451,5 +453,49 @@ func TestBackfillEmbedsWhatWasMissed(t *testing.T) {
 	defer release()
 	if st, _ := store.Stats(f.ctx); st.Vectors != 1 {
 		t.Fatalf("vectors = %d, want 1", st.Vectors)
+	}
+}
+
+// An import is one unit under the tenant's quotas: over a quota it is
+// refused whole, and within it every memory and relation lands.
+func TestImportIsOneUnitUnderTheQuotas(t *testing.T) {
+	f := newFixture(t, nil)
+	alpha := f.tenant("alpha")
+	first := f.store(alpha, map[string]any{"content": "first"})
+	second := f.store(alpha, map[string]any{"content": "second"})
+	f.store(alpha, map[string]any{"content": "third"})
+	if err := f.as(alpha, mnemo.KindAssociate, func(ctx context.Context) error {
+		_, err := f.svc.Associate(ctx, map[string]any{"memory1_id": first, "memory2_id": second, "type": "RELATES_TO", "strength": 0.5})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var file bytes.Buffer
+	if err := f.svc.Export(f.ctx, "alpha", true, &file, func(string) {}); err != nil {
+		t.Fatal(err)
+	}
+
+	f.tenant("bravo")
+	if _, err := f.svc.UpdateTenant(f.ctx, "bravo", map[string]any{"quotas": map[string]any{"max_memories": 2.0}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.svc.Import(f.ctx, "bravo", bytes.NewReader(file.Bytes()))
+	wantCode(t, "3 memories into a tenant allowed 2", err, mnemo.EFORBIDDEN)
+	if !strings.Contains(err.Error(), "max_memories is 2") {
+		t.Fatalf("the refusal does not name the quota: %v", err)
+	}
+	if tn, _ := f.reg.Tenant(f.ctx, "bravo"); tn.Stats.Memories != 0 || tn.Stats.Relations != 0 {
+		t.Fatalf("a refused import wrote %+v", tn.Stats)
+	}
+
+	if _, err := f.svc.UpdateTenant(f.ctx, "bravo", map[string]any{"quotas": map[string]any{"max_memories": 3.0}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.svc.Import(f.ctx, "bravo", bytes.NewReader(file.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.MemoriesCreated != 3 || res.RelationsCreated != 1 || res.VectorsImported != 3 {
+		t.Fatalf("import within the quota: %+v", res)
 	}
 }
