@@ -106,6 +106,7 @@ func (s *Server) tenant(kind string, h http.HandlerFunc) http.HandlerFunc {
 			s.error(w, r, err)
 			return
 		}
+		defer adm.End() // also when h panics: the concurrency slot, the store and the usage
 		r = r.WithContext(ctx)
 		buf := &bufferedWriter{header: http.Header{}}
 		if key := r.Header.Get("Idempotency-Key"); key != "" && r.Method == http.MethodPost {

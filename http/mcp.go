@@ -24,6 +24,14 @@ func (s *Server) mcpHandler() http.Handler {
 	streams := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return server },
 		&sdk.StreamableHTTPOptions{SessionTimeout: s.cfg.MCPSessionTimeout, Logger: s.logger})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			// The server-to-client stream lasts as long as its session:
+			// end it when the server shuts down, or shutdown waits for it.
+			ctx, cancel := context.WithCancel(r.Context())
+			defer cancel()
+			defer context.AfterFunc(s.closing, cancel)()
+			r = r.WithContext(ctx)
+		}
 		verify := func(ctx context.Context, token string, r *http.Request) (*auth.TokenInfo, error) {
 			return s.verifyMCP(ctx, token, r)
 		}

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"runtime/debug"
 	"time"
 
 	"github.com/mnemohq/mnemo"
@@ -58,6 +59,11 @@ type Server struct {
 	mux     *http.ServeMux
 	handler http.Handler
 	metrics *metrics
+
+	// closing is cancelled when the server shuts down, to end the
+	// requests that never end on their own (MCP's server-to-client streams).
+	closing     context.Context
+	stopStreams context.CancelFunc
 }
 
 // NewServer returns a server over svc. Every service must be set.
@@ -76,6 +82,7 @@ func NewServer(svc Services, cfg Config, logger *slog.Logger) (*Server, error) {
 		cfg.MCPSessionTimeout = 30 * time.Minute
 	}
 	s := &Server{svc: svc, cfg: cfg, logger: logger, mux: http.NewServeMux()}
+	s.closing, s.stopStreams = context.WithCancel(context.Background())
 	s.metrics = newMetrics(s)
 	s.routes()
 	s.handler = s.logRequests(s.recoverPanics(s.envelopeUnrouted(s.mux)))
@@ -162,7 +169,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.logger.Error("panic", "request_id", mnemo.RequestIDFromContext(r.Context()), "panic", v)
+				s.logger.Error("panic", "request_id", mnemo.RequestIDFromContext(r.Context()), "panic", v, "stack", string(debug.Stack()))
 				writeEnvelope(w, http.StatusInternalServerError, mnemo.ErrorMessage(nil))
 			}
 		}()
@@ -186,6 +193,7 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string, ready func(net
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
+	server.RegisterOnShutdown(s.stopStreams)
 	if ready != nil {
 		ready(ln.Addr())
 	}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -98,7 +99,16 @@ func NewServer(svc Services, opts Options) *sdk.Server {
 
 // call runs one tool call as one request of kind: admitted for the caller,
 // then op, whose result becomes the structured answer (AutoMem's JSON).
-func (t *tools) call(ctx context.Context, req *sdk.CallToolRequest, kind string, op func(ctx context.Context) (any, error)) (map[string]any, error) {
+//
+// A panic is the call's internal error: the SDK runs tool handlers without
+// recovering, so a panic here would end the process, every tenant's
+// requests with it.
+func (t *tools) call(ctx context.Context, req *sdk.CallToolRequest, kind string, op func(ctx context.Context) (any, error)) (out map[string]any, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			out, err = nil, t.toolError(ctx, fmt.Errorf("panic: %v\n%s", v, debug.Stack()))
+		}
+	}()
 	c, err := caller(req)
 	if err != nil {
 		return nil, err

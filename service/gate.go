@@ -200,8 +200,14 @@ func (s *Service) Once(ctx context.Context, key string, fingerprint []byte, writ
 	case !reserved:
 		return *kept, true, nil
 	}
-	answer := write()
 	ctx = context.WithoutCancel(ctx)
+	defer func() {
+		if v := recover(); v != nil { // free the key for a retry, then let the transport answer
+			s.b.Idempotency.ReleaseIdempotency(ctx, tenant, key)
+			panic(v)
+		}
+	}()
+	answer := write()
 	if answer.Status >= 500 {
 		err = s.b.Idempotency.ReleaseIdempotency(ctx, tenant, key)
 	} else {

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"runtime/debug"
 	"sync"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -242,9 +243,10 @@ func execAll(stmts ...string) migration {
 
 // pendingWrite is a write waiting for its transaction.
 type pendingWrite struct {
-	fn   func(tx *txn) error
-	done chan error    // its outcome, once committed or refused
-	lead chan struct{} // closed when it is to commit the queue
+	fn        func(tx *txn) error
+	committed func()        // run once fn's transaction is committed, in commit order
+	done      chan error    // its outcome, once committed or refused
+	lead      chan struct{} // closed when it is to commit the queue
 }
 
 // maxGroup bounds how many writes share one transaction.
@@ -263,10 +265,18 @@ const maxGroup = 64
 // request's context (txn runs them under its own): an interrupt would roll
 // back the whole transaction, other writes of the group included.
 func (d *db) write(ctx context.Context, fn func(tx *txn) error) error {
+	return d.writeThen(ctx, fn, nil)
+}
+
+// writeThen is write, and runs committed after the commit and before the
+// write returns, in the order the writes were committed: what mirrors the
+// database in memory (a vector index) must apply changes in that order,
+// or a later write's change could be undone by an earlier one's.
+func (d *db) writeThen(ctx context.Context, fn func(tx *txn) error, committed func()) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	p := &pendingWrite{fn: fn, done: make(chan error, 1), lead: make(chan struct{})}
+	p := &pendingWrite{fn: fn, committed: committed, done: make(chan error, 1), lead: make(chan struct{})}
 	d.wmu.Lock()
 	d.queue = append(d.queue, p)
 	if !d.committing {
@@ -305,18 +315,29 @@ func (d *db) commit(group []*pendingWrite) {
 	if len(group) > 1 {
 		if err := d.run(group); err == nil {
 			for _, p := range group {
-				p.done <- nil
+				p.finish(nil)
 			}
 			return
 		}
 	}
 	for _, p := range group {
-		p.done <- d.run([]*pendingWrite{p})
+		p.finish(d.run([]*pendingWrite{p}))
 	}
 }
 
-// run runs writes in one transaction: all of them, or none.
-func (d *db) run(writes []*pendingWrite) error {
+// finish tells p its outcome, after running its committed hook.
+func (p *pendingWrite) finish(err error) {
+	if err == nil && p.committed != nil {
+		p.committed()
+	}
+	p.done <- err
+}
+
+// run runs writes in one transaction: all of them, or none. A write that
+// panics is rolled back and fails with the panic as its error, rather than
+// leaving the queue without a leader (every later write would wait
+// forever).
+func (d *db) run(writes []*pendingWrite) (err error) {
 	ctx := context.Background()
 	tx, err := d.writer.BeginTx(ctx, nil)
 	if err != nil {
@@ -324,6 +345,10 @@ func (d *db) run(writes []*pendingWrite) error {
 	}
 	t := &txn{Tx: tx, c: d.writer}
 	defer func() {
+		if r := recover(); r != nil {
+			tx.Rollback()
+			err = fmt.Errorf("write panicked: %v\n%s", r, debug.Stack())
+		}
 		for _, q := range t.misses {
 			d.writer.prepared(ctx, q) // an error just leaves q unprepared
 		}

@@ -27,11 +27,12 @@ type Store struct {
 	reportMu sync.Mutex
 	reported uint64
 
-	touchMu    sync.Mutex
-	touched    map[string]time.Time // access times not yet written
-	touchTimer *time.Timer
-	closed     bool
-	logger     *slog.Logger
+	touchMu      sync.Mutex
+	touched      map[string]time.Time // access times not yet written
+	touchTimer   *time.Timer
+	touchFlushes sync.WaitGroup // timer flushes scheduled or running
+	closed       bool
+	logger       *slog.Logger
 }
 
 var _ mnemo.MemoryStore = (*Store)(nil)
@@ -56,10 +57,11 @@ func OpenStore(ctx context.Context, path, model string, dim int) (*Store, error)
 func (s *Store) Close() error {
 	s.touchMu.Lock()
 	s.closed = true
-	if s.touchTimer != nil {
-		s.touchTimer.Stop()
+	if s.touchTimer != nil && s.touchTimer.Stop() {
+		s.touchFlushes.Done() // it will not run
 	}
 	s.touchMu.Unlock()
+	s.touchFlushes.Wait() // a flush that has taken its batch writes it first
 	err := s.flushTouches(context.Background())
 	if e := s.db.close(); e != nil {
 		err = e
@@ -197,7 +199,7 @@ func (s *Store) write(ctx context.Context, quotas mnemo.Quotas, fn func(tx *txn,
 	var changes []indexChange
 	var after mnemo.TenantStats
 	var seq uint64
-	err = s.db.write(ctx, func(tx *txn) error {
+	err = s.db.writeThen(ctx, func(tx *txn) error {
 		changes = changes[:0] // fn may run again after a rollback
 		// The counters before this write: read, or left by the write
 		// before it in the same transaction.
@@ -225,11 +227,10 @@ func (s *Store) write(ctx context.Context, quotas mnemo.Quotas, fn func(tx *txn,
 		s.seq++ // writes run one at a time: fn holds the writer
 		seq = s.seq
 		return nil
-	})
+	}, func() { s.applyIndex(changes) })
 	if err != nil {
 		return added, err
 	}
-	s.applyIndex(changes)
 	s.report(seq, after)
 	return added, nil
 }

@@ -184,7 +184,14 @@ func (p *Stores) Open(ctx context.Context, tenantID string) (mnemo.MemoryStore, 
 func (p *Stores) openStore(ctx context.Context, e *entry) (*Store, error) {
 	dir := p.tenantDir(e.id)
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		return nil, mnemo.Errorf(mnemo.ENOTFOUND, "Tenant '%s' has no data directory", e.id)
+		// Deleted since the request was authenticated: not found. Still
+		// registered: its data is gone, which is the server's fault.
+		if p.registry != nil {
+			if _, err := p.registry.Tenant(ctx, e.id); mnemo.ErrorCode(err) != mnemo.ENOTFOUND {
+				return nil, fmt.Errorf("tenant %s: its data directory %s is missing", e.id, dir)
+			}
+		}
+		return nil, mnemo.Errorf(mnemo.ENOTFOUND, "Tenant '%s' not found", e.id)
 	}
 	st, err := OpenStore(ctx, filepath.Join(dir, "memories.db"), p.model, p.dim)
 	if err != nil {

@@ -232,6 +232,20 @@ func TestStoresOpenMissingTenant(t *testing.T) {
 	mustCreateStore(t, p, "ghost")
 	_, release := mustOpen(t, p, "ghost")
 	release()
+
+	// A registered tenant whose data directory is gone is the server's
+	// fault, not a 404 that nobody hears about.
+	mustCreateStore(t, p, "lost")
+	p.IdleTimeout = 0
+	p.CloseIdle()
+	if err := os.RemoveAll(filepath.Join(dataDir, "tenants", "lost")); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := p.Open(context.Background(), "lost")
+	wantCode(t, "Open(lost)", err, mnemo.EINTERNAL)
+	if !strings.Contains(err.Error(), "data directory") {
+		t.Fatalf("the error does not say what is missing: %v", err)
+	}
 }
 
 func TestStoresIsolation(t *testing.T) {
@@ -348,6 +362,9 @@ func TestStoresDrop(t *testing.T) {
 			t.Fatal(err)
 		}
 
+		if err := p.registry.DeleteTenant(ctx, "x"); err != nil { // the service deletes the registry entry first
+			t.Fatal(err)
+		}
 		if err := p.Drop(ctx, "x"); err != nil {
 			t.Fatalf("Drop: %v", err)
 		}
@@ -412,6 +429,9 @@ func TestStoresDrop(t *testing.T) {
 			t.Fatal(err)
 		}
 		release()
+		if err := p.registry.DeleteTenant(ctx, "y"); err != nil { // the service deletes the registry entry first
+			t.Fatal(err)
+		}
 		if err := p.Drop(ctx, "y"); err != nil {
 			t.Fatal(err)
 		}
@@ -436,6 +456,9 @@ func TestStoresDrop(t *testing.T) {
 		p.CloseIdle()
 		if n := p.OpenCount(); n != 0 {
 			t.Fatalf("OpenCount = %d, want 0", n)
+		}
+		if err := p.registry.DeleteTenant(ctx, "z"); err != nil { // the service deletes the registry entry first
+			t.Fatal(err)
 		}
 		if err := p.Drop(ctx, "z"); err != nil {
 			t.Fatal(err)

@@ -25,7 +25,9 @@ func (s *Store) Touch(ctx context.Context, ids []string, at time.Time) error {
 		}
 	}
 	if s.touchTimer == nil && !s.closed {
+		s.touchFlushes.Add(1) // Close waits for it
 		s.touchTimer = time.AfterFunc(time.Second, func() {
+			defer s.touchFlushes.Done()
 			if err := s.flushTouches(context.Background()); err != nil && s.logger != nil {
 				s.logger.Warn("write last_accessed", "err", err)
 			}

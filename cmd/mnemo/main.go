@@ -284,14 +284,22 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer registry.Close()
+	defer func() {
+		if err := registry.Close(); err != nil { // its last flush: usage, counters, key touches
+			logger.Error("close the registry", "err", err)
+		}
+	}()
 	registry.SetFlushInterval(flush)
 	registry.SetLogger(logger)
 	stores, err := sqlite.NewStores(ctx, dataDir, embedder.Model(), dim, registry, logger)
 	if err != nil {
 		return err
 	}
-	defer stores.Close()
+	defer func() {
+		if err := stores.Close(); err != nil {
+			logger.Error("close the tenant stores", "err", err)
+		}
+	}()
 	stores.IdleTimeout = idle
 	limiter := &local.Limits{}
 
