@@ -90,8 +90,11 @@ type TenantStats struct {
 	Relations    int64
 	Vectors      int64
 	StorageBytes int64 // the tenant's files on disk
-	// StoredBytes is what the tenant's data takes: content, tags, metadata,
-	// vectors and relations. Quotas count it; a delete frees it at once.
+	// StoredBytes is what the tenant's data takes: every row and index
+	// entry its memories make (content, tags and each tag's prefixes,
+	// metadata, the full-text index, vectors) and its relations. It follows
+	// the data's size on disk within about 15%, whatever the data's shape.
+	// Quotas count it; a delete frees it at once.
 	StoredBytes int64
 }
 

@@ -1,5 +1,14 @@
 package sqlite
 
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
+
 // storeMigrations build a tenant's memories.db; each index+1 is the schema
 // version it produces.
 var storeMigrations = []migration{
@@ -92,4 +101,57 @@ var storeMigrations = []migration{
 		`CREATE TRIGGER bytes_relations_ad AFTER DELETE ON relations BEGIN UPDATE counters SET value = value - 16 - octet_length(old.type) - octet_length(old.props) WHERE name = 'bytes'; END`,
 		`CREATE TRIGGER bytes_relations_au AFTER UPDATE OF props ON relations BEGIN UPDATE counters SET value = value - octet_length(old.props) + octet_length(new.props) WHERE name = 'bytes'; END`,
 	),
+	// Version 3: the bytes counter counts every row and index entry a
+	// memory causes, so that no shape of input stores more than its quota
+	// (tags' prefix rows and the full-text index were not counted).
+	storedBytesV3,
+}
+
+// The bytes each row costs, as SQL over the row (r is new or old). The
+// text columns are counted once for the row and once more where an index
+// repeats them; fixed sizes cover ids, numbers and index entries.
+var rowBytes = map[string]func(r string) string{
+	// The row, the full-text index (content, tags_text), the id's unique
+	// index, and the ts, updated_at and importance indexes.
+	"memories": func(r string) string {
+		return fmt.Sprintf(`2 * octet_length(%[1]s.content) + octet_length(%[1]s.tags) + 2 * octet_length(%[1]s.tags_text)
+			+ octet_length(%[1]s.metadata) + octet_length(%[1]s.type) + 2 * octet_length(%[1]s.id) + 160`, r)
+	},
+	// The row and the index by rid.
+	"memory_tags":         func(r string) string { return fmt.Sprintf(`2 * (octet_length(%s.tag) + 8)`, r) },
+	"memory_tag_prefixes": func(r string) string { return fmt.Sprintf(`2 * (octet_length(%s.prefix) + 8)`, r) },
+	"vectors":             func(r string) string { return fmt.Sprintf(`length(%[1]s.vec) + octet_length(%[1]s.model) + 8`, r) },
+	// The row and the index by dst.
+	"relations": func(r string) string {
+		return fmt.Sprintf(`2 * octet_length(%[1]s.type) + octet_length(%[1]s.props) + 56`, r)
+	},
+}
+
+// sizedColumns are the columns rowBytes reads: an update of any other
+// (an access time) changes no size.
+var sizedColumns = map[string]string{"memories": "content, tags, tags_text, metadata, type, id", "memory_tags": "tag",
+	"memory_tag_prefixes": "prefix", "vectors": "vec, model", "relations": "type, props"}
+
+// storedBytesV3 replaces the bytes triggers and recounts the bytes.
+func storedBytesV3(ctx context.Context, tx *sql.Tx) error {
+	stmts := []string{}
+	var sum []string
+	for _, table := range slices.Sorted(maps.Keys(rowBytes)) {
+		cost := rowBytes[table]
+		short := strings.TrimPrefix(strings.TrimPrefix(table, "memory_"), "memories")
+		if short == "" {
+			short = "memories"
+		}
+		for _, op := range []string{"ai", "ad", "au"} {
+			stmts = append(stmts, fmt.Sprintf(`DROP TRIGGER IF EXISTS bytes_%s_%s`, short, op))
+		}
+		stmts = append(stmts,
+			fmt.Sprintf(`CREATE TRIGGER bytes_%s_ai AFTER INSERT ON %s BEGIN UPDATE counters SET value = value + (%s) WHERE name = 'bytes'; END`, short, table, cost("new")),
+			fmt.Sprintf(`CREATE TRIGGER bytes_%s_ad AFTER DELETE ON %s BEGIN UPDATE counters SET value = value - (%s) WHERE name = 'bytes'; END`, short, table, cost("old")),
+			fmt.Sprintf(`CREATE TRIGGER bytes_%s_au AFTER UPDATE OF %s ON %s BEGIN UPDATE counters SET value = value - (%s) + (%s) WHERE name = 'bytes'; END`,
+				short, sizedColumns[table], table, cost("old"), cost("new")))
+		sum = append(sum, fmt.Sprintf(`(SELECT coalesce(sum(%s), 0) FROM %s r)`, cost("r"), table))
+	}
+	stmts = append(stmts, `UPDATE counters SET value = `+strings.Join(sum, " + ")+` WHERE name = 'bytes'`)
+	return execAll(stmts...)(ctx, tx)
 }
