@@ -1,6 +1,7 @@
 package mnemo
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -38,7 +39,19 @@ const (
 	// EUNPROCESSABLE: well formed but unusable, such as an Idempotency-Key
 	// reused for another request.
 	EUNPROCESSABLE = "unprocessable"
+	// ETIMEOUT: the request used up its time budget and was stopped.
+	ETIMEOUT = "timeout"
 )
+
+// Budget returns err as ETIMEOUT when ctx's deadline, the request's time
+// budget, has passed: whatever failed then failed because time ran out
+// (a store's query is interrupted with an error of its own).
+func Budget(ctx context.Context, err error) error {
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return Errorf(ETIMEOUT, "The request ran out of time and was stopped; ask for less (a shorter query, a smaller limit, a shallower depth) or retry later")
+	}
+	return err
+}
 
 // Error is an error meant for the client: Message is safe to show and names
 // the field and the rule that was broken.

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The abuse suite (abuse_*_test.go) attacks the real binary and checks
@@ -89,4 +90,22 @@ func (s *Server) ExpectBounded(t *testing.T, before Footprint, maxRSS, maxDisk i
 	if grew := after.Disk - before.Disk; grew > maxDisk {
 		t.Errorf("the data directory grew by %d KiB (from %d to %d KiB), more than %d KiB", grew>>10, before.Disk>>10, after.Disk>>10, maxDisk>>10)
 	}
+}
+
+// CPU returns the CPU time the server process has used, from /proc.
+func (s *Server) CPU(t *testing.T) time.Duration {
+	t.Helper()
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(s.cmd.Process.Pid) + "/stat")
+	if err != nil {
+		t.Fatalf("read the server's CPU time: %v", err)
+	}
+	// The fields after the command name, which is in parentheses: utime
+	// and stime are the 12th and 13th of them, in clock ticks (100/s).
+	fields := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("parse /proc/<pid>/stat: %q", raw)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }

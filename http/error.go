@@ -25,6 +25,7 @@ var codes = map[string]int{
 	mnemo.EUNAUTHORIZED:   http.StatusUnauthorized,
 	mnemo.EUNAVAILABLE:    http.StatusServiceUnavailable,
 	mnemo.EUNPROCESSABLE:  http.StatusUnprocessableEntity,
+	mnemo.ETIMEOUT:        http.StatusServiceUnavailable,
 }
 
 // StatusCode returns the HTTP status of an error code; an unknown code is
@@ -53,6 +54,7 @@ func outcome(o string) string {
 // client should wait. A 5xx is logged at ERROR with its cause and request
 // id; its message tells the client nothing.
 func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
+	err = mnemo.Budget(r.Context(), err)
 	status := StatusCode(mnemo.ErrorCode(err))
 	if status >= 500 {
 		s.logger.Error("request failed", "request_id", mnemo.RequestIDFromContext(r.Context()), "method", r.Method,

@@ -138,6 +138,7 @@ func (e *apiError) Error() string { return fmt.Sprintf("%d: %s", e.status, e.mes
 // toolError turns a service error into a tool error; an internal one is
 // logged with its cause and tells the assistant nothing.
 func (t *tools) toolError(ctx context.Context, err error) error {
+	err = mnemo.Budget(ctx, err)
 	code := mnemo.ErrorCode(err)
 	if code == mnemo.EINTERNAL {
 		t.opts.Logger.Error("tool call failed", "request_id", mnemo.RequestIDFromContext(ctx), "err", err)

@@ -32,6 +32,9 @@ func (rc *Recaller) Run(ctx context.Context, store mnemo.MemoryStore, q *Query) 
 		(*run).listRelations,
 		(*run).touchSeeds,
 	} {
+		if err := ctx.Err(); err != nil { // the request's time budget is spent, or its client gone
+			return nil, err
+		}
 		if err := stage(r, ctx); err != nil {
 			return nil, err
 		}
@@ -93,6 +96,9 @@ func (r *run) planQueries(context.Context) error {
 // text), and reports in resp whether vector search ran and found anything.
 func (r *run) gatherCandidates(ctx context.Context) error {
 	for _, text := range r.queries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		rows, removed, matched, err := r.rc.runOne(ctx, r.store, r.q, text, r.widen, r.resp)
 		if err != nil {
 			return err

@@ -210,6 +210,11 @@ func (rc *Recaller) score(r *Row, q *Query, text string) {
 }
 
 // expand adds the memories related to the seeds (reference §4.2 step 2).
+// ExpansionVisitLimit bounds the relations one recall's expansion reads,
+// whatever its seeds and relation_limit: a dense graph costs a bounded
+// amount, the strongest relations of the best seeds first.
+const ExpansionVisitLimit = 2000
+
 func (rc *Recaller) expand(ctx context.Context, store mnemo.MemoryStore, q *Query, seeds []*Row, present map[string]bool) ([]*Row, error) {
 	var out []*Row
 	added := map[string]*Row{}
@@ -217,14 +222,16 @@ func (rc *Recaller) expand(ctx context.Context, store mnemo.MemoryStore, q *Quer
 	if q.ExpandRespectTags {
 		expFilter.Tags, expFilter.TagMode, expFilter.TagMatch = q.Filter.Tags, q.Filter.TagMode, q.Filter.TagMatch
 	}
+	visits := ExpansionVisitLimit
 	for rank, seed := range seeds {
-		if len(out) >= q.ExpansionLimit {
+		if len(out) >= q.ExpansionLimit || visits <= 0 {
 			break
 		}
-		nbs, err := store.Neighbors(ctx, seed.ID, mnemo.AuthorableRelationTypes, false, q.RelationLimit)
+		nbs, err := store.Neighbors(ctx, seed.ID, mnemo.AuthorableRelationTypes, false, min(q.RelationLimit, visits))
 		if err != nil {
 			return nil, err
 		}
+		visits -= len(nbs)
 		for _, nb := range nbs {
 			m := nb.Memory
 			if present[m.ID] {

@@ -91,14 +91,32 @@ func (s *Service) Admit(ctx context.Context, c *mnemo.Caller, kind string) (cont
 		}
 		release = rel
 	}
+	cancel := context.CancelFunc(func() {})
+	if d := s.cfg.RequestTimeout; d > 0 {
+		ctx, cancel = context.WithTimeout(ctx, d)
+	}
+	endTurn := func() {}
+	if kind == mnemo.KindRecall && s.cfg.TenantReads > 0 {
+		end, err := s.reads.take(ctx, t.ID)
+		if err != nil {
+			cancel()
+			release()
+			return ctx, nil, mnemo.Budget(ctx, err)
+		}
+		endTurn = end
+	}
 	store, closeStore, err := s.b.Stores.Open(ctx, t.ID)
 	if err != nil {
+		endTurn()
+		cancel()
 		release()
 		return ctx, nil, err
 	}
 	req := &request{caller: c, kind: kind, store: store, at: now}
 	adm.End = sync.OnceFunc(func() {
 		closeStore()
+		endTurn()
+		cancel()
 		release()
 		s.recordUsage(ctx, req)
 	})

@@ -38,7 +38,9 @@ func (s *Service) Recall(ctx context.Context, params url.Values) (*mnemo.RecallR
 	return s.recaller.Run(ctx, req.store, q)
 }
 
-// relatedVisitLimit caps the relations /related reads from one memory.
+// relatedVisitLimit caps the relations one /related reads over all its
+// hops, nearest hops and strongest relations first: a dense graph costs a
+// bounded amount.
 const relatedVisitLimit = 1000
 
 // Related walks relations from a memory, undirected, up to max_depth hops
@@ -68,13 +70,18 @@ func (s *Service) Related(ctx context.Context, id string, params url.Values) (*m
 	found := map[string]*mnemo.Memory{}
 	seen := map[string]bool{id: true}
 	frontier := []string{id}
-	for d := 0; d < depth && len(frontier) > 0; d++ {
+	visits := relatedVisitLimit
+	for d := 0; d < depth && len(frontier) > 0 && visits > 0; d++ {
 		var next []string
 		for _, cur := range frontier {
-			nbs, err := req.store.Neighbors(ctx, cur, types, false, relatedVisitLimit)
+			if visits <= 0 {
+				break
+			}
+			nbs, err := req.store.Neighbors(ctx, cur, types, false, visits)
 			if err != nil {
 				return nil, err
 			}
+			visits -= len(nbs)
 			for _, nb := range nbs {
 				if !seen[nb.Memory.ID] {
 					seen[nb.Memory.ID] = true

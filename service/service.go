@@ -49,6 +49,11 @@ type Config struct {
 	// AuthFailuresPerMinute throttles a client address after this many
 	// failed authentications in a minute (0: never).
 	AuthFailuresPerMinute int
+	// RequestTimeout is every tenant request's time budget (0: none).
+	RequestTimeout time.Duration
+	// TenantReads caps a tenant's reads (recall, get, list, related,
+	// analyze) running at once; the others wait their turn (0: no cap).
+	TenantReads int
 
 	// Backend and Version name the service in /health.
 	Backend, Version string
@@ -65,6 +70,7 @@ type Service struct {
 	cfg      Config
 	embedder mnemo.Embedder
 	recaller *recall.Recaller
+	reads    *turns
 	logger   *slog.Logger
 
 	refusals map[string]*atomic.Int64
@@ -102,7 +108,7 @@ func New(b Backend, embedder mnemo.Embedder, cfg Config, logger *slog.Logger) (*
 	if cfg.Limits == (mnemo.Limits{}) {
 		cfg.Limits = mnemo.DefaultLimits
 	}
-	s := &Service{b: b, cfg: cfg, embedder: embedder, logger: logger,
+	s := &Service{b: b, cfg: cfg, embedder: embedder, logger: logger, reads: &turns{max: cfg.TenantReads},
 		recaller: &recall.Recaller{Config: cfg.Recall, Embedder: embedder}, refusals: map[string]*atomic.Int64{}}
 	for _, r := range RefusalReasons {
 		s.refusals[r] = &atomic.Int64{}

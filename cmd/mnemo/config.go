@@ -36,6 +36,8 @@ var settings = []setting{
 	{Env: "MNEMO_DEFAULT_MAX_MEMORIES", Flag: "default-max-memories", Default: "0", Help: "memory quota of a new tenant (0 = none)"},
 	{Env: "MNEMO_DEFAULT_MAX_STORAGE_MB", Flag: "default-max-storage-mb", Default: "0", Help: "storage quota of a new tenant in MiB of stored data (0 = none)"},
 	{Env: "MNEMO_TENANT_MAX_CONCURRENT", Flag: "tenant-max-concurrent", Default: "16", Help: "requests one tenant may have in flight (0 = no cap)"},
+	{Env: "MNEMO_REQUEST_TIMEOUT", Flag: "request-timeout", Default: "10s", Help: "a tenant request's time budget: past it, recall and the store stop working on it and it answers 503 (0 = none)"},
+	{Env: "MNEMO_TENANT_READS", Flag: "tenant-reads", Default: "0", Help: "reads (recall, get, list, related, analyze) one tenant may run at once; more wait their turn behind that tenant's own (0 = one less than the CPUs, at least 1)"},
 	{Env: "MNEMO_AUTH_FAILURES_PER_MINUTE", Flag: "auth-failures-per-minute", Default: "30", Help: "failed authentications from one address before it gets 429 for the rest of the minute (0 = never)"},
 	{Env: "MNEMO_TRUSTED_PROXIES", Flag: "trusted-proxies", Default: "", Help: "comma-separated CIDRs of proxies whose X-Forwarded-For names the client"},
 	{Env: "MNEMO_ALLOW_QUERY_TOKEN", Flag: "allow-query-token", Default: "true", Help: "accept tenant keys in ?api_key= as AutoMem does (never logged)"},

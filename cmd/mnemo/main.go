@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -244,6 +245,18 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		return err
 	}
 
+	timeout, err := time.ParseDuration(c["MNEMO_REQUEST_TIMEOUT"])
+	if err != nil || timeout < 0 {
+		return fmt.Errorf("MNEMO_REQUEST_TIMEOUT must be a duration (0 = none), got %q", c["MNEMO_REQUEST_TIMEOUT"])
+	}
+	reads := n.int("MNEMO_TENANT_READS")
+	if reads < 0 {
+		return fmt.Errorf("MNEMO_TENANT_READS must be 0 or more, got %d", reads)
+	}
+	if reads == 0 {
+		reads = max(1, runtime.GOMAXPROCS(0)-1) // leave a CPU to the other tenants
+	}
+
 	flush, err := time.ParseDuration(c["MNEMO_USAGE_FLUSH_INTERVAL"])
 	if err != nil || flush <= 0 || flush > time.Minute {
 		return fmt.Errorf("MNEMO_USAGE_FLUSH_INTERVAL must be a duration from 1ms to 1m, got %q", c["MNEMO_USAGE_FLUSH_INTERVAL"])
@@ -260,7 +273,7 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		proxies = append(proxies, p)
 	}
 	scfg := service.Config{Limits: limits, Recall: rcfg, AdminToken: c["ADMIN_API_TOKEN"], TenantConcurrency: concurrency,
-		AuthFailuresPerMinute: authFailures, Backend: "sqlite", Version: version}
+		AuthFailuresPerMinute: authFailures, RequestTimeout: timeout, TenantReads: reads, Backend: "sqlite", Version: version}
 	if rps > 0 {
 		if burst <= 0 {
 			burst = max(1, int(math.Ceil(rps)))

@@ -1,0 +1,227 @@
+package service_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mnemohq/mnemo"
+	"github.com/mnemohq/mnemo/recall"
+	"github.com/mnemohq/mnemo/service"
+)
+
+// watchedStores opens stores that count the relations walks read, and
+// whose keyword search, when slow is set, lasts until its context ends.
+type watchedStores struct {
+	mnemo.Stores
+	visits atomic.Int64
+	slow   atomic.Bool
+}
+
+func (w *watchedStores) Open(ctx context.Context, id string) (mnemo.MemoryStore, func(), error) {
+	st, release, err := w.Stores.Open(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &watchedStore{MemoryStore: st, w: w}, release, nil
+}
+
+type watchedStore struct {
+	mnemo.MemoryStore
+	w *watchedStores
+}
+
+func (s *watchedStore) Neighbors(ctx context.Context, id string, types []mnemo.RelationType, outgoingOnly bool, limit int) ([]mnemo.Neighbor, error) {
+	nbs, err := s.MemoryStore.Neighbors(ctx, id, types, outgoingOnly, limit)
+	if !outgoingOnly { // walks both ways: /related and the expansion, not a result's own relation list
+		s.w.visits.Add(int64(len(nbs)))
+	}
+	return nbs, err
+}
+
+func (s *watchedStore) Keyword(ctx context.Context, terms []string, f mnemo.Filter, limit int) ([]mnemo.Hit, error) {
+	if s.w.slow.Load() {
+		<-ctx.Done()
+		return nil, errors.New("interrupted") // as SQLite's is: the context's error is not wrapped
+	}
+	return s.MemoryStore.Keyword(ctx, terms, f, limit)
+}
+
+// denseGraph stores a hub related to n memories, each related to n more.
+func denseGraph(t *testing.T, f *fixture, c *mnemo.Caller, n int) string {
+	t.Helper()
+	batch := func(contents []string) []string {
+		items := make([]any, len(contents))
+		for i, text := range contents {
+			items[i] = map[string]any{"content": text}
+		}
+		var ids []string
+		if err := f.as(c, mnemo.KindStore, func(ctx context.Context) error {
+			res, err := f.svc.StoreMemories(ctx, items)
+			if err == nil {
+				ids = res.MemoryIDs
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	relate := func(rels []any) {
+		if err := f.as(c, mnemo.KindAssociate, func(ctx context.Context) error {
+			_, err := f.svc.AssociateMany(ctx, rels)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hub := batch([]string{"hub"})[0]
+	spokes := make([]string, n)
+	for i := range spokes {
+		spokes[i] = fmt.Sprintf("spoke %d", i)
+	}
+	var rels []any
+	for i, spoke := range batch(spokes) {
+		rels = append(rels, map[string]any{"memory1_id": hub, "memory2_id": spoke, "type": "RELATES_TO"})
+		leaves := make([]string, n)
+		for j := range leaves {
+			leaves[j] = fmt.Sprintf("leaf %d of %d", j, i)
+		}
+		for _, leaf := range batch(leaves) {
+			rels = append(rels, map[string]any{"memory1_id": spoke, "memory2_id": leaf, "type": "RELATES_TO"})
+		}
+		if len(rels) >= 400 {
+			relate(rels)
+			rels = nil
+		}
+	}
+	if len(rels) > 0 {
+		relate(rels)
+	}
+	return hub
+}
+
+// /related and recall's relation expansion read a bounded number of
+// relations however dense the graph (a deep /related once took 3 CPU
+// seconds).
+func TestRelationWalksHaveABudget(t *testing.T) {
+	w := &watchedStores{}
+	f := newFixture(t, func(b *service.Backend, _ *service.Config) { w.Stores = b.Stores; b.Stores = w })
+	c := f.tenant("dense")
+	hub := denseGraph(t, f, c, 60) // 60 + 60*60 relations: 3 hops would read about 7,300
+
+	w.visits.Store(0)
+	var related *mnemo.RelatedResult
+	if err := f.as(c, mnemo.KindRecall, func(ctx context.Context) error {
+		var err error
+		related, err = f.svc.Related(ctx, hub, url.Values{"max_depth": {"3"}, "limit": {"200"}})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if v := w.visits.Load(); v > 1000 || v < 900 {
+		t.Fatalf("/related read %d relations, want the budget of 1000 spent (not more)", v)
+	}
+	if len(related.RelatedMemories) != 200 {
+		t.Fatalf("/related found %d memories within its budget, want its limit of 200", len(related.RelatedMemories))
+	}
+
+	w.visits.Store(0)
+	if err := f.as(c, mnemo.KindRecall, func(ctx context.Context) error {
+		// The 60 spokes are the seeds; a strength no relation has makes
+		// the expansion read every relation of every seed (3,660).
+		_, err := f.svc.Recall(ctx, url.Values{"query": {"spoke"}, "limit": {"100"}, "expand_relations": {"true"},
+			"relation_limit": {"200"}, "expansion_limit": {"500"}, "expand_min_strength": {"1"}})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if v := w.visits.Load(); v > recall.ExpansionVisitLimit {
+		t.Fatalf("recall's expansion read %d relations, more than its budget of %d", v, recall.ExpansionVisitLimit)
+	}
+}
+
+// A request that uses up its time budget is stopped and answers ETIMEOUT;
+// the slot it held is given back.
+func TestRequestTimeBudget(t *testing.T) {
+	w := &watchedStores{}
+	f := newFixture(t, func(b *service.Backend, cfg *service.Config) {
+		w.Stores, b.Stores = b.Stores, w
+		cfg.RequestTimeout, cfg.TenantConcurrency = 50*time.Millisecond, 1
+	})
+	c := f.tenant("slow")
+	f.store(c, map[string]any{"content": "a memory to search for"})
+	w.slow.Store(true)
+	began := time.Now()
+	err := f.as(c, mnemo.KindRecall, func(ctx context.Context) error {
+		_, err := f.svc.Recall(ctx, url.Values{"query": {"memory"}})
+		return mnemo.Budget(ctx, err)
+	})
+	wantCode(t, "a recall past its budget", err, mnemo.ETIMEOUT)
+	if took := time.Since(began); took > 5*time.Second {
+		t.Fatalf("the recall ran %v, far past its 50ms budget", took)
+	}
+	w.slow.Store(false)
+	if err := f.as(c, mnemo.KindRecall, func(ctx context.Context) error {
+		_, err := f.svc.Recall(ctx, url.Values{"query": {"memory"}})
+		return err
+	}); err != nil {
+		t.Fatalf("the next request (concurrency cap 1): %v", err)
+	}
+}
+
+// A tenant's reads beyond TenantReads wait behind that tenant's own, not
+// anyone else's; a read that waits past its budget answers ETIMEOUT.
+func TestReadsQueueBehindTheirOwnTenant(t *testing.T) {
+	f := newFixture(t, func(_ *service.Backend, cfg *service.Config) {
+		cfg.TenantReads, cfg.RequestTimeout = 1, 200*time.Millisecond
+	})
+	noisy, quiet := f.tenant("noisy"), f.tenant("quiet")
+	_, first, err := f.svc.Admit(f.ctx, noisy, mnemo.KindRecall)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another tenant's read and the noisy tenant's writes go at once.
+	for _, a := range []struct {
+		c    *mnemo.Caller
+		kind string
+	}{{quiet, mnemo.KindRecall}, {noisy, mnemo.KindStore}} {
+		_, adm, err := f.svc.Admit(f.ctx, a.c, a.kind)
+		if err != nil {
+			t.Fatalf("%s %s while noisy reads: %v", a.c.Tenant.ID, a.kind, err)
+		}
+		adm.End()
+	}
+	// The noisy tenant's second read waits for its first.
+	var wg sync.WaitGroup
+	admitted := make(chan time.Time, 1)
+	wg.Go(func() {
+		_, adm, err := f.svc.Admit(f.ctx, noisy, mnemo.KindRecall)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		admitted <- time.Now()
+		adm.End()
+	})
+	time.Sleep(50 * time.Millisecond)
+	ended := time.Now()
+	first.End()
+	wg.Wait()
+	if at := <-admitted; at.Before(ended) {
+		t.Fatal("the second read ran while the first held the tenant's only turn")
+	}
+	// A read that cannot get a turn within its budget is refused.
+	_, held, err := f.svc.Admit(f.ctx, noisy, mnemo.KindRecall)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.End()
+	_, _, err = f.svc.Admit(f.ctx, noisy, mnemo.KindRecall)
+	wantCode(t, "a read waiting past its budget", err, mnemo.ETIMEOUT)
+}

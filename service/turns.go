@@ -1,0 +1,58 @@
+package service
+
+import (
+	"context"
+	"sync"
+)
+
+// turns bounds how many reads of one tenant run at once, so that a tenant
+// sending expensive recalls at its concurrency cap queues behind its own
+// requests and leaves the rest of the machine's CPU to the others. It is
+// per process by nature: it shares this process's CPU, which is not
+// shared with other replicas.
+type turns struct {
+	max int // per tenant
+
+	mu      sync.Mutex
+	tenants map[string]*tenantTurns
+}
+
+type tenantTurns struct {
+	slots chan struct{}
+	users int // requests holding or waiting for a slot
+}
+
+// take waits for one of the tenant's turns, or for ctx to end, and returns
+// the function that gives it back.
+func (t *turns) take(ctx context.Context, tenantID string) (func(), error) {
+	t.mu.Lock()
+	if t.tenants == nil {
+		t.tenants = map[string]*tenantTurns{}
+	}
+	tt := t.tenants[tenantID]
+	if tt == nil {
+		tt = &tenantTurns{slots: make(chan struct{}, t.max)}
+		t.tenants[tenantID] = tt
+	}
+	tt.users++
+	t.mu.Unlock()
+	select {
+	case tt.slots <- struct{}{}:
+		return sync.OnceFunc(func() {
+			<-tt.slots
+			t.leave(tenantID, tt)
+		}), nil
+	case <-ctx.Done():
+		t.leave(tenantID, tt)
+		return nil, ctx.Err()
+	}
+}
+
+// leave forgets a tenant nobody uses, so the map holds only active ones.
+func (t *turns) leave(tenantID string, tt *tenantTurns) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if tt.users--; tt.users == 0 {
+		delete(t.tenants, tenantID)
+	}
+}
