@@ -149,6 +149,10 @@ type RateLimiter interface {
 	// Allow takes a token from the tenant's bucket for limit, or says how
 	// long to wait for one. A bucket whose limit changed starts afresh.
 	Allow(ctx context.Context, tenantID string, limit RateLimit, now time.Time) (RateDecision, error)
+	// Debit takes n more tokens for a request that turned out heavier than
+	// one (at most the burst): the bucket may go into debt, which the
+	// tenant's next requests wait out.
+	Debit(ctx context.Context, tenantID string, limit RateLimit, n int, now time.Time) error
 	// ResetRate forgets the tenant's bucket: a deleted tenant's id, created
 	// again, starts with a full one.
 	ResetRate(ctx context.Context, tenantID string) error

@@ -74,6 +74,18 @@ func (l *Limits) Allow(_ context.Context, tenantID string, limit mnemo.RateLimit
 	return mnemo.RateDecision{Allowed: true, Remaining: int(math.Max(0, math.Floor(b.limiter.TokensAt(now))))}, nil
 }
 
+// Debit takes n more tokens from the tenant's bucket, into debt if need be.
+func (l *Limits) Debit(_ context.Context, tenantID string, limit mnemo.RateLimit, n int, now time.Time) error {
+	l.mu.Lock()
+	b := l.buckets[tenantID]
+	l.mu.Unlock()
+	if b == nil || b.conf != limit || n <= 0 {
+		return nil // a bucket made afresh since the request was let in owes nothing
+	}
+	b.limiter.ReserveN(now, min(n, limit.Burst)) // kept, not cancelled: the debt stands
+	return nil
+}
+
 // ResetRate forgets the tenant's bucket.
 func (l *Limits) ResetRate(_ context.Context, tenantID string) error {
 	l.mu.Lock()

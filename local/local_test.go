@@ -79,3 +79,21 @@ func TestAuthThrottleCountsFailuresPerAddressInAWindow(t *testing.T) {
 		t.Fatal("still throttled after the window ended")
 	}
 }
+
+func TestDebitPutsTheBucketInDebt(t *testing.T) {
+	var l local.Limits
+	now := time.Unix(1_800_000_000, 0)
+	limit := mnemo.RateLimit{RequestsPerSecond: 1, Burst: 3}
+	if d, _ := l.Allow(ctx, "a", limit, now); !d.Allowed || d.Remaining != 2 {
+		t.Fatalf("first request: %+v", d)
+	}
+	_ = l.Debit(ctx, "a", limit, 4, now) // capped at the burst: 3 more, one into debt
+	d, _ := l.Allow(ctx, "a", limit, now)
+	if d.Allowed || d.Wait != 2*time.Second {
+		t.Fatalf("after a debit past the tokens left: %+v, want a 2s wait (one token of debt, then one)", d)
+	}
+	_ = l.Debit(ctx, "b", limit, 3, now) // no bucket yet: nothing owed
+	if d, _ := l.Allow(ctx, "b", limit, now); !d.Allowed || d.Remaining != 2 {
+		t.Fatalf("a debit before any request made a debt: %+v", d)
+	}
+}

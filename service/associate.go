@@ -48,6 +48,7 @@ func (s *Service) AssociateMany(ctx context.Context, items []any) (*mnemo.Associ
 	if len(items) > s.cfg.Limits.BatchLimit {
 		return nil, mnemo.Errorf(mnemo.EINVALID, "Batch size limit is %d associations per request", s.cfg.Limits.BatchLimit)
 	}
+	s.weigh(ctx, req, batchWeight(len(items)))
 	now := s.now()
 	failed := []mnemo.AssociationFailure{}
 	var rels []mnemo.Relation

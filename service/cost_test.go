@@ -225,3 +225,57 @@ func TestReadsQueueBehindTheirOwnTenant(t *testing.T) {
 	_, _, err = f.svc.Admit(f.ctx, noisy, mnemo.KindRecall)
 	wantCode(t, "a read waiting past its budget", err, mnemo.ETIMEOUT)
 }
+
+// With a rate limit, a heavy request costs what it weighs: a batch one per
+// 50 memories, a recall one more per extra query and per expansion,
+// /related one per hop.
+func TestRateLimitWeighsHeavyRequests(t *testing.T) {
+	f := newFixture(t, nil)
+	c := f.tenant("heavy")
+	if _, err := f.svc.UpdateTenant(f.ctx, "heavy", map[string]any{"rate_limit": map[string]any{"requests_per_second": 0.001, "burst": 10.0}}); err != nil {
+		t.Fatal(err)
+	}
+	c = f.caller("token-of-heavy")
+	items := make([]any, 120)
+	for i := range items {
+		items[i] = map[string]any{"content": fmt.Sprintf("memory %d", i)}
+	}
+	var remaining []int
+	step := func(kind string, op func(ctx context.Context) error) {
+		t.Helper()
+		ctx, adm, err := f.svc.Admit(f.ctx, c, kind)
+		if err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		defer adm.End()
+		remaining = append(remaining, adm.Rate.Remaining)
+		if err := op(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var first string
+	step(mnemo.KindStore, func(ctx context.Context) error { // 120 memories: 3
+		res, err := f.svc.StoreMemories(ctx, items)
+		if err == nil {
+			first = res.MemoryIDs[0]
+		}
+		return err
+	})
+	step(mnemo.KindRecall, func(ctx context.Context) error { // two queries and an expansion: 3
+		_, err := f.svc.Recall(ctx, url.Values{"queries": {"memory 1", "memory 2"}, "expand_relations": {"true"}})
+		return err
+	})
+	step(mnemo.KindRecall, func(ctx context.Context) error { // three hops: 3
+		_, err := f.svc.Related(ctx, first, url.Values{"max_depth": {"3"}})
+		return err
+	})
+	step(mnemo.KindRecall, func(ctx context.Context) error { // one
+		_, err := f.svc.Memory(ctx, first)
+		return err
+	})
+	if fmt.Sprint(remaining) != "[9 6 3 0]" {
+		t.Fatalf("tokens left as each request was let in: %v, want [9 6 3 0]", remaining)
+	}
+	_, _, err := f.svc.Admit(f.ctx, c, mnemo.KindRecall)
+	wantCode(t, "the request after 10 tokens' worth", err, mnemo.ETOOMANY)
+}

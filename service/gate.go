@@ -45,6 +45,18 @@ func (r *request) stored(memories int64, added mnemo.TenantStats) {
 	r.mu.Unlock()
 }
 
+// weigh makes a heavy request cost its tenant's rate limit n tokens in
+// all, not one: what it costs is known only once its input is read.
+func (s *Service) weigh(ctx context.Context, r *request, n int) {
+	rl := r.caller.Tenant.RateLimit
+	if rl == nil || n <= 1 {
+		return
+	}
+	if err := s.b.Rate.Debit(ctx, r.caller.Tenant.ID, *rl, n-1, s.now()); err != nil {
+		s.logger.Warn("weigh a request against its rate limit", "request_id", mnemo.RequestIDFromContext(ctx), "err", err)
+	}
+}
+
 // embedded notes one call to the embedder.
 func (r *request) embedded() {
 	r.mu.Lock()

@@ -110,6 +110,7 @@ func (s *Service) StoreMemories(ctx context.Context, items []any) (*mnemo.BatchR
 	if len(items) > s.cfg.Limits.BatchLimit {
 		return nil, mnemo.Errorf(mnemo.EINVALID, "Batch size limit is %d memories per request", s.cfg.Limits.BatchLimit)
 	}
+	s.weigh(ctx, req, batchWeight(len(items)))
 	now := s.now()
 	mems := make([]*mnemo.Memory, len(items))
 	for i, it := range items {

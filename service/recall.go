@@ -35,6 +35,7 @@ func (s *Service) Recall(ctx context.Context, params url.Values) (*mnemo.RecallR
 			req.embedded()
 		}
 	}
+	s.weigh(ctx, req, recallWeight(q))
 	return s.recaller.Run(ctx, req.store, q)
 }
 
@@ -66,6 +67,7 @@ func (s *Service) Related(ctx context.Context, id string, params url.Values) (*m
 	}
 	depth := clampParam(params, "max_depth", 1, 1, 3)
 	limit := clampParam(params, "limit", 5, 1, 200)
+	s.weigh(ctx, req, relatedWeight(depth))
 
 	found := map[string]*mnemo.Memory{}
 	seen := map[string]bool{id: true}
