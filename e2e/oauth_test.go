@@ -14,13 +14,10 @@ import (
 // noRedirect is a client that shows redirects instead of following them.
 var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-func formPost(t *testing.T, u string, form url.Values, origin string) (*http.Response, map[string]any) {
+// rawRequest sends req without following redirects and decodes a JSON
+// answer when there is one.
+func rawRequest(t *testing.T, req *http.Request) (*http.Response, []byte, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", u, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if origin != "" {
-		req.Header.Set("Origin", origin)
-	}
 	resp, err := noRedirect.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -29,6 +26,17 @@ func formPost(t *testing.T, u string, form url.Values, origin string) (*http.Res
 	raw, _ := io.ReadAll(resp.Body)
 	var out map[string]any
 	json.Unmarshal(raw, &out)
+	return resp, raw, out
+}
+
+func formPost(t *testing.T, u string, form url.Values, origin string) (*http.Response, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", u, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	resp, _, out := rawRequest(t, req)
 	return resp, out
 }
 

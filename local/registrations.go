@@ -28,9 +28,9 @@ type registrationWindow struct {
 // RegistrationWindow is how long registrations are counted for.
 const RegistrationWindow = time.Minute
 
-// maxRegistrationAddresses bounds the memory an attacker cycling through
+// MaxRegistrationAddresses bounds the memory an attacker cycling through
 // addresses can make the table use.
-const maxRegistrationAddresses = 100000
+const MaxRegistrationAddresses = 100000
 
 // AllowRegistration counts one registration from addr within the current
 // window, unless max are counted already.
@@ -42,7 +42,7 @@ func (l *Registrations) AllowRegistration(_ context.Context, addr string, max in
 	}
 	w := l.windows[addr]
 	if w == nil || now.Sub(w.start) >= RegistrationWindow {
-		if w == nil && len(l.windows) >= maxRegistrationAddresses && !l.sweep(now) {
+		if w == nil && len(l.windows) >= MaxRegistrationAddresses && !l.sweep(now) {
 			// Full of live windows: refuse newcomers rather than forget
 			// counts, which would let cycling addresses reset them.
 			return false, RegistrationWindow, nil
@@ -68,5 +68,5 @@ func (l *Registrations) sweep(now time.Time) bool {
 			}
 		}
 	}
-	return len(l.windows) < maxRegistrationAddresses
+	return len(l.windows) < MaxRegistrationAddresses
 }
