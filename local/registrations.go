@@ -9,9 +9,9 @@ import (
 )
 
 // Registrations counts OAuth client registrations per client address, in
-// this process. Replicas behind one address space need a shared
-// implementation of mnemo.RegistrationLimiter instead. The zero value is
-// ready to use.
+// this process. Replicas behind one load balancer see the same addresses
+// and need a shared mnemo.RegistrationLimiter instead (Redis: INCR and
+// EXPIRE per address). The zero value is ready to use.
 type Registrations struct {
 	mu        sync.Mutex
 	windows   map[string]*registrationWindow
