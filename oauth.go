@@ -9,6 +9,9 @@ type OAuthClient struct {
 	Name         string
 	RedirectURIs []string
 	CreatedAt    time.Time
+	// UsedAt is when the client first obtained a token; nil while it never
+	// has. Anyone may register, so a client never used expires.
+	UsedAt *time.Time
 }
 
 // OAuth grant kinds.
@@ -30,7 +33,23 @@ type OAuthGrant struct {
 	RedirectURI   string
 	CodeChallenge string
 	ExpiresAt     time.Time
+	// Family is the authorization the grant comes from: a code and every
+	// token obtained from it, or by refreshing those, share it, so that a
+	// code or refresh token used twice (one of the two is a thief) revokes
+	// them all.
+	Family string
 }
+
+// GrantReusedError is a code or refresh token presented after it was used:
+// its family is revoked. It wraps an EINVALID *Error, and carries the
+// grant so that the refusal can be audited against its tenant.
+type GrantReusedError struct {
+	Err   *Error
+	Grant *OAuthGrant
+}
+
+func (e *GrantReusedError) Error() string { return e.Err.Error() }
+func (e *GrantReusedError) Unwrap() error { return e.Err }
 
 // OAuth token prefixes: an access token is told from a tenant key by its
 // prefix, so authentication looks in the right place.
@@ -38,6 +57,20 @@ const (
 	AccessTokenPrefix  = "mnemo_at_"
 	RefreshTokenPrefix = "mnemo_rt_"
 	CodePrefix         = "mnemo_ac_"
+)
+
+// Limits of dynamic client registration. Anyone may register, without a
+// key, so what a registration stores is small; fields other than these are
+// neither stored nor echoed.
+const (
+	// MaxClientMetadataBytes bounds a registration's body (413 beyond).
+	MaxClientMetadataBytes = 16 << 10
+	// MaxClientNameBytes bounds client_name.
+	MaxClientNameBytes = 200
+	// MaxRedirectURIs bounds the number of redirect_uris.
+	MaxRedirectURIs = 10
+	// MaxRedirectURIBytes bounds each redirect URI.
+	MaxRedirectURIBytes = 1024
 )
 
 // AuthorizationParams are the parameters of an authorization request.
@@ -48,6 +81,12 @@ type AuthorizationParams struct {
 // AuthorizationRequest is an authorization request that passed its checks.
 type AuthorizationRequest struct {
 	ClientID, ClientName, RedirectURI, State, Challenge, Scope string
+	// RedirectHost is where the code goes: the consent page names it.
+	RedirectHost string
+	// Verified is true when the redirect host is on the operator's
+	// allow-list (or is this computer): only then may an error be sent
+	// there, and the consent page marks every other client unverified.
+	Verified bool
 }
 
 // TokenParams are the parameters of a token request.
@@ -69,8 +108,9 @@ type OAuthError struct {
 	Code        string
 	Description string
 	// Redirect is true when the error may be sent to the client's
-	// redirect URI; false when the URI is not known to be the client's,
-	// and the error must be shown to the user instead.
+	// redirect URI; false when the URI is not known to be the client's or
+	// is not on the operator's allow-list, and the error must be shown to
+	// the user instead.
 	Redirect bool
 }
 

@@ -104,20 +104,39 @@ type IdempotencyStore interface {
 // OAuthStore keeps OAuth clients and grants. Grants are stored as hashes
 // of their secrets and die with the key they were made for.
 type OAuthStore interface {
-	// RegisterOAuthClient stores a new client.
-	RegisterOAuthClient(ctx context.Context, c *OAuthClient) error
+	// RegisterOAuthClient stores a new client. In the same step it removes
+	// the clients never used to obtain a token that were registered before
+	// unusedBefore, with their codes; then, when max clients (0: no cap)
+	// remain, the oldest never-used ones to make room. ETOOMANY, and
+	// nothing stored, when max clients have all been used.
+	RegisterOAuthClient(ctx context.Context, c *OAuthClient, unusedBefore time.Time, max int) error
 	// OAuthClient returns a client, or ENOTFOUND.
 	OAuthClient(ctx context.Context, id string) (*OAuthClient, error)
-	// SaveOAuthGrant stores a code or token. ENOTFOUND when its key no
-	// longer exists.
+	// SaveOAuthGrant stores a code. ENOTFOUND when its key no longer
+	// exists.
 	SaveOAuthGrant(ctx context.Context, g *OAuthGrant) error
 	// ConsumeOAuthGrant returns an unexpired, unused grant of kind and
 	// marks it used, in one step: a code or a refresh token works once.
+	// One presented again while unexpired revokes its whole family (every
+	// grant with its Family) in the same step, and is a *GrantReusedError.
 	// EINVALID otherwise.
 	ConsumeOAuthGrant(ctx context.Context, kind string, hash []byte, now time.Time) (*OAuthGrant, error)
+	// IssueOAuthTokens stores an access and a refresh token of one family,
+	// in one step: they replace the family's earlier access tokens (a
+	// family has one live access token), and their client is marked used
+	// at now. EINVALID when the family has been revoked meanwhile (a
+	// reused grant, a revocation), ENOTFOUND when the key no longer exists.
+	// Grants expired for more than a day are removed on the way.
+	IssueOAuthTokens(ctx context.Context, access, refresh *OAuthGrant, now time.Time) error
 	// AccessGrant returns the unexpired access token with hash, or
 	// EUNAUTHORIZED.
 	AccessGrant(ctx context.Context, hash []byte, now time.Time) (*OAuthGrant, error)
+	// OAuthToken returns the access or refresh token with hash, expired or
+	// used ones included, for revocation; ENOTFOUND.
+	OAuthToken(ctx context.Context, hash []byte) (*OAuthGrant, error)
+	// RevokeOAuthFamily removes every grant of a family: its tokens stop
+	// working when it returns. Revoking an unknown family does nothing.
+	RevokeOAuthFamily(ctx context.Context, family string) error
 }
 
 // BackupResult says what a backup archive holds.
@@ -163,6 +182,18 @@ type ConcurrencyLimiter interface {
 	// Acquire takes one of the tenant's max slots without waiting; ok is
 	// false when all are taken. release must be called once when done.
 	Acquire(ctx context.Context, tenantID string, max int) (release func(), ok bool, err error)
+}
+
+// RegistrationLimiter counts OAuth client registrations per client
+// address: registration needs no key, so the address is all there is to
+// limit it by.
+type RegistrationLimiter interface {
+	// AllowRegistration counts one registration from addr and reports
+	// whether it is among the first max of the current window; if not,
+	// how long until the window ends. An implementation whose table of
+	// addresses is full refuses new addresses rather than forgetting old
+	// ones, so cycling addresses cannot reset anyone's count.
+	AllowRegistration(ctx context.Context, addr string, max int, now time.Time) (ok bool, wait time.Duration, err error)
 }
 
 // AuthThrottle counts failed authentications per client address.

@@ -169,7 +169,8 @@ type HealthService interface {
 	// counts; without one it names no tenant.
 	Health(ctx context.Context, c *Caller) *HealthResult
 	// Refusals counts the requests each limit has refused since start, by
-	// reason: rate_limit, quota, concurrency, auth_throttle.
+	// reason: rate_limit, quota, concurrency, auth_throttle,
+	// oauth_registration.
 	Refusals() map[string]int64
 }
 
@@ -237,18 +238,30 @@ type PortabilityService interface {
 // refresh tokens. A customer authorizes a client by entering a tenant key;
 // the tokens act as that key within the scopes granted and die with it.
 type OAuthService interface {
-	// RegisterClient is dynamic client registration (RFC 7591).
-	RegisterClient(ctx context.Context, name string, redirectURIs []string) (*OAuthClient, error)
+	// RegisterClient is dynamic client registration (RFC 7591) of a public
+	// client from addr: at most OAuthConfig.RegistrationsPerMinute per
+	// address (ETOOMANY), and metadata within the Max* limits of
+	// oauth.go (an *OAuthError otherwise).
+	RegisterClient(ctx context.Context, fields map[string]any, addr string) (*OAuthClient, error)
 	// CheckAuthorization validates an authorization request. An
 	// *OAuthError with Redirect false must be shown to the user, never
-	// sent to the redirect URI, which is not known to be the client's.
+	// sent to the redirect URI, which is not known to be the client's or
+	// is not one the operator trusts.
 	CheckAuthorization(ctx context.Context, p AuthorizationParams) (*AuthorizationRequest, error)
 	// Authorize checks the tenant key the customer entered for an
 	// authorization request from addr and returns a code bound to it.
-	// EUNAUTHORIZED for a wrong key, ETOOMANY when addr is throttled.
+	// EUNAUTHORIZED for a wrong key, ETOOMANY when addr is throttled,
+	// ELOCKED when the tenant is suspended.
 	Authorize(ctx context.Context, req *AuthorizationRequest, apiKey, addr string) (code string, err error)
 	// Token exchanges a code and its PKCE verifier, or a refresh token,
 	// for an access token and a new refresh token (the old one is used
-	// up). Errors are *OAuthError.
+	// up, the earlier access token revoked). A code or refresh token
+	// presented twice revokes every token of its authorization. Errors
+	// are *OAuthError.
 	Token(ctx context.Context, p TokenParams) (*TokenPair, error)
+	// Revoke revokes an access or refresh token and every token of its
+	// authorization (RFC 7009). An unknown token is not an error; one
+	// issued to another client than a non-empty clientID is an
+	// *OAuthError.
+	Revoke(ctx context.Context, token, clientID string) error
 }

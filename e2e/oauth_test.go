@@ -14,13 +14,10 @@ import (
 // noRedirect is a client that shows redirects instead of following them.
 var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-func formPost(t *testing.T, u string, form url.Values, origin string) (*http.Response, map[string]any) {
+// rawRequest sends req without following redirects and decodes a JSON
+// answer when there is one.
+func rawRequest(t *testing.T, req *http.Request) (*http.Response, []byte, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", u, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if origin != "" {
-		req.Header.Set("Origin", origin)
-	}
 	resp, err := noRedirect.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -29,6 +26,17 @@ func formPost(t *testing.T, u string, form url.Values, origin string) (*http.Res
 	raw, _ := io.ReadAll(resp.Body)
 	var out map[string]any
 	json.Unmarshal(raw, &out)
+	return resp, raw, out
+}
+
+func formPost(t *testing.T, u string, form url.Values, origin string) (*http.Response, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", u, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	resp, _, out := rawRequest(t, req)
 	return resp, out
 }
 
@@ -120,6 +128,24 @@ func TestOAuthFlowForConnectors(t *testing.T) {
 		"redirect_uri": {redirect}, "code_verifier": {verifier}}, ""); r.StatusCode != 400 {
 		t.Fatalf("code reused: %d", r.StatusCode)
 	}
+	// A code used twice has leaked: what it gave is revoked (RFC 6749
+	// §4.1.2), so authorize once more for the rest of the flow.
+	if code, _, _ := mcpPost(t, s, access, "", map[string]any{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": map[string]any{}}); code != 401 {
+		t.Fatalf("access token of a reused code: %d", code)
+	}
+	grant := func() map[string]any {
+		t.Helper()
+		resp, _ := formPost(t, s.URL+"/oauth/authorize", form, s.URL)
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		r, tok := formPost(t, tokenURL, url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "client_id": {clientID},
+			"redirect_uri": {redirect}, "code_verifier": {verifier}}, "")
+		if r.StatusCode != 200 {
+			t.Fatalf("exchange: %d %v", r.StatusCode, tok)
+		}
+		return tok
+	}
+	tok = grant()
+	access, refresh = tok["access_token"].(string), tok["refresh_token"].(string)
 
 	// The access token works on /mcp (and is alpha's).
 	session := mcpInit(t, s, access)
@@ -127,32 +153,43 @@ func TestOAuthFlowForConnectors(t *testing.T) {
 		t.Fatalf("tool call with the access token: %d %v", code, out)
 	}
 
-	// Refresh rotates: the new pair works, the old refresh token does not.
+	// Refresh rotates: the new pair works, the old access and refresh
+	// tokens do not; the old refresh token presented again revokes the new
+	// pair too (one of the two presenting it is a thief).
 	r3, tok2 := formPost(t, tokenURL, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}, "client_id": {clientID}}, "")
 	if r3.StatusCode != 200 || tok2["access_token"] == access {
 		t.Fatalf("refresh: %d %v", r3.StatusCode, tok2)
-	}
-	if r, _ := formPost(t, tokenURL, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}, "client_id": {clientID}}, ""); r.StatusCode != 400 {
-		t.Fatalf("refresh token reused: %d", r.StatusCode)
 	}
 	access2 := tok2["access_token"].(string)
 	if code, _ := mcpHealthCall(t, s, access2, mcpInit(t, s, access2)); code != 200 {
 		t.Fatalf("refreshed token refused: %d", code)
 	}
+	if code, _, _ := mcpPost(t, s, access, "", map[string]any{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": map[string]any{}}); code != 401 {
+		t.Fatalf("access token replaced by a refresh: %d", code)
+	}
+	if r, _ := formPost(t, tokenURL, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}, "client_id": {clientID}}, ""); r.StatusCode != 400 {
+		t.Fatalf("refresh token reused: %d", r.StatusCode)
+	}
+	if code, _, _ := mcpPost(t, s, access2, "", map[string]any{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": map[string]any{}}); code != 401 {
+		t.Fatalf("access token after its refresh token was reused: %d", code)
+	}
 
 	// Revoking the key kills every token made from it.
-	s.Admin("DELETE", "/admin/tenants/alpha/keys/"+keyID, nil).Expect(t, 200)
-	for _, tkn := range []string{access, access2} {
-		if code, _, _ := mcpPost(t, s, tkn, "", map[string]any{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": map[string]any{}}); code != 401 {
-			t.Fatalf("token of a revoked key: %d", code)
-		}
+	tok3 := grant()
+	access3 := tok3["access_token"].(string)
+	if code, _ := mcpHealthCall(t, s, access3, mcpInit(t, s, access3)); code != 200 {
+		t.Fatalf("new grant refused: %d", code)
 	}
-	if r, out := formPost(t, tokenURL, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok2["refresh_token"].(string)}, "client_id": {clientID}}, ""); r.StatusCode != 400 || out["error"] != "invalid_grant" {
+	s.Admin("DELETE", "/admin/tenants/alpha/keys/"+keyID, nil).Expect(t, 200)
+	if code, _, _ := mcpPost(t, s, access3, "", map[string]any{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": map[string]any{}}); code != 401 {
+		t.Fatalf("token of a revoked key: %d", code)
+	}
+	if r, out := formPost(t, tokenURL, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok3["refresh_token"].(string)}, "client_id": {clientID}}, ""); r.StatusCode != 400 || out["error"] != "invalid_grant" {
 		t.Fatalf("refresh after revocation: %d %v", r.StatusCode, out)
 	}
 	// The audit shows the grant.
 	a := s.Admin("GET", "/admin/tenants/alpha/audit?action=oauth.authorize", nil).Expect(t, 200)
-	if a.Body["count"] != float64(2) {
+	if a.Body["count"] != float64(4) {
 		t.Fatalf("oauth.authorize events: %s", a.Raw)
 	}
 }

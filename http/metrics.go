@@ -109,7 +109,7 @@ func (m *metrics) observeRequest(route string, status int, d time.Duration) {
 type serviceCollector struct{ s *Server }
 
 var (
-	refusalsDesc = prometheus.NewDesc("mnemo_refusals_total", "Requests refused by a limit, by reason: rate_limit, quota, concurrency or auth_throttle.", []string{"reason"}, nil)
+	refusalsDesc = prometheus.NewDesc("mnemo_refusals_total", "Requests refused by a limit, by reason: rate_limit, quota, concurrency, auth_throttle or oauth_registration.", []string{"reason"}, nil)
 	tenantsDesc  = prometheus.NewDesc("mnemo_tenants", "Tenants in the registry.", nil, nil)
 	memoriesDesc = prometheus.NewDesc("mnemo_memories", "Memories stored, summed over all tenants.", nil, nil)
 )

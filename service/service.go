@@ -29,9 +29,10 @@ type Backend struct {
 	Backup      mnemo.Backuper
 	Stores      mnemo.Stores
 
-	Rate        mnemo.RateLimiter
-	Concurrency mnemo.ConcurrencyLimiter
-	Throttle    mnemo.AuthThrottle
+	Rate          mnemo.RateLimiter
+	Concurrency   mnemo.ConcurrencyLimiter
+	Throttle      mnemo.AuthThrottle
+	Registrations mnemo.RegistrationLimiter
 }
 
 // Config is how the service behaves.
@@ -54,6 +55,8 @@ type Config struct {
 	// TenantReads caps a tenant's reads (recall, get, list, related,
 	// analyze) running at once; the others wait their turn (0: no cap).
 	TenantReads int
+	// OAuth is how the OAuth server treats the clients anyone may register.
+	OAuth OAuthConfig
 
 	// Backend and Version name the service in /health.
 	Backend, Version string
@@ -91,13 +94,13 @@ var (
 
 // RefusalReasons are the limits that refuse requests, as Refusals counts
 // them.
-var RefusalReasons = []string{"rate_limit", "quota", "concurrency", "auth_throttle"}
+var RefusalReasons = []string{"rate_limit", "quota", "concurrency", "auth_throttle", "oauth_registration"}
 
 // New returns the service over b. Every seam of b must be set.
 func New(b Backend, embedder mnemo.Embedder, cfg Config, logger *slog.Logger) (*Service, error) {
 	for name, v := range map[string]any{"Tenants": b.Tenants, "Keys": b.Keys, "Audit": b.Audit, "Usage": b.Usage,
 		"Idempotency": b.Idempotency, "OAuth": b.OAuth, "Backup": b.Backup, "Stores": b.Stores, "Rate": b.Rate,
-		"Concurrency": b.Concurrency, "Throttle": b.Throttle, "embedder": embedder, "logger": logger} {
+		"Concurrency": b.Concurrency, "Throttle": b.Throttle, "Registrations": b.Registrations, "embedder": embedder, "logger": logger} {
 		if v == nil {
 			return nil, errors.New("service: " + name + " is not set")
 		}

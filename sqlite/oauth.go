@@ -10,14 +10,47 @@ import (
 	"github.com/mnemohq/mnemo"
 )
 
-// RegisterOAuthClient stores a new public client.
-func (r *Registry) RegisterOAuthClient(ctx context.Context, c *mnemo.OAuthClient) error {
+// RegisterOAuthClient stores a new public client, first removing the
+// clients never used that were registered before unusedBefore, then, at
+// max, the oldest never-used ones; see mnemo.OAuthStore.
+func (r *Registry) RegisterOAuthClient(ctx context.Context, c *mnemo.OAuthClient, unusedBefore time.Time, maxClients int) error {
 	uris, _ := json.Marshal(c.RedirectURIs)
 	return r.db.write(ctx, func(tx *txn) error {
+		if err := deleteClients(ctx, tx, `SELECT id FROM oauth_clients WHERE used_at IS NULL AND created_at < ?`, micros(unusedBefore)); err != nil {
+			return err
+		}
+		if maxClients > 0 {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM oauth_clients`).Scan(&n); err != nil {
+				return err
+			}
+			if over := n - maxClients + 1; over > 0 {
+				var unused int
+				if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM oauth_clients WHERE used_at IS NULL`).Scan(&unused); err != nil {
+					return err
+				}
+				if unused < over {
+					return mnemo.Errorf(mnemo.ETOOMANY, "Client registration is full: %d clients are registered and in use", n)
+				}
+				if err := deleteClients(ctx, tx, `SELECT id FROM oauth_clients WHERE used_at IS NULL ORDER BY created_at, id LIMIT ?`, over); err != nil {
+					return err
+				}
+			}
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_clients (id, name, redirect_uris, created_at) VALUES (?, ?, ?, ?)`,
 			c.ID, c.Name, string(uris), micros(c.CreatedAt))
 		return err
 	})
+}
+
+// deleteClients removes the clients that query selects, with their grants
+// (a client never used has codes at most).
+func deleteClients(ctx context.Context, tx *txn, query string, arg any) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_grants WHERE client_id IN (`+query+`)`, arg); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM oauth_clients WHERE id IN (`+query+`)`, arg)
+	return err
 }
 
 // OAuthClient returns a registered client, or ENOTFOUND.
@@ -25,56 +58,85 @@ func (r *Registry) OAuthClient(ctx context.Context, id string) (*mnemo.OAuthClie
 	var c mnemo.OAuthClient
 	var uris string
 	var created int64
-	err := r.db.reader.QueryRowContext(ctx, `SELECT id, name, redirect_uris, created_at FROM oauth_clients WHERE id = ?`, id).
-		Scan(&c.ID, &c.Name, &uris, &created)
+	var used sql.NullInt64
+	err := r.db.reader.QueryRowContext(ctx, `SELECT id, name, redirect_uris, created_at, used_at FROM oauth_clients WHERE id = ?`, id).
+		Scan(&c.ID, &c.Name, &uris, &created, &used)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, mnemo.Errorf(mnemo.ENOTFOUND, "unknown client_id")
 	}
 	if err != nil {
 		return nil, err
 	}
-	c.CreatedAt = fromMicros(created)
+	c.CreatedAt, c.UsedAt = fromMicros(created), fromNullMicros(used)
 	return &c, json.Unmarshal([]byte(uris), &c.RedirectURIs)
 }
 
-// SaveOAuthGrant stores a code, access token or refresh token by its hash.
-func (r *Registry) SaveOAuthGrant(ctx context.Context, g *mnemo.OAuthGrant) error {
+// insertGrant stores g while its key exists: a grant never outlives it.
+func insertGrant(ctx context.Context, tx *txn, g *mnemo.OAuthGrant) error {
+	if g.Family == "" {
+		return errors.New("sqlite: an OAuth grant needs a family") // or its reuse could not revoke it alone
+	}
 	scopes, _ := json.Marshal(g.Scopes)
-	return r.db.write(ctx, func(tx *txn) error {
-		// Inserted only while its key exists: a grant never outlives it.
-		res, err := tx.ExecContext(ctx, `INSERT INTO oauth_grants (hash, kind, client_id, key_id, scopes, redirect_uri, code_challenge, expires_at)
-			SELECT ?, ?, ?, id, ?, ?, ?, ? FROM keys WHERE id = ?`,
-			g.Hash, g.Kind, g.ClientID, string(scopes), g.RedirectURI, g.CodeChallenge, micros(g.ExpiresAt), g.KeyID)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return mnemo.Errorf(mnemo.ENOTFOUND, "the key this grant was made with no longer exists")
-		}
-		return nil
-	})
+	res, err := tx.ExecContext(ctx, `INSERT INTO oauth_grants (hash, kind, client_id, key_id, scopes, redirect_uri, code_challenge, expires_at, family)
+		SELECT ?, ?, ?, id, ?, ?, ?, ?, ? FROM keys WHERE id = ?`,
+		g.Hash, g.Kind, g.ClientID, string(scopes), g.RedirectURI, g.CodeChallenge, micros(g.ExpiresAt), g.Family, g.KeyID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return mnemo.Errorf(mnemo.ENOTFOUND, "the key this grant was made with no longer exists")
+	}
+	return nil
+}
+
+// SaveOAuthGrant stores a code by its hash.
+func (r *Registry) SaveOAuthGrant(ctx context.Context, g *mnemo.OAuthGrant) error {
+	return r.db.write(ctx, func(tx *txn) error { return insertGrant(ctx, tx, g) })
+}
+
+const grantColumns = `kind, client_id, key_id, scopes, redirect_uri, code_challenge, expires_at, family`
+
+// scanGrant reads the grantColumns of row, then extra, into a grant with
+// hash.
+func scanGrant(row *sql.Row, hash []byte, extra ...any) (*mnemo.OAuthGrant, error) {
+	g := &mnemo.OAuthGrant{Hash: hash}
+	var scopes string
+	var expires int64
+	err := row.Scan(append([]any{&g.Kind, &g.ClientID, &g.KeyID, &scopes, &g.RedirectURI, &g.CodeChallenge, &expires, &g.Family}, extra...)...)
+	if err != nil {
+		return nil, err
+	}
+	g.ExpiresAt = fromMicros(expires)
+	return g, json.Unmarshal([]byte(scopes), &g.Scopes)
+}
+
+// revokeFamily removes every grant of a family.
+func revokeFamily(ctx context.Context, tx *txn, family string) error {
+	_, err := tx.ExecContext(ctx, `DELETE FROM oauth_grants WHERE family = ?`, family)
+	return err
 }
 
 // ConsumeOAuthGrant returns an unexpired grant of the given kind and marks
-// it used, in one transaction: a code or a refresh token works once.
+// it used, in one transaction: a code or a refresh token works once. One
+// presented again revokes its family in the same transaction.
 func (r *Registry) ConsumeOAuthGrant(ctx context.Context, kind string, hash []byte, now time.Time) (*mnemo.OAuthGrant, error) {
-	var g mnemo.OAuthGrant
+	var g *mnemo.OAuthGrant
+	var reused bool
 	err := r.db.write(ctx, func(tx *txn) error {
-		var scopes string
-		var expires int64
+		reused = false // fn may run again after a rollback
 		var used bool
-		err := tx.QueryRowContext(ctx, `SELECT kind, client_id, key_id, scopes, redirect_uri, code_challenge, expires_at, used
-			FROM oauth_grants WHERE hash = ? AND kind = ?`, hash, kind).
-			Scan(&g.Kind, &g.ClientID, &g.KeyID, &scopes, &g.RedirectURI, &g.CodeChallenge, &expires, &used)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && (used || !now.Before(fromMicros(expires)))) {
+		var err error
+		g, err = scanGrant(tx.QueryRowContext(ctx, `SELECT `+grantColumns+`, used FROM oauth_grants WHERE hash = ? AND kind = ?`, hash, kind), hash, &used)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && !now.Before(g.ExpiresAt)) {
 			return mnemo.Errorf(mnemo.EINVALID, "invalid_grant")
 		}
 		if err != nil {
 			return err
 		}
-		g.Hash, g.ExpiresAt = hash, fromMicros(expires)
-		if err := json.Unmarshal([]byte(scopes), &g.Scopes); err != nil {
-			return err
+		if used {
+			// Committed, not rolled back: the revocation must stand.
+			reused = true
+			return revokeFamily(ctx, tx, g.Family)
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE oauth_grants SET used = 1 WHERE hash = ?`, hash)
 		return err
@@ -82,22 +144,67 @@ func (r *Registry) ConsumeOAuthGrant(ctx context.Context, kind string, hash []by
 	if err != nil {
 		return nil, err
 	}
-	return &g, nil
+	if reused {
+		return nil, &mnemo.GrantReusedError{Err: mnemo.Errorf(mnemo.EINVALID, "invalid_grant: used before; its family is revoked"), Grant: g}
+	}
+	return g, nil
+}
+
+// expiredGrace is how long an expired grant is kept, so that an expired
+// token can still be told from one never issued.
+const expiredGrace = 24 * time.Hour
+
+// IssueOAuthTokens stores the tokens of a rotation in one transaction; see
+// mnemo.OAuthStore.
+func (r *Registry) IssueOAuthTokens(ctx context.Context, access, refresh *mnemo.OAuthGrant, now time.Time) error {
+	return r.db.write(ctx, func(tx *txn) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_grants WHERE expires_at < ?`, micros(now.Add(-expiredGrace))); err != nil {
+			return err
+		}
+		// The code or refresh token just consumed is the family's proof of
+		// life: a revocation since then removed it.
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM oauth_grants WHERE family = ? LIMIT 1`, access.Family).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return mnemo.Errorf(mnemo.EINVALID, "invalid_grant: the authorization was revoked")
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_grants WHERE family = ? AND kind = 'access'`, access.Family); err != nil {
+			return err
+		}
+		for _, g := range []*mnemo.OAuthGrant{access, refresh} {
+			if err := insertGrant(ctx, tx, g); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE oauth_clients SET used_at = coalesce(used_at, ?) WHERE id = ?`, micros(now), access.ClientID)
+		return err
+	})
 }
 
 // AccessGrant returns the unexpired access token with hash.
 func (r *Registry) AccessGrant(ctx context.Context, hash []byte, now time.Time) (*mnemo.OAuthGrant, error) {
-	g := mnemo.OAuthGrant{Hash: hash}
-	var scopes string
-	var expires int64
-	err := r.db.reader.QueryRowContext(ctx, `SELECT kind, client_id, key_id, scopes, expires_at FROM oauth_grants
-		WHERE hash = ? AND kind = 'access' AND expires_at > ?`, hash, micros(now)).Scan(&g.Kind, &g.ClientID, &g.KeyID, &scopes, &expires)
+	g, err := scanGrant(r.db.reader.QueryRowContext(ctx, `SELECT `+grantColumns+` FROM oauth_grants
+		WHERE hash = ? AND kind = 'access' AND expires_at > ?`, hash, micros(now)), hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, mnemo.Errorf(mnemo.EUNAUTHORIZED, "Unauthorized")
 	}
-	if err != nil {
-		return nil, err
+	return g, err
+}
+
+// OAuthToken returns the access or refresh token with hash, in any state.
+func (r *Registry) OAuthToken(ctx context.Context, hash []byte) (*mnemo.OAuthGrant, error) {
+	g, err := scanGrant(r.db.reader.QueryRowContext(ctx, `SELECT `+grantColumns+` FROM oauth_grants
+		WHERE hash = ? AND kind IN ('access', 'refresh')`, hash), hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, mnemo.Errorf(mnemo.ENOTFOUND, "unknown token")
 	}
-	g.ExpiresAt = fromMicros(expires)
-	return &g, json.Unmarshal([]byte(scopes), &g.Scopes)
+	return g, err
+}
+
+// RevokeOAuthFamily removes every grant of a family.
+func (r *Registry) RevokeOAuthFamily(ctx context.Context, family string) error {
+	return r.db.write(ctx, func(tx *txn) error { return revokeFamily(ctx, tx, family) })
 }

@@ -110,6 +110,20 @@ var registryMigrations = []migration{
 		)`,
 		`CREATE INDEX oauth_grants_key ON oauth_grants(key_id)`,
 	),
+	// Version 5: OAuth an operator can trust. Clients record their first
+	// token, so that those never used expire; grants record the
+	// authorization they come from (their family), so that a reused code
+	// or refresh token revokes it whole. A grant from before has a family
+	// of its own.
+	execAll(
+		`ALTER TABLE oauth_clients ADD COLUMN used_at INTEGER`,
+		`CREATE INDEX oauth_clients_unused ON oauth_clients(created_at) WHERE used_at IS NULL`,
+		`ALTER TABLE oauth_grants ADD COLUMN family TEXT NOT NULL DEFAULT ''`,
+		`UPDATE oauth_grants SET family = lower(hex(hash))`,
+		`CREATE INDEX oauth_grants_family ON oauth_grants(family)`,
+		`CREATE INDEX oauth_grants_client ON oauth_grants(client_id)`,
+		`CREATE INDEX oauth_grants_expires ON oauth_grants(expires_at)`,
+	),
 }
 
 // Registry keeps the service's shared state in registry.db: tenants and

@@ -12,6 +12,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime"
@@ -272,8 +273,16 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		}
 		proxies = append(proxies, p)
 	}
+	oauth, err := oauthConfig(c)
+	if err != nil {
+		return err
+	}
+	publicURL, err := parsePublicURL(c["MNEMO_PUBLIC_URL"])
+	if err != nil {
+		return err
+	}
 	scfg := service.Config{Limits: limits, Recall: rcfg, AdminToken: c["ADMIN_API_TOKEN"], TenantConcurrency: concurrency,
-		AuthFailuresPerMinute: authFailures, RequestTimeout: timeout, TenantReads: reads, Backend: "sqlite", Version: version}
+		AuthFailuresPerMinute: authFailures, RequestTimeout: timeout, TenantReads: reads, OAuth: oauth, Backend: "sqlite", Version: version}
 	if rps > 0 {
 		if burst <= 0 {
 			burst = max(1, int(math.Ceil(rps)))
@@ -320,7 +329,7 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	scfg.Backlog = backfill.Backlog
 	svc, err := service.New(service.Backend{Tenants: registry, Keys: registry, Audit: registry, Usage: registry,
 		Idempotency: registry, OAuth: registry, Backup: registry, Stores: stores,
-		Rate: limiter, Concurrency: limiter, Throttle: limiter}, embedder, scfg, logger)
+		Rate: limiter, Concurrency: limiter, Throttle: limiter, Registrations: &local.Registrations{}}, embedder, scfg, logger)
 	if err != nil {
 		return err
 	}
@@ -332,7 +341,7 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	srv, err := mhttp.NewServer(mhttp.Services{Auth: svc, Gate: svc, Memories: svc, Recall: svc, Health: svc, Tenants: svc,
 		Keys: svc, Reports: svc, Portability: svc, OAuth: svc},
 		mhttp.Config{AllowQueryToken: allowQuery, MaxBodyBytes: int64(maxBody), TrustedProxies: proxies,
-			PublicURL: strings.TrimRight(c["MNEMO_PUBLIC_URL"], "/"), Version: version}, logger)
+			PublicURL: publicURL, Version: version}, logger)
 	if err != nil {
 		return err
 	}
@@ -355,6 +364,50 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	return srv.ListenAndServe(ctx, addr, func(a net.Addr) {
 		logger.Info("mnemo listening", "addr", a.String(), "data_dir", dataDir, "backend", "sqlite", "embedder", embedder.Model(), "version", version)
 	})
+}
+
+// oauthConfig reads the settings of the OAuth server.
+func oauthConfig(c config) (service.OAuthConfig, error) {
+	n := &numbers{c: c}
+	o := service.OAuthConfig{RefuseUnverified: n.bool("MNEMO_OAUTH_REFUSE_UNVERIFIED"),
+		RegistrationsPerMinute: n.int("MNEMO_OAUTH_REGISTRATIONS_PER_MINUTE"), MaxClients: n.int("MNEMO_OAUTH_MAX_CLIENTS")}
+	if n.err != nil {
+		return o, n.err
+	}
+	if o.RegistrationsPerMinute < 0 || o.MaxClients < 0 {
+		return o, fmt.Errorf("MNEMO_OAUTH_REGISTRATIONS_PER_MINUTE and MNEMO_OAUTH_MAX_CLIENTS must be 0 or more")
+	}
+	ttl, err := time.ParseDuration(c["MNEMO_OAUTH_UNUSED_CLIENT_TTL"])
+	if err != nil || ttl < 0 || (ttl > 0 && ttl < 10*time.Minute) {
+		// A client registers, then authorizes and exchanges its code
+		// within minutes; less would expire clients mid-flow.
+		return o, fmt.Errorf("MNEMO_OAUTH_UNUSED_CLIENT_TTL must be 0 or a duration of at least 10m, got %q", c["MNEMO_OAUTH_UNUSED_CLIENT_TTL"])
+	}
+	o.UnusedClientTTL = ttl
+	for _, h := range strings.Split(c["MNEMO_OAUTH_REDIRECT_HOSTS"], ",") {
+		if h = strings.ToLower(strings.TrimSpace(h)); h == "" {
+			continue
+		}
+		if strings.ContainsAny(h, "/:*@ ") {
+			return o, fmt.Errorf("MNEMO_OAUTH_REDIRECT_HOSTS: %q is not a host name (no scheme, port, path or wildcard)", h)
+		}
+		o.RedirectHosts = append(o.RedirectHosts, h)
+	}
+	return o, nil
+}
+
+// parsePublicURL checks MNEMO_PUBLIC_URL: the OAuth issuer, which clients
+// compare exactly, so it must be an absolute http(s) URL without a query.
+func parsePublicURL(raw string) (string, error) {
+	raw = strings.TrimRight(strings.TrimSpace(raw), "/")
+	if raw == "" {
+		return "", nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("MNEMO_PUBLIC_URL must be an absolute http(s) URL without query or fragment, such as https://memory.example.com; got %q", raw)
+	}
+	return raw, nil
 }
 
 // bindDefaultTenant makes AUTOMEM_API_TOKEN a key of the tenant "default",

@@ -60,6 +60,14 @@ func TestServeRejectsBadSettings(t *testing.T) {
 		"provider": {"EMBEDDING_PROVIDER", "magic"},
 		"bool":     {"RECALL_ADAPTIVE_FLOOR", "maybe"},
 		"duration": {"MNEMO_STORE_IDLE_TIMEOUT", "soon"},
+		// The OAuth issuer is compared exactly by clients.
+		"public url without scheme": {"MNEMO_PUBLIC_URL", "memory.example.com"},
+		"public url with query":     {"MNEMO_PUBLIC_URL", "https://memory.example.com/?a=b"},
+		"redirect host with scheme": {"MNEMO_OAUTH_REDIRECT_HOSTS", "https://claude.ai"},
+		"redirect host wildcard":    {"MNEMO_OAUTH_REDIRECT_HOSTS", "*.example.com"},
+		"unused client ttl":         {"MNEMO_OAUTH_UNUSED_CLIENT_TTL", "1m"},
+		"negative client cap":       {"MNEMO_OAUTH_MAX_CLIENTS", "-1"},
+		"refuse unverified":         {"MNEMO_OAUTH_REFUSE_UNVERIFIED", "perhaps"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Setenv("MNEMO_DATA_DIR", t.TempDir())

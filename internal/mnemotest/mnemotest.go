@@ -35,5 +35,5 @@ func Embedded(t testing.TB, e mnemo.Embedder, logger *slog.Logger) (service.Back
 	})
 	lim := &local.Limits{}
 	return service.Backend{Tenants: reg, Keys: reg, Audit: reg, Usage: reg, Idempotency: reg, OAuth: reg, Backup: reg,
-		Stores: stores, Rate: lim, Concurrency: lim, Throttle: lim}, reg, stores
+		Stores: stores, Rate: lim, Concurrency: lim, Throttle: lim, Registrations: &local.Registrations{}}, reg, stores
 }

@@ -1,0 +1,68 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/hex"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mnemohq/mnemo"
+)
+
+// A registry of version 4 gains client use times and grant families: each
+// grant of before is a family of its own, so a refresh token issued before
+// the upgrade still refreshes, and its reuse still revokes it.
+func TestOAuthMigrationGivesOldGrantsAFamily(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	d, err := openDB(ctx, filepath.Join(dir, "registry.db"), 1, 0, registryMigrations[:4])
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	rt := mnemo.HashToken("old-refresh")
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO tenants (id, name, status, created_at, updated_at) VALUES ('acme', 'Acme', 'active', 0, 0)`, nil},
+		{`INSERT INTO keys (id, tenant_id, hash, prefix, label, scopes, created_at) VALUES ('k1', 'acme', x'01', 'acme', '', '["read"]', 0)`, nil},
+		{`INSERT INTO oauth_clients (id, name, redirect_uris, created_at) VALUES ('c1', 'Claude', '["https://claude.ai/cb"]', 0)`, nil},
+		{`INSERT INTO oauth_grants (hash, kind, client_id, key_id, scopes, expires_at) VALUES (?, 'refresh', 'c1', 'k1', '["read"]', ?)`,
+			[]any{rt, micros(now.Add(time.Hour))}},
+	} {
+		if _, err := d.writer.ExecContext(ctx, q.sql, q.args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.close()
+
+	r, err := OpenRegistry(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	c, err := r.OAuthClient(ctx, "c1")
+	if err != nil || c.UsedAt != nil {
+		t.Fatalf("migrated client: %+v, %v", c, err)
+	}
+	g, err := r.ConsumeOAuthGrant(ctx, mnemo.GrantRefresh, rt, now)
+	if err != nil || g.Family != hex.EncodeToString(rt) {
+		t.Fatalf("migrated refresh token: %+v, %v", g, err)
+	}
+	issue := func(token string) *mnemo.OAuthGrant {
+		return &mnemo.OAuthGrant{Hash: mnemo.HashToken(token), Kind: mnemo.GrantAccess, ClientID: "c1", KeyID: "k1", ExpiresAt: now.Add(time.Hour), Family: g.Family}
+	}
+	refresh := issue("new-refresh")
+	refresh.Kind = mnemo.GrantRefresh
+	if err := r.IssueOAuthTokens(ctx, issue("new-access"), refresh, now); err != nil {
+		t.Fatalf("refresh of a migrated token: %v", err)
+	}
+	if _, err := r.ConsumeOAuthGrant(ctx, mnemo.GrantRefresh, rt, now); err == nil {
+		t.Fatal("a migrated refresh token worked twice")
+	}
+	if _, err := r.AccessGrant(ctx, mnemo.HashToken("new-access"), now); mnemo.ErrorCode(err) != mnemo.EUNAUTHORIZED {
+		t.Fatalf("access token after its migrated refresh token was reused: %v", err)
+	}
+}
