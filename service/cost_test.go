@@ -21,6 +21,10 @@ type watchedStores struct {
 	mnemo.Stores
 	visits atomic.Int64
 	slow   atomic.Bool
+	// blockWrites, when set, holds every Write until it is closed; each
+	// blocked Write first says so on writing.
+	blockWrites chan struct{}
+	writing     chan struct{}
 }
 
 func (w *watchedStores) Open(ctx context.Context, id string) (mnemo.MemoryStore, func(), error) {
@@ -42,6 +46,14 @@ func (s *watchedStore) Neighbors(ctx context.Context, id string, types []mnemo.R
 		s.w.visits.Add(int64(len(nbs)))
 	}
 	return nbs, err
+}
+
+func (s *watchedStore) Write(ctx context.Context, w mnemo.Write, q mnemo.Quotas) (mnemo.TenantStats, error) {
+	if s.w.blockWrites != nil {
+		s.w.writing <- struct{}{}
+		<-s.w.blockWrites
+	}
+	return s.MemoryStore.Write(ctx, w, q)
 }
 
 func (s *watchedStore) Keyword(ctx context.Context, terms []string, f mnemo.Filter, limit int) ([]mnemo.Hit, error) {
@@ -175,33 +187,33 @@ func TestRequestTimeBudget(t *testing.T) {
 	}
 }
 
-// A tenant's reads beyond TenantReads wait behind that tenant's own, not
-// anyone else's; a read that waits past its budget answers ETIMEOUT.
-func TestReadsQueueBehindTheirOwnTenant(t *testing.T) {
-	f := newFixture(t, func(_ *service.Backend, cfg *service.Config) {
-		cfg.TenantReads, cfg.RequestTimeout = 1, 200*time.Millisecond
+// A tenant's requests beyond TenantRunning wait behind that tenant's own,
+// not anyone else's; one that waits past its budget answers ETIMEOUT; a
+// write gives its turn back while its commit waits.
+func TestRequestsQueueBehindTheirOwnTenant(t *testing.T) {
+	w := &watchedStores{}
+	f := newFixture(t, func(b *service.Backend, cfg *service.Config) {
+		w.Stores, b.Stores = b.Stores, w
+		cfg.TenantRunning, cfg.RequestTimeout = 1, 200*time.Millisecond
 	})
 	noisy, quiet := f.tenant("noisy"), f.tenant("quiet")
 	_, first, err := f.svc.Admit(f.ctx, noisy, mnemo.KindRecall)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Another tenant's read and the noisy tenant's writes go at once.
-	for _, a := range []struct {
-		c    *mnemo.Caller
-		kind string
-	}{{quiet, mnemo.KindRecall}, {noisy, mnemo.KindStore}} {
-		_, adm, err := f.svc.Admit(f.ctx, a.c, a.kind)
+	// Another tenant's requests go at once.
+	for _, kind := range []string{mnemo.KindRecall, mnemo.KindStore} {
+		_, adm, err := f.svc.Admit(f.ctx, quiet, kind)
 		if err != nil {
-			t.Fatalf("%s %s while noisy reads: %v", a.c.Tenant.ID, a.kind, err)
+			t.Fatalf("quiet %s while noisy runs: %v", kind, err)
 		}
 		adm.End()
 	}
-	// The noisy tenant's second read waits for its first.
-	var wg sync.WaitGroup
+	// The noisy tenant's next request waits for its first.
 	admitted := make(chan time.Time, 1)
+	var wg sync.WaitGroup
 	wg.Go(func() {
-		_, adm, err := f.svc.Admit(f.ctx, noisy, mnemo.KindRecall)
+		_, adm, err := f.svc.Admit(f.ctx, noisy, mnemo.KindStore)
 		if err != nil {
 			t.Error(err)
 			return
@@ -214,16 +226,34 @@ func TestReadsQueueBehindTheirOwnTenant(t *testing.T) {
 	first.End()
 	wg.Wait()
 	if at := <-admitted; at.Before(ended) {
-		t.Fatal("the second read ran while the first held the tenant's only turn")
+		t.Fatal("the second request ran while the first held the tenant's only turn")
 	}
-	// A read that cannot get a turn within its budget is refused.
+	// A request that cannot get a turn within its budget is refused.
 	_, held, err := f.svc.Admit(f.ctx, noisy, mnemo.KindRecall)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer held.End()
 	_, _, err = f.svc.Admit(f.ctx, noisy, mnemo.KindRecall)
-	wantCode(t, "a read waiting past its budget", err, mnemo.ETIMEOUT)
+	wantCode(t, "a request waiting past its budget", err, mnemo.ETIMEOUT)
+	held.End()
+
+	// While a store waits for its commit, the tenant's turn is free.
+	w.blockWrites, w.writing = make(chan struct{}), make(chan struct{}, 1)
+	stored := make(chan error, 1)
+	go func() {
+		stored <- f.as(noisy, mnemo.KindStore, func(ctx context.Context) error {
+			_, err := f.svc.StoreMemory(ctx, map[string]any{"content": "committed slowly"})
+			return err
+		})
+	}()
+	<-w.writing
+	if err := f.as(noisy, mnemo.KindRecall, func(context.Context) error { return nil }); err != nil {
+		t.Fatalf("a read while the tenant's store commits: %v", err)
+	}
+	close(w.blockWrites)
+	if err := <-stored; err != nil {
+		t.Fatal(err)
+	}
 }
 
 // With a rate limit, a heavy request costs what it weighs: a batch one per

@@ -18,6 +18,9 @@ type request struct {
 	store  mnemo.MemoryStore
 	at     time.Time
 
+	// yield gives the request's turn back (see Config.TenantRunning).
+	yield func()
+
 	mu                          sync.Mutex
 	memories, bytes, embeddings int64
 	replayed                    bool // an idempotent replay or refusal: it counts nothing
@@ -108,8 +111,8 @@ func (s *Service) Admit(ctx context.Context, c *mnemo.Caller, kind string) (cont
 		ctx, cancel = context.WithTimeout(ctx, d)
 	}
 	endTurn := func() {}
-	if kind == mnemo.KindRecall && s.cfg.TenantReads > 0 {
-		end, err := s.reads.take(ctx, t.ID)
+	if s.cfg.TenantRunning > 0 {
+		end, err := s.turns.take(ctx, t.ID)
 		if err != nil {
 			cancel()
 			release()
@@ -124,7 +127,7 @@ func (s *Service) Admit(ctx context.Context, c *mnemo.Caller, kind string) (cont
 		release()
 		return ctx, nil, err
 	}
-	req := &request{caller: c, kind: kind, store: store, at: now}
+	req := &request{caller: c, kind: kind, store: store, at: now, yield: endTurn}
 	adm.End = sync.OnceFunc(func() {
 		closeStore()
 		endTurn()

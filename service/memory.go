@@ -44,6 +44,7 @@ func (s *Service) embed(ctx context.Context, req *request, mems []*mnemo.Memory)
 // write applies w to the request's store under the tenant's quotas, and
 // notes what it stored for usage.
 func (s *Service) write(ctx context.Context, req *request, w mnemo.Write) error {
+	req.yield() // the commit waits, and other requests of the tenant may run meanwhile
 	added, err := req.store.Write(ctx, w, req.caller.Tenant.Quotas)
 	if err != nil {
 		s.countQuota(err)

@@ -52,9 +52,11 @@ type Config struct {
 	AuthFailuresPerMinute int
 	// RequestTimeout is every tenant request's time budget (0: none).
 	RequestTimeout time.Duration
-	// TenantReads caps a tenant's reads (recall, get, list, related,
-	// analyze) running at once; the others wait their turn (0: no cap).
-	TenantReads int
+	// TenantRunning caps the requests of one tenant running at once; the
+	// others wait their turn behind that tenant's own (0: no cap). A write
+	// gives its turn back while it waits for its commit, which takes no CPU
+	// of its own and which group commit shares.
+	TenantRunning int
 	// OAuth is how the OAuth server treats the clients anyone may register.
 	OAuth OAuthConfig
 
@@ -73,7 +75,7 @@ type Service struct {
 	cfg      Config
 	embedder mnemo.Embedder
 	recaller *recall.Recaller
-	reads    *turns
+	turns    *turns
 	logger   *slog.Logger
 
 	refusals map[string]*atomic.Int64
@@ -111,7 +113,7 @@ func New(b Backend, embedder mnemo.Embedder, cfg Config, logger *slog.Logger) (*
 	if cfg.Limits == (mnemo.Limits{}) {
 		cfg.Limits = mnemo.DefaultLimits
 	}
-	s := &Service{b: b, cfg: cfg, embedder: embedder, logger: logger, reads: &turns{max: cfg.TenantReads},
+	s := &Service{b: b, cfg: cfg, embedder: embedder, logger: logger, turns: &turns{max: cfg.TenantRunning},
 		recaller: &recall.Recaller{Config: cfg.Recall, Embedder: embedder}, refusals: map[string]*atomic.Int64{}}
 	for _, r := range RefusalReasons {
 		s.refusals[r] = &atomic.Int64{}

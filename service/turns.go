@@ -5,9 +5,9 @@ import (
 	"sync"
 )
 
-// turns bounds how many reads of one tenant run at once, so that a tenant
-// sending expensive recalls at its concurrency cap queues behind its own
-// requests and leaves the rest of the machine's CPU to the others. It is
+// turns bounds how many requests of one tenant run at once, so that a
+// tenant sending expensive requests at its concurrency cap queues behind
+// its own and leaves the rest of the machine's CPU to the others. It is
 // per process by nature: it shares this process's CPU, which is not
 // shared with other replicas.
 type turns struct {

@@ -155,24 +155,6 @@ func heavyRequests(gen *textGen, t *benchTenant, hubs []string) []attackRequest 
 			out = append(out, attackRequest{"POST", "/memory/batch", t.token, body})
 		}
 	}
-	if k := os.Getenv("KINDS"); k != "" {
-		var keep []attackRequest
-		for _, r := range out {
-			kind := "recall"
-			switch {
-			case strings.Contains(r.path, "queries="):
-				kind = "multi"
-			case strings.Contains(r.path, "related"):
-				kind = "related"
-			case r.method == "POST":
-				kind = "batch"
-			}
-			if strings.Contains(k, kind) {
-				keep = append(keep, r)
-			}
-		}
-		out = keep
-	}
 	return out
 }
 

@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, cfg, stderr)
 	case "bench":
 		if len(args) < 2 {
-			return fmt.Errorf("usage: mnemo bench locomo|load|mixed [flags]")
+			return fmt.Errorf("usage: mnemo bench locomo|load|mixed|abuse [flags]")
 		}
 		switch args[1] {
 		case "locomo":
@@ -70,8 +70,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return benchLoad(ctx, args[2:], stdout, stderr)
 		case "mixed":
 			return benchMixed(ctx, args[2:], stdout, stderr)
+		case "abuse":
+			return benchAbuse(ctx, args[2:], stdout, stderr)
 		}
-		return fmt.Errorf("unknown benchmark %q (locomo, load, mixed)", args[1])
+		return fmt.Errorf("unknown benchmark %q (locomo, load, mixed, abuse)", args[1])
 	case "backup", "restore":
 		return dataCommand(ctx, args, stdout, stderr)
 	case "mcp":
@@ -250,12 +252,12 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	if err != nil || timeout < 0 {
 		return fmt.Errorf("MNEMO_REQUEST_TIMEOUT must be a duration (0 = none), got %q", c["MNEMO_REQUEST_TIMEOUT"])
 	}
-	reads := n.int("MNEMO_TENANT_READS")
-	if reads < 0 {
-		return fmt.Errorf("MNEMO_TENANT_READS must be 0 or more, got %d", reads)
+	running := n.int("MNEMO_TENANT_RUNNING")
+	if running < 0 {
+		return fmt.Errorf("MNEMO_TENANT_RUNNING must be 0 or more, got %d", running)
 	}
-	if reads == 0 {
-		reads = max(1, runtime.GOMAXPROCS(0)-1) // leave a CPU to the other tenants
+	if running == 0 {
+		running = max(1, runtime.GOMAXPROCS(0)-1) // leave a CPU to the other tenants
 	}
 
 	flush, err := time.ParseDuration(c["MNEMO_USAGE_FLUSH_INTERVAL"])
@@ -282,7 +284,7 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		return err
 	}
 	scfg := service.Config{Limits: limits, Recall: rcfg, AdminToken: c["ADMIN_API_TOKEN"], TenantConcurrency: concurrency,
-		AuthFailuresPerMinute: authFailures, RequestTimeout: timeout, TenantReads: reads, OAuth: oauth, Backend: "sqlite", Version: version}
+		AuthFailuresPerMinute: authFailures, RequestTimeout: timeout, TenantRunning: running, OAuth: oauth, Backend: "sqlite", Version: version}
 	if rps > 0 {
 		if burst <= 0 {
 			burst = max(1, int(math.Ceil(rps)))
