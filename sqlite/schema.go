@@ -92,4 +92,7 @@ var storeMigrations = []migration{
 		`CREATE TRIGGER bytes_relations_ad AFTER DELETE ON relations BEGIN UPDATE counters SET value = value - 16 - octet_length(old.type) - octet_length(old.props) WHERE name = 'bytes'; END`,
 		`CREATE TRIGGER bytes_relations_au AFTER UPDATE OF props ON relations BEGIN UPDATE counters SET value = value - octet_length(old.props) + octet_length(new.props) WHERE name = 'bytes'; END`,
 	),
+	// Version 3: what was stored before the input limits (mnemo.Limits)
+	// existed is trimmed to them, and the log says how much.
+	trimToLimits,
 }

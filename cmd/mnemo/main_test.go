@@ -60,6 +60,7 @@ func TestServeRejectsBadSettings(t *testing.T) {
 		"provider": {"EMBEDDING_PROVIDER", "magic"},
 		"bool":     {"RECALL_ADAPTIVE_FLOOR", "maybe"},
 		"duration": {"MNEMO_STORE_IDLE_TIMEOUT", "soon"},
+		"limit":    {"MNEMO_MAX_TAGS", "0"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Setenv("MNEMO_DATA_DIR", t.TempDir())
