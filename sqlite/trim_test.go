@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -36,8 +37,14 @@ func trimVersion(t *testing.T) int {
 // within every limit, with a finite vector.
 func oldStore(t *testing.T) string {
 	t.Helper()
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "memories.db")
+	writeOldStore(t, path)
+	return path
+}
+
+func writeOldStore(t *testing.T, path string) {
+	t.Helper()
+	ctx := context.Background()
 	d, err := openDB(ctx, path, 1, 0, storeMigrations[:trimVersion(t)-1])
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +82,6 @@ func oldStore(t *testing.T) string {
 		over, fine, string(props)); err != nil {
 		t.Fatal(err)
 	}
-	return path
 }
 
 func nestedObj(n int) map[string]any {
@@ -230,5 +236,39 @@ func TestMigrationTrimsToConfiguredLimits(t *testing.T) {
 	}
 	if n := count(t, s, `SELECT count(*) FROM vectors`); n != 1 {
 		t.Errorf("%d vectors, want 1: a non-finite vector is dropped whatever the limits", n)
+	}
+}
+
+// TestStoresTrimToTheirLimits: a tenant's store, opened by the pool, trims
+// to the pool's limits (the server's settings) and names the tenant in the
+// log.
+func TestStoresTrimToTheirLimits(t *testing.T) {
+	ctx := context.Background()
+	dataDir := t.TempDir()
+	reg := openRegistry(t, dataDir)
+	mustCreateTenant(t, reg, &mnemo.Tenant{ID: "acme", Name: "acme", Status: mnemo.TenantActive, CreatedAt: base, UpdatedAt: base}, "acme-token")
+	if err := os.MkdirAll(filepath.Join(dataDir, "tenants", "acme"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeOldStore(t, filepath.Join(dataDir, "tenants", "acme", "memories.db"))
+	var logs bytes.Buffer
+	p, err := NewStores(ctx, dataDir, testModel, 4, reg, slog.New(slog.NewJSONHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.Limits = mnemo.Limits{MaxTags: 5}.OrDefaults()
+	st, release := mustOpen(t, p, "acme")
+	defer release()
+	m, err := st.Memory(ctx, "over")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Tags) != 5 {
+		t.Errorf("%d tags, want the pool's limit of 5", len(m.Tags))
+	}
+	if !strings.Contains(logs.String(), `"msg":"trimmed data stored beyond the input limits","tenant":"acme"`) ||
+		!strings.Contains(logs.String(), `"memories":1,"vectors_dropped":1,"relations":1`) {
+		t.Errorf("log = %s", logs.String())
 	}
 }
