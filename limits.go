@@ -149,15 +149,19 @@ func (l Limits) CheckList(field string, n int) error {
 	return nil
 }
 
-// CheckQuery is the bound of a recall query's length; terms counts its
-// search terms (the caller knows how they are split). field names it:
-// "'query'", or "'queries' item at index 2".
-func (l Limits) CheckQuery(field, q string, terms int) error {
+// CheckQuery is the bound of a recall query: its length, then the number
+// of its search terms, as terms splits it (only when the length passed,
+// so that a huge query is not split). field names it: "'query'", or
+// "'queries' item at index 2".
+func (l Limits) CheckQuery(field, q string, terms func(string) []string) error {
 	if n := utf8.RuneCountInString(q); n > l.MaxQueryLength {
 		return Errorf(EINVALID, "%s must be at most %d characters (got %d)", field, l.MaxQueryLength, n)
 	}
-	if terms > l.MaxQueryTerms {
-		return Errorf(EINVALID, "%s may hold at most %d search terms (got %d)", field, l.MaxQueryTerms, terms)
+	if terms == nil {
+		return nil
+	}
+	if n := len(terms(q)); n > l.MaxQueryTerms {
+		return Errorf(EINVALID, "%s may hold at most %d search terms (got %d)", field, l.MaxQueryTerms, n)
 	}
 	return nil
 }
@@ -165,7 +169,7 @@ func (l Limits) CheckQuery(field, q string, terms int) error {
 // CheckText is the bound of a free-text parameter: at most MaxQueryLength
 // characters.
 func (l Limits) CheckText(field, s string) error {
-	return l.CheckQuery("'"+field+"'", s, 0)
+	return l.CheckQuery("'"+field+"'", s, nil)
 }
 
 // Trimming puts what was stored before these limits existed within them,

@@ -199,10 +199,16 @@ func TestListAndQueryBounds(t *testing.T) {
 	if err := testLim.CheckList("exclude_tags", 100); err != nil {
 		t.Fatal(err)
 	}
-	wantErr(t, testLim.CheckQuery("'query'", strings.Repeat("é", 2001), 1), "'query' must be at most 2000 characters (got 2001)")
-	wantErr(t, testLim.CheckQuery("'query'", "x", 65), "'query' may hold at most 64 search terms (got 65)")
-	if err := testLim.CheckQuery("'query'", strings.Repeat("é", 2000), 64); err != nil {
+	words := func(n int) func(string) []string { return func(string) []string { return make([]string, n) } }
+	wantErr(t, testLim.CheckQuery("'query'", strings.Repeat("é", 2001), words(1)), "'query' must be at most 2000 characters (got 2001)")
+	wantErr(t, testLim.CheckQuery("'query'", "x", words(65)), "'query' may hold at most 64 search terms (got 65)")
+	if err := testLim.CheckQuery("'query'", strings.Repeat("é", 2000), words(64)); err != nil {
 		t.Fatal(err)
+	}
+	split := false
+	testLim.CheckQuery("'query'", strings.Repeat("x ", 2001), func(string) []string { split = true; return nil })
+	if split {
+		t.Error("a query over the length was split into terms")
 	}
 }
 

@@ -203,12 +203,12 @@ func (p *params) parse(cfg Config, dim int, now time.Time) (*Query, error) {
 	q := &Query{Now: now, StateMode: "current", AdaptiveFloor: cfg.AdaptiveFloor, Sort: "score"}
 	// The sizes first: they bound what the rest costs.
 	q.Query = strings.TrimSpace(v.Get("query"))
-	p.fail(p.lim.CheckQuery("'query'", q.Query, len(SearchTerms(q.Query))))
+	p.fail(p.lim.CheckQuery("'query'", q.Query, SearchTerms))
 	if q.Queries = splitAll(v["queries"]); len(q.Queries) > MaxQueries {
 		return nil, mnemo.Errorf(mnemo.EINVALID, "'queries' may hold at most %d queries (got %d)", MaxQueries, len(q.Queries))
 	}
 	for i, sub := range q.Queries {
-		p.fail(p.lim.CheckQuery(fmt.Sprintf("'queries' item at index %d", i), sub, len(SearchTerms(sub))))
+		p.fail(p.lim.CheckQuery(fmt.Sprintf("'queries' item at index %d", i), sub, SearchTerms))
 	}
 	tags, excluded := p.list("tags", false), p.list("exclude_tags", true)
 	q.ContextTags, q.ContextTypes = p.list("context_tags", true), p.list("context_types", true)
