@@ -12,15 +12,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// Limits bound what a client may store.
-type Limits struct {
-	ContentHardLimit int // characters; AutoMem's MEMORY_CONTENT_HARD_LIMIT
-	BatchLimit       int // items per /memory/batch or /associate batch
-}
-
-// DefaultLimits are AutoMem's defaults.
-var DefaultLimits = Limits{ContentHardLimit: 2000, BatchLimit: 500}
-
 // A memory's fields are checked by one set of rules, in AutoMem's order,
 // whichever way they arrive: a store (POST /memory, MCP store_memory), a
 // batch (POST /memory/batch), an update (PATCH /memory/{id}, MCP
@@ -108,6 +99,9 @@ func (c *checker) check(obj map[string]any) (*fields, error) {
 		} else if f.tags, err = strictTags(v); err != nil {
 			return nil, c.errorf("%s", ErrorMessage(err))
 		}
+		if err := c.lim.CheckTags(f.tags); err != nil {
+			return nil, c.errorf("%s", ErrorMessage(err))
+		}
 	}
 	if v, ok := present(obj, "importance"); ok {
 		if f.importance, err = c.unit(v, "importance"); err != nil {
@@ -118,6 +112,9 @@ func (c *checker) check(obj map[string]any) (*fields, error) {
 		meta, isObject := v.(map[string]any)
 		switch {
 		case isObject:
+			if err := c.lim.CheckObject("'metadata'", meta); err != nil {
+				return nil, c.errorf("%s", ErrorMessage(err))
+			}
 			f.metadata, f.hasMetadata = meta, true
 		case c.path != pathBatch:
 			return nil, c.errorf("'metadata' must be an object")
@@ -129,6 +126,9 @@ func (c *checker) check(obj map[string]any) (*fields, error) {
 			return nil, c.errorf("'type' must be a non-empty string")
 		}
 		s = strings.TrimSpace(s)
+		if err := c.lim.CheckType(s); err != nil {
+			return nil, c.errorf("%s", ErrorMessage(err))
+		}
 		f.typ = &s
 	}
 	if v, ok := present(obj, "confidence"); ok && (f.typ != nil || c.path == pathUpdate || c.path == pathImport) {
@@ -282,10 +282,12 @@ func (c *checker) anyEmbedding(v any) ([]float32, error) {
 	out := make([]float32, len(list))
 	for i, it := range list {
 		f, ok := number(it)
-		if !ok || math.IsInf(float64(float32(f)), 0) {
+		if !ok {
 			return nil, c.errorf("'embedding' must be a non-empty list of numbers")
 		}
-		out[i] = float32(f)
+		if out[i], ok = toFloat32(f); !ok {
+			return nil, c.errorf("'embedding' values must be finite 32-bit floats (at most %g in magnitude); the value at index %d is %g", math.MaxFloat32, i, f)
+		}
 	}
 	return out, nil
 }
@@ -342,7 +344,7 @@ func NewMemory(body map[string]any, now time.Time, lim Limits, dim int) (*Memory
 	if body == nil {
 		return nil, Errorf(EINVALID, "JSON body is required")
 	}
-	c := &checker{path: pathStore, lim: lim, dim: dim}
+	c := &checker{path: pathStore, lim: lim.OrDefaults(), dim: dim}
 	f, err := c.check(body)
 	if err != nil {
 		return nil, err
@@ -356,7 +358,7 @@ func NewBatchMemory(item any, i int, now time.Time, lim Limits) (*Memory, error)
 	if !ok {
 		return nil, Errorf(EINVALID, "Memory at index %d must be an object", i)
 	}
-	c := &checker{path: pathBatch, lim: lim, index: i, prefix: fmt.Sprintf("Memory at index %d: ", i)}
+	c := &checker{path: pathBatch, lim: lim.OrDefaults(), index: i, prefix: fmt.Sprintf("Memory at index %d: ", i)}
 	f, err := c.check(body)
 	if err != nil {
 		return nil, err
@@ -369,7 +371,7 @@ func NewBatchMemory(item any, i int, now time.Time, lim Limits) (*Memory, error)
 // ImportMemory validates one memory line of an export file; line numbers
 // the messages. Absent times default to now as a store's do.
 func ImportMemory(obj map[string]any, line int, lim Limits, now time.Time) (*Memory, error) {
-	c := &checker{path: pathImport, lim: lim, line: line, prefix: fmt.Sprintf("line %d: ", line)}
+	c := &checker{path: pathImport, lim: lim.OrDefaults(), line: line, prefix: fmt.Sprintf("line %d: ", line)}
 	f, err := c.check(obj)
 	if err != nil {
 		return nil, err
@@ -385,7 +387,7 @@ func ApplyPatch(m *Memory, body map[string]any, lim Limits) (contentChanged bool
 	if body == nil {
 		return false, Errorf(EINVALID, "JSON body is required")
 	}
-	c := &checker{path: pathUpdate, lim: lim}
+	c := &checker{path: pathUpdate, lim: lim.OrDefaults()}
 	f, err := c.check(body)
 	if err != nil {
 		return false, err
@@ -467,12 +469,23 @@ func ParseEmbedding(v any, dim int) ([]float32, error) {
 		if !ok {
 			return nil, Errorf(EINVALID, "Embedding must contain numeric values")
 		}
-		out[i] = float32(f)
+		// A value beyond float32 would be stored as Inf, and every recall
+		// and export of the tenant would then fail.
+		if out[i], ok = toFloat32(f); !ok {
+			return nil, Errorf(EINVALID, "Embedding values must be finite 32-bit floats (at most %g in magnitude); the value at index %d is %g", math.MaxFloat32, i, f)
+		}
 	}
 	if len(out) != dim {
 		return nil, Errorf(EINVALID, "Embedding must contain exactly %d values", dim)
 	}
 	return out, nil
+}
+
+// toFloat32 converts a finite f to float32, unless it is beyond float32's
+// range.
+func toFloat32(f float64) (float32, bool) {
+	v := float32(f)
+	return v, !math.IsInf(float64(v), 0) && !math.IsNaN(float64(v))
 }
 
 // number reads a finite JSON number, decoded as float64 or as json.Number.

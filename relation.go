@@ -13,12 +13,13 @@ import (
 // a relation keeps only the properties of its type (RelationProps). An
 // association words its messages as AutoMem does and defaults the type to
 // RELATES_TO; an import names the line and the field, and needs the type.
+// The properties kept are bounded as a memory's metadata is (lim).
 
 // ParseAssociation checks one association of POST /associate. A problem
 // that AutoMem reports per item of a batch comes back as reason; an
 // out-of-range strength, which AutoMem treats as fatal to the whole
-// request, comes back as fatal.
-func ParseAssociation(item any, now time.Time) (rel Relation, reason string, fatal error) {
+// request, comes back as fatal, and so do properties beyond lim.
+func ParseAssociation(item any, lim Limits, now time.Time) (rel Relation, reason string, fatal error) {
 	body, ok := item.(map[string]any)
 	if !ok {
 		return rel, "Association item must be an object", nil
@@ -43,12 +44,15 @@ func ParseAssociation(item any, now time.Time) (rel Relation, reason string, fat
 		return rel, "", fatal
 	}
 	rel.Props, rel.UpdatedAt = rel.Type.KeepProps(body), now
+	if err := lim.OrDefaults().CheckObject("Relation properties", rel.Props); err != nil {
+		return rel, "", err
+	}
 	return rel, "", nil
 }
 
 // ImportRelation checks one relation line of an export file; updated_at
 // defaults to now.
-func ImportRelation(obj map[string]any, line int, now time.Time) (Relation, error) {
+func ImportRelation(obj map[string]any, line int, lim Limits, now time.Time) (Relation, error) {
 	var rel Relation
 	fail := func(format string, args ...any) (Relation, error) {
 		return rel, Errorf(EINVALID, "line %d: %s", line, fmt.Sprintf(format, args...))
@@ -75,6 +79,9 @@ func ImportRelation(obj map[string]any, line int, now time.Time) (Relation, erro
 			return fail("'properties' must be an object")
 		}
 		rel.Props = rel.Type.KeepProps(props)
+		if err := lim.OrDefaults().CheckObject("'properties'", rel.Props); err != nil {
+			return fail("%s", ErrorMessage(err))
+		}
 	}
 	rel.UpdatedAt = now
 	if v, ok := obj["updated_at"]; ok && v != nil {

@@ -453,12 +453,13 @@ func TestUsageForBilling(t *testing.T) {
 	acme.add("bytes_stored", acme.storedBytes()-before)
 	acme.check("after a clean shutdown")
 
-	// A crash loses at most the last flush interval: counts answered more
-	// than one interval before it survive.
+	// A crash loses at most the last flush interval: counts answered well
+	// before it survive. (Ten intervals, not one: on a loaded machine the
+	// flusher's tick and its fsync can each run late.)
 	before = acme.storedBytes()
 	s.Store(mcAcme, map[string]any{"content": "stored well before the crash"})
 	s.As(mcAcme, "GET", "/recall"+Q("query", "crash"), nil).Expect(t, 200)
-	time.Sleep(3 * flush)
+	time.Sleep(10 * flush)
 	s.Restart(true)
 	acme.add("store", 1)
 	acme.add("memories_stored", 1)

@@ -178,7 +178,7 @@ func Read(raw []byte, lim mnemo.Limits, now time.Time) (*File, error) {
 			seen[m.ID] = lineNo
 			f.Memories = append(f.Memories, m)
 		case "relation":
-			rel, err := mnemo.ImportRelation(obj, lineNo, now)
+			rel, err := mnemo.ImportRelation(obj, lineNo, lim, now)
 			if err != nil {
 				return nil, err
 			}

@@ -68,16 +68,6 @@ func jsonProblem(err error) string {
 	return err.Error()
 }
 
-// intParam reads an integer query parameter clamped to [lo, hi]; anything
-// else is def, as AutoMem reads it.
-func intParam(r *http.Request, name string, def, lo, hi int) int {
-	n, err := strconv.Atoi(strings.TrimSpace(r.URL.Query().Get(name)))
-	if err != nil {
-		return def
-	}
-	return min(max(n, lo), hi)
-}
-
 // pageParam reads a paging parameter; a malformed one is a 400 naming it.
 func pageParam(r *http.Request, name string, def, lo, hi int) (int, error) {
 	v := strings.TrimSpace(r.URL.Query().Get(name))

@@ -71,9 +71,18 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 // handleByTag reads the repeated ?tags= parameter; a value is not
 // comma-split.
 func (s *Server) handleByTag(w http.ResponseWriter, r *http.Request) {
-	limit := intParam(r, "limit", 20, 1, 200)
-	offset := intParam(r, "offset", 0, 0, math.MaxInt32)
-	res, err := s.svc.Memories.MemoriesByTag(r.Context(), r.URL.Query()["tags"], limit, offset)
+	q := r.URL.Query()
+	limit, err := mnemo.IntParam("limit", q.Get("limit"), 20, 1, 200)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	offset, err := mnemo.IntParam("offset", q.Get("offset"), 0, 0, math.MaxInt32)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	res, err := s.svc.Memories.MemoriesByTag(r.Context(), q["tags"], limit, offset)
 	if err != nil {
 		s.error(w, r, err)
 		return

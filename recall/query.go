@@ -1,8 +1,8 @@
 package recall
 
 import (
+	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +30,9 @@ type Config struct {
 // DefaultConfig is AutoMem's defaults.
 var DefaultConfig = Config{Weights: DefaultWeights, MaxLimit: 100, RelationLimit: 5, ExpansionLimit: 25, AdaptiveFloor: true,
 	ContextWindow: 3, ContextWeight: 0.7, ContextMaxGap: time.Hour, RecencyBias: "off"}
+
+// MaxQueries caps the sub-queries one recall may run: each is a full search.
+const MaxQueries = 10
 
 // Query is one parsed /recall request.
 type Query struct {
@@ -100,32 +103,74 @@ func Bool(v string, def bool) bool {
 }
 
 func first(v url.Values, names ...string) (string, bool) {
+	_, s, ok := firstNamed(v, names...)
+	return s, ok
+}
+
+// firstNamed is first, with the name it found (names[0] when none).
+func firstNamed(v url.Values, names ...string) (name, value string, ok bool) {
 	for _, n := range names {
 		if vals, ok := v[n]; ok && len(vals) > 0 {
-			return vals[0], true
+			return n, vals[0], true
 		}
 	}
-	return "", false
+	return names[0], "", false
 }
 
-func clampInt(s string, def, lo, hi int) int {
-	n, err := strconv.Atoi(strings.TrimSpace(s))
-	if err != nil {
-		return def
-	}
-	return min(max(n, lo), hi)
+// clampInt reads an integer parameter, by the first of names present, as
+// mnemo.IntParam does.
+func (p *params) clampInt(def, lo, hi int, names ...string) int {
+	name, s, _ := firstNamed(p.v, names...)
+	n, err := mnemo.IntParam(name, s, def, lo, hi)
+	p.fail(err)
+	return n
 }
 
-func unitFloat(s string, ok bool) *float64 {
-	if !ok {
-		return nil
+// unit reads a number parameter as mnemo.UnitParam does.
+func (p *params) unit(name string) *float64 {
+	s, ok := first(p.v, name)
+	f, err := mnemo.UnitParam(name, s, ok)
+	p.fail(err)
+	return f
+}
+
+// list returns the values of a list parameter, comma-split when split,
+// without empties, refused past the list bound.
+func (p *params) list(name string, split bool) []string {
+	var out []string
+	if split {
+		out = splitAll(p.v[name])
+	} else {
+		for _, t := range p.v[name] {
+			if t = strings.TrimSpace(t); t != "" {
+				out = append(out, t)
+			}
+		}
 	}
-	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil {
-		return nil
+	p.fail(p.lim.CheckList(name, len(out)))
+	return out
+}
+
+// text returns a free-text parameter, by the first of names present,
+// trimmed, refused past the length bound.
+func (p *params) text(names ...string) string {
+	name, s, _ := firstNamed(p.v, names...)
+	s = strings.TrimSpace(s)
+	p.fail(p.lim.CheckText(name, s))
+	return s
+}
+
+// params reads /recall's parameters and keeps the first refusal.
+type params struct {
+	v   url.Values
+	lim mnemo.Limits
+	err error
+}
+
+func (p *params) fail(err error) {
+	if p.err == nil {
+		p.err = err
 	}
-	f = min(max(f, 0), 1)
-	return &f
 }
 
 // splitAll returns repeated values, each also comma-split, without empties.
@@ -142,17 +187,38 @@ func splitAll(vals []string) []string {
 }
 
 // ParseQuery reads /recall's parameters (reference §4.1) with AutoMem's
-// defaults, aliases and clamps. dim is the embedder's dimension.
-func ParseQuery(v url.Values, cfg Config, dim int, now time.Time) (*Query, error) {
-	q := &Query{Now: now, StateMode: "current", AdaptiveFloor: cfg.AdaptiveFloor, Sort: "score"}
-	q.Query = strings.TrimSpace(v.Get("query"))
-	q.Queries = splitAll(v["queries"])
-	q.Multi = len(q.Queries) > 0
-	q.Limit = clampInt(v.Get("limit"), 5, 1, cfg.MaxLimit)
-	q.PerQueryLimit = q.Limit
-	if s, ok := first(v, "per_query_limit"); ok {
-		q.PerQueryLimit = clampInt(s, q.Limit, 1, cfg.MaxLimit)
+// defaults, aliases and clamps, within lim's bounds. dim is the embedder's
+// dimension.
+func ParseQuery(v url.Values, cfg Config, lim mnemo.Limits, dim int, now time.Time) (*Query, error) {
+	p := &params{v: v, lim: lim.OrDefaults()}
+	q, err := p.parse(cfg, dim, now)
+	if p.err != nil {
+		return nil, p.err
 	}
+	return q, err
+}
+
+func (p *params) parse(cfg Config, dim int, now time.Time) (*Query, error) {
+	v := p.v
+	q := &Query{Now: now, StateMode: "current", AdaptiveFloor: cfg.AdaptiveFloor, Sort: "score"}
+	// The sizes first: they bound what the rest costs.
+	q.Query = strings.TrimSpace(v.Get("query"))
+	p.fail(p.lim.CheckQuery("'query'", q.Query, SearchTerms))
+	if q.Queries = splitAll(v["queries"]); len(q.Queries) > MaxQueries {
+		return nil, mnemo.Errorf(mnemo.EINVALID, "'queries' may hold at most %d queries (got %d)", MaxQueries, len(q.Queries))
+	}
+	for i, sub := range q.Queries {
+		p.fail(p.lim.CheckQuery(fmt.Sprintf("'queries' item at index %d", i), sub, SearchTerms))
+	}
+	tags, excluded := p.list("tags", false), p.list("exclude_tags", true)
+	q.ContextTags, q.ContextTypes = p.list("context_tags", true), p.list("context_types", true)
+	priority := p.list("priority_ids", true)
+	if p.err != nil {
+		return nil, nil
+	}
+	q.Multi = len(q.Queries) > 0
+	q.Limit = p.clampInt(5, 1, cfg.MaxLimit, "limit")
+	q.PerQueryLimit = p.clampInt(q.Limit, 1, cfg.MaxLimit, "per_query_limit")
 	if s, ok := first(v, "embedding"); ok && strings.TrimSpace(s) != "" {
 		vec, err := mnemo.ParseEmbedding(s, dim)
 		if err != nil {
@@ -160,8 +226,8 @@ func ParseQuery(v url.Values, cfg Config, dim int, now time.Time) (*Query, error
 		}
 		q.Embedding = vec
 	}
-	if s, ok := first(v, "time_query", "time"); ok && strings.TrimSpace(s) != "" {
-		q.TimeQuery = strings.TrimSpace(s)
+	if s := p.text("time_query", "time"); s != "" {
+		q.TimeQuery = s
 		w, parsed := ParseTimeQuery(q.TimeQuery, now)
 		q.Window, q.TimeQueryUnparsed = w, !parsed
 	}
@@ -180,10 +246,8 @@ func ParseQuery(v url.Values, cfg Config, dim int, now time.Time) (*Query, error
 		q.Window.End = &t
 	}
 	q.Filter = mnemo.Filter{Start: q.Window.Start, End: q.Window.End, TagMode: "any", TagMatch: "prefix"}
-	for _, t := range v["tags"] {
-		if t = strings.ToLower(strings.TrimSpace(t)); t != "" {
-			q.Filter.Tags = append(q.Filter.Tags, t)
-		}
+	for _, t := range tags {
+		q.Filter.Tags = append(q.Filter.Tags, strings.ToLower(t))
 	}
 	if strings.ToLower(v.Get("tag_mode")) == "all" {
 		q.Filter.TagMode = "all"
@@ -191,7 +255,7 @@ func ParseQuery(v url.Values, cfg Config, dim int, now time.Time) (*Query, error
 	if strings.ToLower(v.Get("tag_match")) == "exact" {
 		q.Filter.TagMatch = "exact"
 	}
-	for _, t := range splitAll(v["exclude_tags"]) {
+	for _, t := range excluded {
 		q.Filter.ExcludeTags = append(q.Filter.ExcludeTags, strings.ToLower(t))
 	}
 	if s, ok := first(v, "sort", "order_by"); ok {
@@ -207,17 +271,11 @@ func ParseQuery(v url.Values, cfg Config, dim int, now time.Time) (*Query, error
 		q.ExpandRelations = Bool(s, false)
 	}
 	q.ExpandRespectTags = Bool(v.Get("expand_respect_tags"), false)
-	q.RelationLimit = cfg.RelationLimit
-	if s, ok := first(v, "relation_limit"); ok {
-		q.RelationLimit = clampInt(s, cfg.RelationLimit, 1, 200)
-	}
-	q.ExpansionLimit = cfg.ExpansionLimit
-	if s, ok := first(v, "expansion_limit", "relation_expansion_limit"); ok {
-		q.ExpansionLimit = clampInt(s, cfg.ExpansionLimit, 1, 500)
-	}
-	q.ExpandMinImportance = unitFloat(first(v, "expand_min_importance"))
-	q.ExpandMinStrength = unitFloat(first(v, "expand_min_strength"))
-	q.MinScore = unitFloat(first(v, "min_score"))
+	q.RelationLimit = p.clampInt(cfg.RelationLimit, 1, 200, "relation_limit")
+	q.ExpansionLimit = p.clampInt(cfg.ExpansionLimit, 1, 500, "expansion_limit", "relation_expansion_limit")
+	q.ExpandMinImportance = p.unit("expand_min_importance")
+	q.ExpandMinStrength = p.unit("expand_min_strength")
+	q.MinScore = p.unit("min_score")
 	if q.MinScore == nil && cfg.MinScore > 0 {
 		ms := cfg.MinScore
 		q.MinScore = &ms
@@ -244,12 +302,12 @@ func ParseQuery(v url.Values, cfg Config, dim int, now time.Time) (*Query, error
 	}
 	q.StateDebug = Bool(v.Get("state_debug"), false)
 	q.ContextWindow, q.ContextWeight, q.ContextMaxGap = cfg.ContextWindow, cfg.ContextWeight, cfg.ContextMaxGap
-	q.Context = strings.ToLower(strings.TrimSpace(v.Get("context")))
-	q.Language, _ = first(v, "language", "lang")
-	q.Language = strings.TrimSpace(q.Language)
-	q.ActivePath, _ = first(v, "active_path", "file_path", "focus_path")
-	q.ContextTags, q.ContextTypes = splitAll(v["context_tags"]), splitAll(v["context_types"])
-	for _, id := range splitAll(v["priority_ids"]) {
+	q.Context = strings.ToLower(p.text("context"))
+	q.Language = p.text("language", "lang")
+	name, path, _ := firstNamed(v, "active_path", "file_path", "focus_path")
+	p.fail(p.lim.CheckText(name, path))
+	q.ActivePath = path
+	for _, id := range priority {
 		if canonical, err := mnemo.ValidateMemoryID(id); err == nil {
 			q.PriorityIDs = append(q.PriorityIDs, canonical)
 		}
@@ -264,8 +322,6 @@ func ParseQuery(v url.Values, cfg Config, dim int, now time.Time) (*Query, error
 	}
 	q.AutoDecompose = Bool(v.Get("auto_decompose"), false)
 	q.ScopeFallback = Bool(v.Get("scope_fallback"), false)
-	if s, ok := first(v, "context_window"); ok {
-		q.ContextWindow = clampInt(s, cfg.ContextWindow, 0, 10)
-	}
+	q.ContextWindow = p.clampInt(cfg.ContextWindow, 0, 10, "context_window")
 	return q, nil
 }

@@ -1,8 +1,10 @@
 package recall
 
 import (
+	"fmt"
 	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +19,7 @@ func parse(t *testing.T, raw string) *Query {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := ParseQuery(v, DefaultConfig, 4, queryNow)
+	q, err := ParseQuery(v, DefaultConfig, mnemo.DefaultLimits, 4, queryNow)
 	if err != nil {
 		t.Fatalf("ParseQuery(%q) error: %v", raw, err)
 	}
@@ -99,7 +101,7 @@ func TestParseQueryUnitFloats(t *testing.T) {
 	// The server default applies when the parameter is absent.
 	cfg := DefaultConfig
 	cfg.MinScore = 0.25
-	q, err := ParseQuery(url.Values{}, cfg, 4, queryNow)
+	q, err := ParseQuery(url.Values{}, cfg, mnemo.DefaultLimits, 4, queryNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +297,7 @@ func TestParseQueryErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.raw, func(t *testing.T) {
 			v, _ := url.ParseQuery(tt.raw)
-			q, err := ParseQuery(v, DefaultConfig, 4, queryNow)
+			q, err := ParseQuery(v, DefaultConfig, mnemo.DefaultLimits, 4, queryNow)
 			if err == nil {
 				t.Fatalf("ParseQuery(%q) = %+v, want error %q", tt.raw, q, tt.want)
 			}
@@ -313,5 +315,99 @@ func TestParseQueryEmbedding(t *testing.T) {
 	}
 	if q := parse(t, "embedding="); q.Embedding != nil {
 		t.Errorf("empty embedding = %v, want nil", q.Embedding)
+	}
+}
+
+// list returns name=v0&name=v1... with n values, or one comma-joined value.
+func listParam(name string, n int, joined bool) url.Values {
+	vals := make([]string, n)
+	for i := range vals {
+		vals[i] = fmt.Sprintf("v%d", i)
+	}
+	if joined {
+		return url.Values{name: {strings.Join(vals, ",")}}
+	}
+	return url.Values{name: vals}
+}
+
+// terms is a query of n distinct search terms.
+func terms(n int) string {
+	words := make([]string, n)
+	for i := range words {
+		words[i] = fmt.Sprintf("w%d", i)
+	}
+	return strings.Join(words, " OR ")
+}
+
+// TestParseQueryBounds: each bound refuses one past it with its message,
+// and accepts exactly the limit.
+func TestParseQueryBounds(t *testing.T) {
+	with := func(kv ...string) url.Values {
+		v := url.Values{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			v.Add(kv[i], kv[i+1])
+		}
+		return v
+	}
+	long := strings.Repeat("é", 2001)
+	tests := []struct {
+		name     string
+		ok, over url.Values
+		want     string
+	}{
+		{"query length", with("query", strings.Repeat("é", 2000)), with("query", long), "'query' must be at most 2000 characters (got 2001)"},
+		{"query terms", with("query", terms(64)), with("query", terms(65)), "'query' may hold at most 64 search terms (got 65)"},
+		{"5,000 OR terms", with("query", "a"), with("query", terms(5000)), "'query' must be at most 2000 characters (got 43886)"},
+		{"terms are distinct words", with("query", strings.Repeat("same ", 400)), with("query", terms(65)), "'query' may hold at most 64 search terms (got 65)"},
+		{"queries length", with("queries", "fine", "queries", strings.Repeat("q", 2000)), with("queries", "fine", "queries", long),
+			"'queries' item at index 1 must be at most 2000 characters (got 2001)"},
+		{"queries terms", with("queries", terms(64)), with("queries", "a", "queries", "b", "queries", terms(65)),
+			"'queries' item at index 2 may hold at most 64 search terms (got 65)"},
+		{"tags", listParam("tags", 100, false), listParam("tags", 101, false), "'tags' may hold at most 100 entries (got 101)"},
+		{"exclude_tags", listParam("exclude_tags", 100, true), listParam("exclude_tags", 1000, true), "'exclude_tags' may hold at most 100 entries (got 1000)"},
+		{"exclude_tags repeated", listParam("exclude_tags", 100, false), listParam("exclude_tags", 101, false), "'exclude_tags' may hold at most 100 entries (got 101)"},
+		{"context_tags", listParam("context_tags", 100, true), listParam("context_tags", 101, true), "'context_tags' may hold at most 100 entries (got 101)"},
+		{"context_types", listParam("context_types", 100, false), listParam("context_types", 101, false), "'context_types' may hold at most 100 entries (got 101)"},
+		{"priority_ids", listParam("priority_ids", 100, true), listParam("priority_ids", 101, true), "'priority_ids' may hold at most 100 entries (got 101)"},
+		{"time_query", with("time_query", "last week"), with("time_query", long), "'time_query' must be at most 2000 characters (got 2001)"},
+		{"time alias", with("time", "last week"), with("time", long), "'time' must be at most 2000 characters (got 2001)"},
+		{"context", with("context", "coding"), with("context", long), "'context' must be at most 2000 characters (got 2001)"},
+		{"language", with("language", "go"), with("lang", long), "'lang' must be at most 2000 characters (got 2001)"},
+		{"active_path", with("active_path", "/src/main.go"), with("file_path", long), "'file_path' must be at most 2000 characters (got 2001)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := ParseQuery(tt.ok, DefaultConfig, mnemo.DefaultLimits, 4, queryNow); err != nil {
+				t.Fatalf("at the limit: %v", err)
+			}
+			q, err := ParseQuery(tt.over, DefaultConfig, mnemo.DefaultLimits, 4, queryNow)
+			if q != nil || mnemo.ErrorCode(err) != mnemo.EINVALID || mnemo.ErrorMessage(err) != tt.want {
+				t.Errorf("ParseQuery = %v, %s %q; want invalid %q", q, mnemo.ErrorCode(err), mnemo.ErrorMessage(err), tt.want)
+			}
+		})
+	}
+	// The limits are the configured ones.
+	_, err := ParseQuery(listParam("tags", 3, false), DefaultConfig, mnemo.Limits{MaxListEntries: 2}, 4, queryNow)
+	if mnemo.ErrorMessage(err) != "'tags' may hold at most 2 entries (got 3)" {
+		t.Errorf("configured list bound: %v", err)
+	}
+}
+
+// TestParseQueryNonFinite: min_score=NaN answered 500; every numeric
+// parameter refuses a number that is not finite.
+func TestParseQueryNonFinite(t *testing.T) {
+	for _, name := range []string{"limit", "per_query_limit", "relation_limit", "expansion_limit", "relation_expansion_limit",
+		"context_window", "min_score", "expand_min_importance", "expand_min_strength"} {
+		for _, bad := range []string{"NaN", "inf", "-Infinity", "1e999"} {
+			q, err := ParseQuery(url.Values{"query": {"x"}, name: {bad}}, DefaultConfig, mnemo.DefaultLimits, 4, queryNow)
+			if want := "'" + name + "' must be a finite number"; q != nil || mnemo.ErrorCode(err) != mnemo.EINVALID || mnemo.ErrorMessage(err) != want {
+				t.Errorf("%s=%s: %v, %q; want %q", name, bad, q, mnemo.ErrorMessage(err), want)
+			}
+		}
+	}
+	// Other garbage keeps AutoMem's leniency.
+	q := parse(t, "limit=abc&min_score=high&context_window=x")
+	if q.Limit != 5 || q.MinScore != nil || q.ContextWindow != DefaultConfig.ContextWindow {
+		t.Errorf("lenient defaults: limit %d, min_score %v, context_window %d", q.Limit, q.MinScore, q.ContextWindow)
 	}
 }

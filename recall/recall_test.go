@@ -92,7 +92,7 @@ func (f *fixture) recall(raw string) *recall.Response {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	q, err := recall.ParseQuery(v, recall.DefaultConfig, f.emb.Dim(), now)
+	q, err := recall.ParseQuery(v, recall.DefaultConfig, mnemo.DefaultLimits, f.emb.Dim(), now)
 	if err != nil {
 		f.t.Fatalf("ParseQuery(%q): %v", raw, err)
 	}
@@ -526,7 +526,7 @@ func TestRecallHitDeletedDuringNeighbourStep(t *testing.T) {
 	f := newFixture(t)
 	f.add(1, "the deploy runs nightly")
 	f.add(2, "unrelated note about lunch")
-	q, err := recall.ParseQuery(url.Values{"query": {"deploy nightly"}}, recall.DefaultConfig, f.emb.Dim(), now)
+	q, err := recall.ParseQuery(url.Values{"query": {"deploy nightly"}}, recall.DefaultConfig, mnemo.DefaultLimits, f.emb.Dim(), now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ func (s *Service) Associate(ctx context.Context, fields map[string]any) (*mnemo.
 	if fields == nil {
 		return nil, mnemo.Errorf(mnemo.EINVALID, "JSON body is required")
 	}
-	rel, reason, fatal := mnemo.ParseAssociation(fields, s.now())
+	rel, reason, fatal := mnemo.ParseAssociation(fields, s.cfg.Limits, s.now())
 	if fatal != nil {
 		return nil, fatal
 	}
@@ -55,7 +55,7 @@ func (s *Service) AssociateMany(ctx context.Context, items []any) (*mnemo.Associ
 	var idx []int
 	var ids []string
 	for i, it := range items {
-		rel, reason, fatal := mnemo.ParseAssociation(it, now)
+		rel, reason, fatal := mnemo.ParseAssociation(it, s.cfg.Limits, now)
 		if fatal != nil {
 			return nil, mnemo.Errorf(mnemo.EINVALID, "Association at index %d: %s", i, mnemo.ErrorMessage(fatal))
 		}

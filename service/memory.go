@@ -174,6 +174,13 @@ func (s *Service) Supersede(ctx context.Context, fields map[string]any, old stri
 	if reason == "" {
 		rel.Props = map[string]any{}
 	}
+	// The reason goes into both; the old metadata grows by it.
+	if err := s.cfg.Limits.CheckObject("'supersede_reason'", rel.Props); err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Limits.CheckObject("The superseded memory's 'metadata'", meta); err != nil {
+		return nil, err
+	}
 	if err := s.write(ctx, req, mnemo.Write{Create: []*mnemo.Memory{m}, Update: []*mnemo.Memory{prev}, Relate: []mnemo.Relation{rel}}); err != nil {
 		return nil, err
 	}
@@ -250,8 +257,9 @@ func (s *Service) DeleteMemory(ctx context.Context, id string) (*mnemo.DeleteRes
 	return &mnemo.DeleteResult{Status: "success", MemoryID: id}, nil
 }
 
-// cleanTags drops blank tags; a tag list may not end up empty.
-func cleanTags(tags []string) ([]string, error) {
+// cleanTags drops blank tags; a tag list may not end up empty, nor hold
+// more than the list bound.
+func (s *Service) cleanTags(tags []string) ([]string, error) {
 	var out []string
 	for _, t := range tags {
 		if t = strings.TrimSpace(t); t != "" {
@@ -260,6 +268,9 @@ func cleanTags(tags []string) ([]string, error) {
 	}
 	if len(out) == 0 {
 		return nil, mnemo.Errorf(mnemo.EINVALID, "'tags' query parameter is required")
+	}
+	if err := s.cfg.Limits.CheckList("tags", len(out)); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -270,7 +281,7 @@ func (s *Service) MemoriesByTag(ctx context.Context, tags []string, limit, offse
 	if err != nil {
 		return nil, err
 	}
-	if tags, err = cleanTags(tags); err != nil {
+	if tags, err = s.cleanTags(tags); err != nil {
 		return nil, err
 	}
 	limit, offset = min(max(limit, 1), 200), max(offset, 0)
@@ -304,7 +315,7 @@ func (s *Service) DeleteByTag(ctx context.Context, tags []string) (*mnemo.Delete
 	if err != nil {
 		return nil, err
 	}
-	if tags, err = cleanTags(tags); err != nil {
+	if tags, err = s.cleanTags(tags); err != nil {
 		return nil, err
 	}
 	n, err := req.store.DeleteMatching(ctx, mnemo.Filter{Tags: tags, TagMode: "any", TagMatch: "exact"})

@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/url"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -14,21 +13,15 @@ import (
 	"github.com/mnemohq/mnemo/recall"
 )
 
-// maxQueries caps the sub-queries one recall may run: each is a full search.
-const maxQueries = 10
-
 // Recall runs AutoMem's recall with its query parameters.
 func (s *Service) Recall(ctx context.Context, params url.Values) (*mnemo.RecallResult, error) {
 	req, err := s.request(ctx, mnemo.ScopeRead)
 	if err != nil {
 		return nil, err
 	}
-	q, err := recall.ParseQuery(params, s.cfg.Recall, s.embedder.Dim(), s.now())
+	q, err := recall.ParseQuery(params, s.cfg.Recall, s.cfg.Limits, s.embedder.Dim(), s.now())
 	if err != nil {
 		return nil, err
-	}
-	if len(q.Queries) > maxQueries {
-		return nil, mnemo.Errorf(mnemo.EINVALID, "'queries' may hold at most %d queries (got %d)", maxQueries, len(q.Queries))
 	}
 	if q.Embedding == nil && (q.Query != "" || q.Multi) {
 		for range max(len(q.Queries), 1) {
@@ -56,8 +49,12 @@ func (s *Service) Related(ctx context.Context, id string, params url.Values) (*m
 	if canonical, err := mnemo.ValidateMemoryID(id); err == nil {
 		id = canonical
 	}
+	names := strings.Split(params.Get("relationship_types"), ",")
+	if err := s.cfg.Limits.CheckList("relationship_types", len(names)); err != nil {
+		return nil, err
+	}
 	var types []mnemo.RelationType
-	for _, t := range strings.Split(params.Get("relationship_types"), ",") {
+	for _, t := range names {
 		if rt := mnemo.RelationType(strings.ToUpper(strings.TrimSpace(t))); rt.IsFilterable() {
 			types = append(types, rt)
 		}
@@ -65,8 +62,14 @@ func (s *Service) Related(ctx context.Context, id string, params url.Values) (*m
 	if len(types) == 0 {
 		types = mnemo.AuthorableRelationTypes
 	}
-	depth := clampParam(params, "max_depth", 1, 1, 3)
-	limit := clampParam(params, "limit", 5, 1, 200)
+	depth, err := mnemo.IntParam("max_depth", params.Get("max_depth"), 1, 1, 3)
+	if err != nil {
+		return nil, err
+	}
+	limit, err := mnemo.IntParam("limit", params.Get("limit"), 5, 1, 200)
+	if err != nil {
+		return nil, err
+	}
 	s.weigh(ctx, req, relatedWeight(depth))
 
 	found := map[string]*mnemo.Memory{}
@@ -120,16 +123,6 @@ func (s *Service) Related(ctx context.Context, id string, params url.Values) (*m
 	}
 	return &mnemo.RelatedResult{Status: "success", MemoryID: id, Count: len(related), RelatedMemories: related,
 		RelationshipTypes: types, MaxDepth: depth, Limit: limit}, nil
-}
-
-// clampParam reads an integer parameter clamped to [lo, hi], or def when
-// it is absent or not an integer (AutoMem's leniency).
-func clampParam(params url.Values, name string, def, lo, hi int) int {
-	n, err := strconv.Atoi(strings.TrimSpace(params.Get(name)))
-	if err != nil {
-		return def
-	}
-	return min(max(n, lo), hi)
 }
 
 // StartupRecall returns AutoMem's session-start lessons and rules.

@@ -110,9 +110,7 @@ func New(b Backend, embedder mnemo.Embedder, cfg Config, logger *slog.Logger) (*
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return time.Now().UTC() }
 	}
-	if cfg.Limits == (mnemo.Limits{}) {
-		cfg.Limits = mnemo.DefaultLimits
-	}
+	cfg.Limits = cfg.Limits.OrDefaults()
 	s := &Service{b: b, cfg: cfg, embedder: embedder, logger: logger, turns: &turns{max: cfg.TenantRunning},
 		recaller: &recall.Recaller{Config: cfg.Recall, Embedder: embedder}, refusals: map[string]*atomic.Int64{}}
 	for _, r := range RefusalReasons {

@@ -499,3 +499,32 @@ func TestImportIsOneUnitUnderTheQuotas(t *testing.T) {
 		t.Fatalf("import within the quota: %+v", res)
 	}
 }
+
+// TestSupersedeStaysWithinTheLimits: superseding adds keys to the old
+// memory's metadata and the reason to the link; neither may grow past the
+// bounds a client's own input has, and a refusal changes nothing.
+func TestSupersedeStaysWithinTheLimits(t *testing.T) {
+	f := newFixture(t, func(_ *service.Backend, cfg *service.Config) { cfg.Limits = mnemo.Limits{MaxMetadataBytes: 200} })
+	alpha := f.tenant("alpha")
+	old := f.store(alpha, map[string]any{"content": "billing uses PostgreSQL", "metadata": map[string]any{"note": strings.Repeat("n", 150)}})
+	supersede := func(reason string) error {
+		return f.as(alpha, mnemo.KindStore, func(ctx context.Context) error {
+			_, err := f.svc.Supersede(ctx, map[string]any{"content": "billing uses CockroachDB"}, old, "", reason)
+			return err
+		})
+	}
+	err := supersede(strings.Repeat("r", 200))
+	if mnemo.ErrorMessage(err) != "'supersede_reason' must be at most 200 bytes as JSON (got 213)" {
+		t.Fatalf("long reason: %v", err)
+	}
+	err = supersede("")
+	if msg := mnemo.ErrorMessage(err); !strings.HasPrefix(msg, "The superseded memory's 'metadata' must be at most 200 bytes as JSON (got ") {
+		t.Fatalf("metadata grown past the limit: %v", err)
+	}
+	if m, _ := f.get(alpha, old); m.TInvalid != nil || len(m.Metadata) != 1 {
+		t.Fatalf("a refused supersede changed the old memory: %+v", m)
+	}
+	if tn, _ := f.reg.Tenant(f.ctx, "alpha"); tn.Stats.Memories != 1 || tn.Stats.Relations != 0 {
+		t.Fatalf("a refused supersede stored %+v", tn.Stats)
+	}
+}

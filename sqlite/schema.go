@@ -101,10 +101,13 @@ var storeMigrations = []migration{
 		`CREATE TRIGGER bytes_relations_ad AFTER DELETE ON relations BEGIN UPDATE counters SET value = value - 16 - octet_length(old.type) - octet_length(old.props) WHERE name = 'bytes'; END`,
 		`CREATE TRIGGER bytes_relations_au AFTER UPDATE OF props ON relations BEGIN UPDATE counters SET value = value - octet_length(old.props) + octet_length(new.props) WHERE name = 'bytes'; END`,
 	),
-	// Version 3: the bytes counter counts every row and index entry a
+	// Version 3: what was stored before the input limits (mnemo.Limits)
+	// existed is trimmed to them, and the log says how much.
+	trimToLimits,
+	// Version 4: the bytes counter counts every row and index entry a
 	// memory causes, so that no shape of input stores more than its quota
 	// (tags' prefix rows and the full-text index were not counted).
-	storedBytesV3,
+	storedBytesV4,
 }
 
 // The bytes each row costs, as SQL over the row (r is new or old). The
@@ -132,8 +135,8 @@ var rowBytes = map[string]func(r string) string{
 var sizedColumns = map[string]string{"memories": "content, tags, tags_text, metadata, type, id", "memory_tags": "tag",
 	"memory_tag_prefixes": "prefix", "vectors": "vec, model", "relations": "type, props"}
 
-// storedBytesV3 replaces the bytes triggers and recounts the bytes.
-func storedBytesV3(ctx context.Context, tx *sql.Tx) error {
+// storedBytesV4 replaces the bytes triggers and recounts the bytes.
+func storedBytesV4(ctx context.Context, tx *sql.Tx) error {
 	stmts := []string{}
 	var sum []string
 	for _, table := range slices.Sorted(maps.Keys(rowBytes)) {

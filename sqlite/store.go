@@ -44,13 +44,24 @@ var _ mnemo.MemoryStore = (*Store)(nil)
 const storeCacheKiB = 512
 
 // OpenStore opens (creating and migrating) one tenant database. model is
-// the embedder's model id and dim its dimension.
+// the embedder's model id and dim its dimension. A migration that trims
+// data to the input limits trims to mnemo.DefaultLimits.
 func OpenStore(ctx context.Context, path, model string, dim int) (*Store, error) {
-	d, err := openDB(ctx, path, 4, storeCacheKiB, storeMigrations)
+	return openStore(ctx, path, model, dim, mnemo.DefaultLimits, nil)
+}
+
+// openStore is OpenStore with the limits a migration trims to, and the
+// logger it reports to (nil: none).
+func openStore(ctx context.Context, path, model string, dim int, lim mnemo.Limits, logger *slog.Logger) (*Store, error) {
+	env := storeEnv{limits: lim}
+	if logger != nil {
+		env.logger = logger.With("db", path)
+	}
+	d, err := openDB(withStoreEnv(ctx, env), path, 4, storeCacheKiB, storeMigrations)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{db: d, model: model, index: &vectorIndex{dim: dim}}, nil
+	return &Store{db: d, model: model, index: &vectorIndex{dim: dim}, logger: logger}, nil
 }
 
 // Close writes pending access times and closes the database.
@@ -143,7 +154,7 @@ func memoryArgs(m *mnemo.Memory) ([]any, error) {
 // writeTags writes the tag and prefix rows of rid, replacing those of an
 // existing memory (fresh: rid is new and has none). Each table gets one
 // statement, whatever the number of tags.
-func writeTags(ctx context.Context, tx *txn, rid int64, tags []string, fresh bool) error {
+func writeTags(ctx context.Context, tx execer, rid int64, tags []string, fresh bool) error {
 	if !fresh {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM memory_tags WHERE rid = ?`, rid); err != nil {
 			return err
@@ -166,6 +177,11 @@ func writeTags(ctx context.Context, tx *txn, rid int64, tags []string, fresh boo
 	prefixes, _ := json.Marshal(mnemo.TagPrefixes(tags))
 	_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO memory_tag_prefixes (rid, prefix) SELECT ?, value FROM json_each(?)`, rid, string(prefixes))
 	return err
+}
+
+// execer runs a statement: a write's txn, or a migration's *sql.Tx.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
 // indexChange is a vector write to apply to the in-memory index once its

@@ -27,6 +27,9 @@ type Stores struct {
 
 	// IdleTimeout is how long an unused store stays open.
 	IdleTimeout time.Duration
+	// Limits are the input limits: a store whose migration trims what was
+	// stored beyond them trims to these.
+	Limits mnemo.Limits
 
 	mu   sync.Mutex
 	open map[string]*entry
@@ -71,7 +74,7 @@ func NewStores(ctx context.Context, dataDir, model string, dim int, registry *Re
 		return nil, err
 	}
 	p := &Stores{dir: dir, model: model, dim: dim, registry: registry, logger: logger,
-		IdleTimeout: 5 * time.Minute, open: map[string]*entry{}}
+		IdleTimeout: 5 * time.Minute, Limits: mnemo.DefaultLimits, open: map[string]*entry{}}
 	if err := p.reconcile(ctx); err != nil {
 		return nil, fmt.Errorf("reconcile tenant directories with the registry: %w", err)
 	}
@@ -193,7 +196,7 @@ func (p *Stores) openStore(ctx context.Context, e *entry) (*Store, error) {
 		}
 		return nil, mnemo.Errorf(mnemo.ENOTFOUND, "Tenant '%s' not found", e.id)
 	}
-	st, err := OpenStore(ctx, filepath.Join(dir, "memories.db"), p.model, p.dim)
+	st, err := openStore(ctx, filepath.Join(dir, "memories.db"), p.model, p.dim, p.Limits, p.logger.With("tenant", e.id))
 	if err != nil {
 		return nil, err
 	}

@@ -122,7 +122,7 @@ func measureRecall(ctx context.Context, rc *recall.Recaller, store mnemo.MemoryS
 			for k, vals := range extra {
 				v[k] = vals
 			}
-			q, err := recall.ParseQuery(v, rc.Config, e.Dim(), time.Now())
+			q, err := recall.ParseQuery(v, rc.Config, mnemo.DefaultLimits, e.Dim(), time.Now())
 			if err != nil {
 				return [3]float64{}, err
 			}

@@ -196,7 +196,11 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	n := &numbers{c: c}
 	port := n.int("PORT")
 	dim := n.int("VECTOR_SIZE")
-	limits := mnemo.Limits{ContentHardLimit: n.int("MEMORY_CONTENT_HARD_LIMIT"), BatchLimit: n.int("MNEMO_BATCH_LIMIT")}
+	limits := mnemo.Limits{ContentHardLimit: n.int("MEMORY_CONTENT_HARD_LIMIT"), BatchLimit: n.int("MNEMO_BATCH_LIMIT"),
+		MaxTags: n.int("MNEMO_MAX_TAGS"), MaxTagBytes: n.int("MNEMO_MAX_TAG_BYTES"), MaxTagSegments: n.int("MNEMO_MAX_TAG_SEGMENTS"),
+		MaxMetadataBytes: n.int("MNEMO_MAX_METADATA_BYTES"), MaxMetadataDepth: n.int("MNEMO_MAX_METADATA_DEPTH"),
+		MaxTypeLength: n.int("MNEMO_MAX_TYPE_LENGTH"), MaxQueryLength: n.int("MNEMO_MAX_QUERY_LENGTH"),
+		MaxQueryTerms: n.int("MNEMO_MAX_QUERY_TERMS"), MaxListEntries: n.int("MNEMO_MAX_LIST_ENTRIES")}
 	maxBody := n.int("MNEMO_MAX_BODY_BYTES")
 	allowQuery := n.bool("MNEMO_ALLOW_QUERY_TOKEN")
 	rps, burst := n.float("MNEMO_DEFAULT_RATE_LIMIT_RPS"), n.int("MNEMO_DEFAULT_RATE_LIMIT_BURST")
@@ -231,6 +235,9 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	}
 	if port < 0 || port > 65535 || dim < 1 || dim > 8192 || limits.ContentHardLimit < 1 || limits.BatchLimit < 1 || maxBody < 1024 || rcfg.MaxLimit < 1 {
 		return fmt.Errorf("out-of-range setting: PORT 0-65535, VECTOR_SIZE 1-8192, limits positive, MNEMO_MAX_BODY_BYTES >= 1024")
+	}
+	if err := positive(limits); err != nil {
+		return err
 	}
 	idle, err := time.ParseDuration(c["MNEMO_STORE_IDLE_TIMEOUT"])
 	if err != nil {
@@ -325,6 +332,7 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		}
 	}()
 	stores.IdleTimeout = idle
+	stores.Limits = limits
 	limiter := &local.Limits{}
 
 	backfill := &service.Backfill{Registry: registry, Stores: stores, Embedder: embedder, Logger: logger, Interval: retry, Batch: 64}
@@ -410,6 +418,23 @@ func parsePublicURL(raw string) (string, error) {
 		return "", fmt.Errorf("MNEMO_PUBLIC_URL must be an absolute http(s) URL without query or fragment, such as https://memory.example.com; got %q", raw)
 	}
 	return raw, nil
+}
+
+// positive refuses an input bound that is not positive: zero would not
+// mean "no limit" but the default, which would surprise.
+func positive(l mnemo.Limits) error {
+	for _, s := range []struct {
+		name string
+		v    int
+	}{{"MNEMO_MAX_TAGS", l.MaxTags}, {"MNEMO_MAX_TAG_BYTES", l.MaxTagBytes}, {"MNEMO_MAX_TAG_SEGMENTS", l.MaxTagSegments},
+		{"MNEMO_MAX_METADATA_BYTES", l.MaxMetadataBytes}, {"MNEMO_MAX_METADATA_DEPTH", l.MaxMetadataDepth},
+		{"MNEMO_MAX_TYPE_LENGTH", l.MaxTypeLength}, {"MNEMO_MAX_QUERY_LENGTH", l.MaxQueryLength},
+		{"MNEMO_MAX_QUERY_TERMS", l.MaxQueryTerms}, {"MNEMO_MAX_LIST_ENTRIES", l.MaxListEntries}} {
+		if s.v < 1 {
+			return fmt.Errorf("%s must be a positive integer, got %d", s.name, s.v)
+		}
+	}
+	return nil
 }
 
 // bindDefaultTenant makes AUTOMEM_API_TOKEN a key of the tenant "default",

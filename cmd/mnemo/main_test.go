@@ -68,6 +68,7 @@ func TestServeRejectsBadSettings(t *testing.T) {
 		"unused client ttl":         {"MNEMO_OAUTH_UNUSED_CLIENT_TTL", "1m"},
 		"negative client cap":       {"MNEMO_OAUTH_MAX_CLIENTS", "-1"},
 		"refuse unverified":         {"MNEMO_OAUTH_REFUSE_UNVERIFIED", "perhaps"},
+		"limit":                     {"MNEMO_MAX_TAGS", "0"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Setenv("MNEMO_DATA_DIR", t.TempDir())
