@@ -115,8 +115,9 @@ type OAuthStore interface {
 	// marks it used, in one step: a code or a refresh token works once.
 	// EINVALID otherwise.
 	ConsumeOAuthGrant(ctx context.Context, kind string, hash []byte, now time.Time) (*OAuthGrant, error)
-	// AccessGrant returns the unexpired access token with hash, or
-	// EUNAUTHORIZED.
+	// AccessGrant returns the access token with hash, or EUNAUTHORIZED.
+	// An expired token is returned too: expiry is the caller's to check,
+	// with its own clock, and an expired token is not a guess.
 	AccessGrant(ctx context.Context, hash []byte, now time.Time) (*OAuthGrant, error)
 }
 
@@ -161,11 +162,15 @@ type ConcurrencyLimiter interface {
 	Acquire(ctx context.Context, tenantID string, max int) (release func(), ok bool, err error)
 }
 
-// AuthThrottle counts failed authentications per client address.
+// AuthThrottle counts failed authentications per key: the service keys
+// them by client address and by token prefix. Only failures are counted.
 type AuthThrottle interface {
-	// Throttled reports whether addr has failed max times within the
+	// Throttled reports whether key has failed max times within the
 	// current window, and how long until the window ends.
-	Throttled(ctx context.Context, addr string, max int, now time.Time) (bool, time.Duration, error)
-	// Failed counts one failed authentication from addr.
-	Failed(ctx context.Context, addr string, now time.Time) error
+	Throttled(ctx context.Context, key string, max int, now time.Time) (bool, time.Duration, error)
+	// Failed counts one failed authentication against key. An
+	// implementation that bounds its memory forgets keys under max before
+	// keys that reached it, so that cycling through keys cannot lift a
+	// throttle.
+	Failed(ctx context.Context, key string, max int, now time.Time) error
 }

@@ -85,13 +85,13 @@ func (r *Registry) ConsumeOAuthGrant(ctx context.Context, kind string, hash []by
 	return &g, nil
 }
 
-// AccessGrant returns the unexpired access token with hash.
-func (r *Registry) AccessGrant(ctx context.Context, hash []byte, now time.Time) (*mnemo.OAuthGrant, error) {
+// AccessGrant returns the access token with hash, expired or not.
+func (r *Registry) AccessGrant(ctx context.Context, hash []byte, _ time.Time) (*mnemo.OAuthGrant, error) {
 	g := mnemo.OAuthGrant{Hash: hash}
 	var scopes string
 	var expires int64
 	err := r.db.reader.QueryRowContext(ctx, `SELECT kind, client_id, key_id, scopes, expires_at FROM oauth_grants
-		WHERE hash = ? AND kind = 'access' AND expires_at > ?`, hash, micros(now)).Scan(&g.Kind, &g.ClientID, &g.KeyID, &scopes, &expires)
+		WHERE hash = ? AND kind = 'access'`, hash).Scan(&g.Kind, &g.ClientID, &g.KeyID, &scopes, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, mnemo.Errorf(mnemo.EUNAUTHORIZED, "Unauthorized")
 	}

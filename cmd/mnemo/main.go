@@ -198,6 +198,8 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	rps, burst := n.float("MNEMO_DEFAULT_RATE_LIMIT_RPS"), n.int("MNEMO_DEFAULT_RATE_LIMIT_BURST")
 	maxMemories, maxStorage := int64(n.int("MNEMO_DEFAULT_MAX_MEMORIES")), n.float("MNEMO_DEFAULT_MAX_STORAGE_MB")
 	concurrency, authFailures := n.int("MNEMO_TENANT_MAX_CONCURRENT"), n.int("MNEMO_AUTH_FAILURES_PER_MINUTE")
+	throttleEntries, minToken := n.int("MNEMO_AUTH_THROTTLE_MAX_ENTRIES"), n.int("MNEMO_MIN_CLIENT_TOKEN_LENGTH")
+	mcpPerTenant, mcpTotal, mcpBody := n.int("MNEMO_MCP_TENANT_MAX_SESSIONS"), n.int("MNEMO_MCP_MAX_SESSIONS"), n.int("MNEMO_MCP_MAX_BODY_BYTES")
 	rcfg := recall.DefaultConfig
 	rcfg.MaxLimit = n.int("RECALL_MAX_LIMIT")
 	rcfg.RelationLimit = n.int("RECALL_RELATION_LIMIT")
@@ -227,6 +229,13 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	}
 	if port < 0 || port > 65535 || dim < 1 || dim > 8192 || limits.ContentHardLimit < 1 || limits.BatchLimit < 1 || maxBody < 1024 || rcfg.MaxLimit < 1 {
 		return fmt.Errorf("out-of-range setting: PORT 0-65535, VECTOR_SIZE 1-8192, limits positive, MNEMO_MAX_BODY_BYTES >= 1024")
+	}
+	if throttleEntries < 1 || minToken < 0 || minToken > 512 || mcpPerTenant < 0 || mcpTotal < 0 || mcpBody < 1024 {
+		return fmt.Errorf("out-of-range setting: MNEMO_AUTH_THROTTLE_MAX_ENTRIES >= 1, MNEMO_MIN_CLIENT_TOKEN_LENGTH 0-512, MCP session caps >= 0, MNEMO_MCP_MAX_BODY_BYTES >= 1024")
+	}
+	mcpIdle, err := time.ParseDuration(c["MNEMO_MCP_SESSION_TIMEOUT"])
+	if err != nil || mcpIdle <= 0 {
+		return fmt.Errorf("MNEMO_MCP_SESSION_TIMEOUT must be a positive duration, got %q", c["MNEMO_MCP_SESSION_TIMEOUT"])
 	}
 	idle, err := time.ParseDuration(c["MNEMO_STORE_IDLE_TIMEOUT"])
 	if err != nil {
@@ -260,7 +269,8 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		proxies = append(proxies, p)
 	}
 	scfg := service.Config{Limits: limits, Recall: rcfg, AdminToken: c["ADMIN_API_TOKEN"], TenantConcurrency: concurrency,
-		AuthFailuresPerMinute: authFailures, Backend: "sqlite", Version: version}
+		AuthFailuresPerMinute: authFailures, MinClientTokenLength: minToken,
+		MCPSessionsPerTenant: mcpPerTenant, MCPMaxSessions: mcpTotal, MCPSessionTimeout: mcpIdle, Backend: "sqlite", Version: version}
 	if rps > 0 {
 		if burst <= 0 {
 			burst = max(1, int(math.Ceil(rps)))
@@ -301,7 +311,7 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		}
 	}()
 	stores.IdleTimeout = idle
-	limiter := &local.Limits{}
+	limiter := &local.Limits{MaxThrottleEntries: throttleEntries}
 
 	backfill := &service.Backfill{Registry: registry, Stores: stores, Embedder: embedder, Logger: logger, Interval: retry, Batch: 64}
 	scfg.Backlog = backfill.Backlog
@@ -312,6 +322,12 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		return err
 	}
 	if token := c["AUTOMEM_API_TOKEN"]; token != "" {
+		if len(token) < max(mnemo.MinClientTokenLength, minToken) {
+			return fmt.Errorf("AUTOMEM_API_TOKEN: must be at least %d characters (MNEMO_MIN_CLIENT_TOKEN_LENGTH)", max(mnemo.MinClientTokenLength, minToken))
+		}
+		if len(token) < mnemo.StrongTokenLength {
+			logger.Warn("AUTOMEM_API_TOKEN is shorter than 24 characters: it could be guessed, and from an address that keeps failing authentication it is refused (429)")
+		}
 		if err := bindDefaultTenant(ctx, registry, stores, token); err != nil {
 			return fmt.Errorf("AUTOMEM_API_TOKEN: %w", err)
 		}
@@ -319,7 +335,8 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	srv, err := mhttp.NewServer(mhttp.Services{Auth: svc, Gate: svc, Memories: svc, Recall: svc, Health: svc, Tenants: svc,
 		Keys: svc, Reports: svc, Portability: svc, OAuth: svc},
 		mhttp.Config{AllowQueryToken: allowQuery, MaxBodyBytes: int64(maxBody), TrustedProxies: proxies,
-			PublicURL: strings.TrimRight(c["MNEMO_PUBLIC_URL"], "/"), Version: version}, logger)
+			PublicURL: strings.TrimRight(c["MNEMO_PUBLIC_URL"], "/"), MCPSessionTimeout: mcpIdle, MCPMaxBodyBytes: int64(mcpBody),
+			Version: version}, logger)
 	if err != nil {
 		return err
 	}
@@ -338,6 +355,8 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	addr := net.JoinHostPort(c["HOST"], strconv.Itoa(port))
 	if c["ADMIN_API_TOKEN"] == "" {
 		logger.Warn("ADMIN_API_TOKEN is not set: admin routes answer 403")
+	} else if len(c["ADMIN_API_TOKEN"]) < mnemo.StrongTokenLength {
+		logger.Warn("ADMIN_API_TOKEN is shorter than 24 characters: it could be guessed, and from an address that keeps failing authentication it is refused (429)")
 	}
 	return srv.ListenAndServe(ctx, addr, func(a net.Addr) {
 		logger.Info("mnemo listening", "addr", a.String(), "data_dir", dataDir, "backend", "sqlite", "embedder", embedder.Model(), "version", version)
