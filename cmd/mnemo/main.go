@@ -94,7 +94,8 @@ Commands:
                 requests/s, errors, latency per operation, server CPU and RSS
   backup        write a tar.gz of a data directory, also while a server runs on it (--data-dir D --out F)
   restore       unpack a backup into a new or empty data directory (--data-dir D ARCHIVE)
-  mcp           an MCP server on stdio that forwards to a mnemo server (mnemo mcp --url URL --token KEY)
+  mcp           an MCP server on stdio that forwards to a mnemo server (MNEMO_API_KEY=KEY mnemo mcp --url URL,
+                or --key-file FILE; never the key on the command line)
   config-docs   print docs/configuration.md
   version       print the version
 `)
@@ -289,6 +290,11 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	dataDir := c["MNEMO_DATA_DIR"]
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
+	}
+	if fi, err := os.Stat(dataDir); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		// Made by someone else (a volume, an older mnemo): its files are
+		// 0600, but other users can list the tenants.
+		logger.Warn("the data directory is open to other users: chmod 700 it", "data_dir", dataDir, "mode", fi.Mode().Perm().String())
 	}
 	registry, err := sqlite.OpenRegistry(ctx, dataDir)
 	if err != nil {
