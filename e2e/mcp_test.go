@@ -239,16 +239,8 @@ func TestMCPRefusalsAreToolErrors(t *testing.T) {
 func mcpPost(t *testing.T, s *Server, token, session string, msg map[string]any) (int, http.Header, map[string]any) {
 	t.Helper()
 	raw, _ := json.Marshal(msg)
-	req, _ := http.NewRequest("POST", s.URL+"/mcp", strings.NewReader(string(raw)))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
+	req := mcpRequest(t, s, token, session, raw)
 	req.Header.Set("MCP-Protocol-Version", "2025-06-18")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if session != "" {
-		req.Header.Set("Mcp-Session-Id", session)
-	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
