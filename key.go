@@ -13,6 +13,12 @@ const TokenPrefix = "mnemo_"
 // MinClientTokenLength is the shortest token a client may bring.
 const MinClientTokenLength = 8
 
+// StrongTokenLength is the length from which a token cannot be guessed
+// online, whatever its alphabet: a client token shorter than this is
+// accepted with a warning, and is the only kind of valid credential that
+// the failed-authentication throttle may refuse.
+const StrongTokenLength = 24
+
 // GenerateToken returns a new token: 256 random bits, base64url, prefixed.
 func GenerateToken() string {
 	b := make([]byte, 32)

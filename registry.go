@@ -128,8 +128,9 @@ type OAuthStore interface {
 	// reused grant, a revocation), ENOTFOUND when the key no longer exists.
 	// Grants expired for more than a day are removed on the way.
 	IssueOAuthTokens(ctx context.Context, access, refresh *OAuthGrant, now time.Time) error
-	// AccessGrant returns the unexpired access token with hash, or
-	// EUNAUTHORIZED.
+	// AccessGrant returns the access token with hash, or EUNAUTHORIZED.
+	// An expired token is returned too: expiry is the caller's to check,
+	// with its own clock, and an expired token is not a guess.
 	AccessGrant(ctx context.Context, hash []byte, now time.Time) (*OAuthGrant, error)
 	// OAuthToken returns the access or refresh token with hash, expired or
 	// used ones included, for revocation; ENOTFOUND.
@@ -196,11 +197,15 @@ type RegistrationLimiter interface {
 	AllowRegistration(ctx context.Context, addr string, max int, now time.Time) (ok bool, wait time.Duration, err error)
 }
 
-// AuthThrottle counts failed authentications per client address.
+// AuthThrottle counts failed authentications per key: the service keys
+// them by client address and by token prefix. Only failures are counted.
 type AuthThrottle interface {
-	// Throttled reports whether addr has failed max times within the
+	// Throttled reports whether key has failed max times within the
 	// current window, and how long until the window ends.
-	Throttled(ctx context.Context, addr string, max int, now time.Time) (bool, time.Duration, error)
-	// Failed counts one failed authentication from addr.
-	Failed(ctx context.Context, addr string, now time.Time) error
+	Throttled(ctx context.Context, key string, max int, now time.Time) (bool, time.Duration, error)
+	// Failed counts one failed authentication against key. An
+	// implementation that bounds its memory forgets keys under max before
+	// keys that reached it, so that cycling through keys cannot lift a
+	// throttle.
+	Failed(ctx context.Context, key string, max int, now time.Time) error
 }

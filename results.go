@@ -176,6 +176,8 @@ type CreatedTenant struct {
 	Tenant *Tenant
 	Key    *Key
 	Token  string
+	// Warning is set when the client chose a token that could be guessed.
+	Warning string
 }
 
 // CreatedKey is a new key and its token, shown this once.

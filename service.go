@@ -40,6 +40,10 @@ const (
 	KindDelete    = "delete"    // write: delete by id or by tag
 	KindAssociate = "associate" // write: create relations
 	KindRecall    = "recall"    // read: recall, get, list, related, analyze
+	// KindMCP is one HTTP request to /mcp: it needs either scope, and
+	// counts no usage of its own; the tool calls it carries are admitted
+	// within it for their own kinds (see Gate.Admit).
+	KindMCP = "mcp"
 )
 
 // Usage kinds beyond the request kinds: what requests stored or cost.
@@ -50,10 +54,14 @@ const (
 	UsageEmbeddingCalls = "embedding_calls"
 )
 
-// ScopeOf returns the scope a request kind needs.
+// ScopeOf returns the scope a request kind needs; "" for KindMCP, which
+// needs either.
 func ScopeOf(kind string) string {
-	if kind == KindRecall {
+	switch kind {
+	case KindRecall:
 		return ScopeRead
+	case KindMCP:
+		return ""
 	}
 	return ScopeWrite
 }
@@ -98,7 +106,23 @@ type Gate interface {
 	// context carries the request for the service methods. On a refusal by
 	// the rate limit the Admission is returned too, for its Rate, with an
 	// End that does nothing.
+	//
+	// An MCP request is admitted as KindMCP for each HTTP request to /mcp,
+	// whatever it carries (initialize, a notification, a tool call, the
+	// event stream): status, rate limit and concurrency cap hold for every
+	// one, and it counts no usage. A tool call is then admitted for its own
+	// kind with the context of that admission: its scope and the tenant's
+	// status are checked again and it counts its usage, but the first one
+	// in an HTTP request takes no second rate-limit token or concurrency
+	// slot (the HTTP request took them); any further one in the same HTTP
+	// request (a JSON-RPC batch) takes its own. So a tool call is one
+	// request for the rate limit and one for usage.
 	Admit(ctx context.Context, c *Caller, kind string) (context.Context, *Admission, error)
+	// OpenSession admits a new MCP session for c, within the caps on open
+	// sessions per tenant and in all (ETOOMANY). release must be called
+	// once, when the session ends. Sessions live in the process that
+	// serves them, and so does their count.
+	OpenSession(ctx context.Context, c *Caller) (release func(), err error)
 	// Once runs write at most once per Idempotency-Key and tenant: when an
 	// earlier request with key and the same fingerprint has answered, it
 	// returns that answer with replayed=true, runs nothing, and the
@@ -170,7 +194,7 @@ type HealthService interface {
 	Health(ctx context.Context, c *Caller) *HealthResult
 	// Refusals counts the requests each limit has refused since start, by
 	// reason: rate_limit, quota, concurrency, auth_throttle,
-	// oauth_registration.
+	// oauth_registration, mcp_sessions.
 	Refusals() map[string]int64
 }
 

@@ -587,7 +587,10 @@ func TestRecallQueriesCap(t *testing.T) {
 
 // TestAuthThrottle: with MNEMO_AUTH_FAILURES_PER_MINUTE=3, the fourth
 // attempt in a minute from an address that failed three times is a 429
-// with Retry-After, even with a good key, on tenant and admin routes.
+// with Retry-After, on tenant and admin routes, for a wrong key and for a
+// good one short enough to have been guessed (mcAcme has 21 characters).
+// A request without a credential guesses nothing and is not counted; the
+// admin token (27 characters) cannot be guessed and is never refused.
 func TestAuthThrottle(t *testing.T) {
 	t.Parallel()
 	s := Start(t, map[string]string{"MNEMO_AUTH_FAILURES_PER_MINUTE": "3"})
@@ -596,13 +599,15 @@ func TestAuthThrottle(t *testing.T) {
 	firstFailure := time.Now() // the minute is counted from here
 	s.As("wrong-token-000000001", "GET", "/recall"+Q("query", "x"), nil).ExpectError(t, 401, "Unauthorized")
 	s.Do("GET", "/recall"+Q("query", "x"), nil).ExpectError(t, 401, "Unauthorized")
+	s.As("wrong-token-000000002", "GET", "/recall"+Q("query", "x"), nil).ExpectError(t, 401, "Unauthorized")
 	s.Admin("GET", "/admin/tenants", nil).Expect(t, 200)
 	s.Do("GET", "/admin/tenants", nil, "Authorization", "Bearer wrong-admin-token").ExpectError(t, 401, "Admin authorization required")
 	// The fourth attempt: refused whatever it carries.
 	r := s.As(mcAcme, "GET", "/recall"+Q("query", "x"), nil)
 	r.ExpectError(t, 429, "Too many failed authentications")
 	mcRetryAfterSince(t, r.Header, time.Minute, firstFailure, 5)
-	r = s.Admin("GET", "/admin/tenants", nil)
+	s.Admin("GET", "/admin/tenants", nil).Expect(t, 200)
+	r = s.Do("GET", "/admin/tenants", nil, "Authorization", "Bearer wrong-admin-token")
 	r.ExpectError(t, 429, "Too many failed authentications")
 	mcRetryAfterSince(t, r.Header, time.Minute, firstFailure, 5)
 	s.As("wrong-token-000000001", "POST", "/memory", map[string]any{"content": "x"}).ExpectError(t, 429, "Too many failed authentications")

@@ -85,7 +85,8 @@ func mcpClientInstalled(dir string) bool {
 // runMCPClient runs the steps through the SDK client and returns one decoded
 // JSON line per step, in order. mode "http" talks to s.URL+"/mcp" with
 // "Authorization: Bearer <token>"; mode "stdio" runs
-// `mnemo mcp --url s.URL --token <token>` (the built binary) and talks to it.
+// `MNEMO_API_KEY=<token> mnemo mcp --url s.URL` (the built binary) and
+// talks to it.
 //
 // Steps (see mcpclient/client.mjs for the full contract):
 //
@@ -94,6 +95,7 @@ func mcpClientInstalled(dir string) bool {
 //	                      -> {"op","tool","isError": bool,"text": string,"structured": object|nil}
 //	{"op": "server_info"} -> {"op","serverInfo","capabilities","instructions","protocolVersion"}
 //	{"op": "ping"}        -> {"op"}
+//	{"op": "sleep", "ms": N} -> {"op"} after N milliseconds
 //
 // A tool that fails (the API refused: "404: Memory not found") is a result
 // with isError true. A step that throws (a JSON-RPC error such as an unknown
@@ -122,6 +124,13 @@ func runMCPClient(t *testing.T, mode string, s *Server, token string, steps []ma
 // other than one JSON line per step.
 func tryMCPClient(t *testing.T, mode string, s *Server, token string, steps []map[string]any) (out []map[string]any, stderr string, err error) {
 	t.Helper()
+	return tryMCPClientEnv(t, mode, s, token, steps, nil)
+}
+
+// tryMCPClientEnv is tryMCPClient with env added to the client's
+// environment (and so the bridge's: MNEMO_MCP_KEEPALIVE).
+func tryMCPClientEnv(t *testing.T, mode string, s *Server, token string, steps []map[string]any, env map[string]string) (out []map[string]any, stderr string, err error) {
+	t.Helper()
 	dir := mcpClientReady(t)
 	raw, err := json.Marshal(steps)
 	if err != nil {
@@ -144,6 +153,10 @@ func tryMCPClient(t *testing.T, mode string, s *Server, token string, steps []ma
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", args...)
 	cmd.Dir = dir
+	cmd.Env = os.Environ()
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
 	var outBuf, errBuf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &outBuf, &errBuf
 	runErr := cmd.Run()

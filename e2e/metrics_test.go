@@ -77,6 +77,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 		`mnemo_http_request_duration_seconds_count{route="GET /metrics"} 2`,
 		`mnemo_refusals_total{reason="auth_throttle"} 0`,
 		`mnemo_refusals_total{reason="concurrency"} 0`,
+		`mnemo_refusals_total{reason="mcp_sessions"} 0`,
 		`mnemo_refusals_total{reason="oauth_registration"} 0`,
 		`mnemo_refusals_total{reason="quota"} 0`,
 		`mnemo_refusals_total{reason="rate_limit"} 0`,

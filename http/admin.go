@@ -73,8 +73,12 @@ func (s *Server) handleCreateTenant(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	s.reply(w, r, http.StatusCreated, map[string]any{"status": "success", "tenant": tenantJSON(c.Tenant, false),
-		"api_token": c.Token, "key_id": c.Key.ID, "message": tokenShownOnce})
+	out := map[string]any{"status": "success", "tenant": tenantJSON(c.Tenant, false),
+		"api_token": c.Token, "key_id": c.Key.ID, "message": tokenShownOnce}
+	if c.Warning != "" {
+		out["warning"] = c.Warning
+	}
+	s.reply(w, r, http.StatusCreated, out)
 }
 
 func (s *Server) handleListTenants(w http.ResponseWriter, r *http.Request) {

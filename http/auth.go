@@ -24,8 +24,18 @@ func bearer(r *http.Request) (string, bool) {
 
 // tenantToken reads a tenant credential as AutoMem does, first match wins:
 // Bearer, then X-API-Key, then ?api_key= (read from the URL, never with
-// ParseForm, which would consume a POST body).
+// ParseForm, which would consume a POST body). It takes api_key out of the
+// request's query, allowed or not, so that nothing downstream (recall
+// parameters, logs, idempotency fingerprints) ever holds it.
 func (s *Server) tenantToken(r *http.Request) string {
+	var query string
+	if r.URL.RawQuery != "" {
+		if q := r.URL.Query(); q.Has("api_key") {
+			query = q.Get("api_key")
+			q.Del("api_key")
+			r.URL.RawQuery = q.Encode()
+		}
+	}
 	if t, ok := bearer(r); ok {
 		return t
 	}
@@ -33,7 +43,7 @@ func (s *Server) tenantToken(r *http.Request) string {
 		return t
 	}
 	if s.cfg.AllowQueryToken {
-		return strings.TrimSpace(r.URL.Query().Get("api_key"))
+		return strings.TrimSpace(query)
 	}
 	return ""
 }

@@ -46,10 +46,16 @@ func (s *Server) requireJSONObject(w http.ResponseWriter, r *http.Request, missi
 }
 
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	return readBodyLimit(w, r, s.cfg.MaxBodyBytes)
+}
+
+// readBodyLimit reads a body of at most limit bytes; a longer one is
+// ETOOLARGE.
+func readBodyLimit(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		return nil, mnemo.Errorf(mnemo.ETOOLARGE, "Request body exceeds the limit of %d bytes", s.cfg.MaxBodyBytes)
+		return nil, mnemo.Errorf(mnemo.ETOOLARGE, "Request body exceeds the limit of %d bytes", limit)
 	}
 	if err != nil {
 		return nil, mnemo.Errorf(mnemo.EINVALID, "Could not read the request body: %v", err)

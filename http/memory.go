@@ -167,8 +167,9 @@ func (s *Server) handleAnalyze(w http.ResponseWriter, r *http.Request) {
 // handleHealth is AutoMem's /health: always 200, no auth. With a valid
 // tenant key it adds that tenant's counts; without one it tells nothing
 // about any tenant. A key on /health is checked like anywhere else: a
-// throttled address learns nothing, and a wrong key counts as a failed
-// authentication, so /health cannot be used to test keys.
+// wrong key counts as a failed authentication, and a key short enough to
+// guess confirms nothing from a throttled address, so /health is no better
+// than any route for testing keys.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	var caller *mnemo.Caller
 	if token := s.tenantToken(r); token != "" {

@@ -159,15 +159,17 @@ func TestMetricsRefusals(t *testing.T) {
 		`mnemo_refusals_total{reason="quota"} 0`,
 		`mnemo_refusals_total{reason="concurrency"} 0`,
 		`mnemo_refusals_total{reason="auth_throttle"} 0`,
+		`mnemo_refusals_total{reason="mcp_sessions"} 0`,
 		`mnemo_refusals_total{reason="oauth_registration"} 0`,
 	)
-	refusals.counts = map[string]int64{"rate_limit": 3, "quota": 1, "concurrency": 2, "auth_throttle": 1, "oauth_registration": 4}
+	refusals.counts = map[string]int64{"rate_limit": 3, "quota": 1, "concurrency": 2, "auth_throttle": 1, "mcp_sessions": 4, "oauth_registration": 5}
 	expectLines(t, scrape(t, h, "mnemo_refusals_total"),
 		`mnemo_refusals_total{reason="rate_limit"} 3`,
 		`mnemo_refusals_total{reason="quota"} 1`,
 		`mnemo_refusals_total{reason="concurrency"} 2`,
 		`mnemo_refusals_total{reason="auth_throttle"} 1`,
-		`mnemo_refusals_total{reason="oauth_registration"} 4`,
+		`mnemo_refusals_total{reason="mcp_sessions"} 4`,
+		`mnemo_refusals_total{reason="oauth_registration"} 5`,
 	)
 }
 

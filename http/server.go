@@ -47,6 +47,9 @@ type Config struct {
 	PublicURL string
 	// MCPSessionTimeout closes an idle MCP session.
 	MCPSessionTimeout time.Duration
+	// MCPMaxBodyBytes bounds the body of a request to /mcp; one that opens
+	// a session is held to mcp.MaxInitializeBytes.
+	MCPMaxBodyBytes int64
 	// Version is the server's version, as MCP's initialize reports it.
 	Version string
 }
@@ -79,7 +82,10 @@ func NewServer(svc Services, cfg Config, logger *slog.Logger) (*Server, error) {
 		cfg.MaxBodyBytes = 8 << 20
 	}
 	if cfg.MCPSessionTimeout == 0 {
-		cfg.MCPSessionTimeout = 30 * time.Minute
+		cfg.MCPSessionTimeout = 5 * time.Minute
+	}
+	if cfg.MCPMaxBodyBytes == 0 {
+		cfg.MCPMaxBodyBytes = 1 << 20
 	}
 	s := &Server{svc: svc, cfg: cfg, logger: logger, mux: http.NewServeMux()}
 	s.closing, s.stopStreams = context.WithCancel(context.Background())

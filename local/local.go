@@ -1,12 +1,13 @@
 // Package local keeps the state of the fair-use limits in this process:
 // a token bucket and a pool of concurrency slots per tenant, and the
-// failed-authentication counts per client address. It is right for one
+// failed-authentication counts per client address and key prefix. It is right for one
 // replica; replicas that share tenants need a shared implementation of the
 // same seams (mnemo.RateLimiter, mnemo.ConcurrencyLimiter,
 // mnemo.AuthThrottle).
 package local
 
 import (
+	"container/list"
 	"context"
 	"math"
 	"sync"
@@ -21,10 +22,19 @@ import (
 // One tenant's burst takes only its own tokens and slots, so it never
 // slows another.
 type Limits struct {
+	// MaxThrottleEntries bounds the failed-authentication windows kept
+	// (0: DefaultThrottleEntries).
+	MaxThrottleEntries int
+
 	mu       sync.Mutex
 	buckets  map[string]*bucket
 	slots    map[string]chan struct{}
 	failures map[string]*failureWindow
+	// open holds the windows under their limit, blocked those that
+	// reached it, each oldest first: when the table is full an open window
+	// is forgotten first, so cycling through addresses cannot free a
+	// throttled one.
+	open, blocked list.List
 }
 
 var (
@@ -39,16 +49,19 @@ type bucket struct {
 }
 
 type failureWindow struct {
-	start time.Time
-	count int
+	key     string
+	start   time.Time
+	count   int
+	elem    *list.Element
+	blocked bool
 }
 
 // AuthWindow is how long failed authentications are counted for.
 const AuthWindow = time.Minute
 
-// maxAddresses bounds the memory an attacker cycling through addresses can
-// make the throttle use.
-const maxAddresses = 100000
+// DefaultThrottleEntries bounds the memory an attacker cycling through
+// addresses can make the throttle use: about 20 MB.
+const DefaultThrottleEntries = 100000
 
 func (l *Limits) init() {
 	if l.buckets == nil {
@@ -113,32 +126,78 @@ func (l *Limits) Acquire(_ context.Context, tenantID string, max int) (func(), b
 	}
 }
 
-// Throttled reports whether addr has failed max times in the current
+// Throttled reports whether key has failed max times in the current
 // window, and how long until it ends.
-func (l *Limits) Throttled(_ context.Context, addr string, max int, now time.Time) (bool, time.Duration, error) {
+func (l *Limits) Throttled(_ context.Context, key string, max int, now time.Time) (bool, time.Duration, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.init()
-	f := l.failures[addr]
+	f := l.failures[key]
 	if f == nil || now.Sub(f.start) >= AuthWindow {
 		return false, 0, nil
 	}
 	return f.count >= max, AuthWindow - now.Sub(f.start), nil
 }
 
-// Failed counts a failed authentication from addr.
-func (l *Limits) Failed(_ context.Context, addr string, now time.Time) error {
+// Failed counts a failed authentication against key. When the table is
+// full it forgets, in order: windows that ended, the oldest window under
+// max, and only when every window is throttled, the oldest throttled one.
+func (l *Limits) Failed(_ context.Context, key string, max int, now time.Time) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.init()
-	f := l.failures[addr]
-	if f == nil || now.Sub(f.start) >= AuthWindow {
-		if len(l.failures) >= maxAddresses {
-			l.failures = map[string]*failureWindow{}
+	f := l.failures[key]
+	if f != nil && now.Sub(f.start) >= AuthWindow {
+		l.forget(f)
+		f = nil
+	}
+	if f == nil {
+		limit := l.MaxThrottleEntries
+		if limit <= 0 {
+			limit = DefaultThrottleEntries
 		}
-		f = &failureWindow{start: now}
-		l.failures[addr] = f
+		for len(l.failures) >= limit {
+			l.evict(now)
+		}
+		f = &failureWindow{key: key, start: now}
+		f.elem = l.open.PushBack(f)
+		l.failures[key] = f
 	}
 	f.count++
+	if f.count >= max && !f.blocked {
+		l.open.Remove(f.elem)
+		f.elem, f.blocked = l.blocked.PushBack(f), true
+	}
 	return nil
+}
+
+// ThrottleEntries is how many failed-authentication windows are kept.
+func (l *Limits) ThrottleEntries() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.failures)
+}
+
+// evict forgets one window (see Failed).
+func (l *Limits) evict(now time.Time) {
+	for _, q := range []*list.List{&l.open, &l.blocked} {
+		if e := q.Front(); e != nil && now.Sub(e.Value.(*failureWindow).start) >= AuthWindow {
+			l.forget(e.Value.(*failureWindow))
+			return
+		}
+	}
+	if e := l.open.Front(); e != nil {
+		l.forget(e.Value.(*failureWindow))
+		return
+	}
+	l.forget(l.blocked.Front().Value.(*failureWindow))
+}
+
+func (l *Limits) forget(f *failureWindow) {
+	if f.blocked {
+		l.blocked.Remove(f.elem)
+	} else {
+		l.open.Remove(f.elem)
+	}
+	delete(l.failures, f.key)
 }

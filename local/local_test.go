@@ -2,6 +2,7 @@ package local_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -64,7 +65,7 @@ func TestAuthThrottleCountsFailuresPerAddressInAWindow(t *testing.T) {
 	var l local.Limits
 	now := time.Unix(1_800_000_000, 0)
 	for range 3 {
-		_ = l.Failed(ctx, "192.0.2.1", now)
+		_ = l.Failed(ctx, "192.0.2.1", 3, now)
 	}
 	if th, wait, _ := l.Throttled(ctx, "192.0.2.1", 3, now.Add(10*time.Second)); !th || wait != local.AuthWindow-10*time.Second {
 		t.Fatalf("after 3 failures with max 3: throttled=%v wait=%v, want true %v", th, wait, local.AuthWindow-10*time.Second)
@@ -95,5 +96,51 @@ func TestDebitPutsTheBucketInDebt(t *testing.T) {
 	_ = l.Debit(ctx, "b", limit, 3, now) // no bucket yet: nothing owed
 	if d, _ := l.Allow(ctx, "b", limit, now); !d.Allowed || d.Remaining != 2 {
 		t.Fatalf("a debit before any request made a debt: %+v", d)
+	}
+}
+
+// TestAuthThrottleTableCannotBeFlushed: cycling through more keys than the
+// table holds forgets the windows under their limit, never a throttled one,
+// and the memory stays bounded.
+func TestAuthThrottleTableCannotBeFlushed(t *testing.T) {
+	l := local.Limits{MaxThrottleEntries: 100}
+	now := time.Unix(1_800_000_000, 0)
+	for range 3 {
+		_ = l.Failed(ctx, "victim-of-its-own-guessing", 3, now)
+	}
+	_ = l.Failed(ctx, "half-way", 3, now)
+	_ = l.Failed(ctx, "half-way", 3, now)
+	for i := range 10_000 {
+		_ = l.Failed(ctx, fmt.Sprintf("198.51.%d.%d", i/256, i%256), 3, now.Add(time.Second))
+	}
+	if th, _, _ := l.Throttled(ctx, "victim-of-its-own-guessing", 3, now.Add(2*time.Second)); !th {
+		t.Fatal("cycling through 10,000 addresses lifted a throttle")
+	}
+	if n := l.ThrottleEntries(); n > 100 {
+		t.Fatalf("the table holds %d windows, more than its 100", n)
+	}
+	// The oldest window under its limit went first.
+	_ = l.Failed(ctx, "half-way", 3, now.Add(3*time.Second))
+	if th, _, _ := l.Throttled(ctx, "half-way", 3, now.Add(3*time.Second)); th {
+		t.Fatal("an evicted window kept its count")
+	}
+	// When every window is throttled, the oldest goes and the newest stays.
+	full := local.Limits{MaxThrottleEntries: 2}
+	for _, k := range []string{"a", "b", "c"} {
+		_ = full.Failed(ctx, k, 1, now)
+	}
+	if th, _, _ := full.Throttled(ctx, "a", 1, now); th {
+		t.Fatal("the oldest throttled window was kept over the newest")
+	}
+	if th, _, _ := full.Throttled(ctx, "c", 1, now); !th {
+		t.Fatal("the newest throttled window was dropped")
+	}
+	// A window that ended is forgotten before any live one.
+	ended := local.Limits{MaxThrottleEntries: 2}
+	_ = ended.Failed(ctx, "old", 1, now)
+	_ = ended.Failed(ctx, "live", 5, now.Add(50*time.Second))
+	_ = ended.Failed(ctx, "new", 5, now.Add(70*time.Second))
+	if th, _, _ := ended.Throttled(ctx, "live", 1, now.Add(70*time.Second)); !th {
+		t.Fatal("a live window was forgotten while an ended one was kept")
 	}
 }

@@ -43,13 +43,20 @@ type Options struct {
 	Logger      *slog.Logger
 }
 
-// callerKey is where TokenInfo keeps the caller.
-const callerKey = "mnemo_caller"
+// callerKey and admittedKey are where TokenInfo keeps the caller and the
+// admitted request.
+const (
+	callerKey   = "mnemo_caller"
+	admittedKey = "mnemo_admitted"
+)
 
 // TokenInfo is the token info the transport gives the SDK for an
-// authenticated caller; the tools act for that caller.
-func TokenInfo(c *mnemo.Caller) *auth.TokenInfo {
-	info := &auth.TokenInfo{UserID: c.Tenant.ID, Scopes: c.Key.Scopes, Extra: map[string]any{callerKey: c}}
+// authenticated caller, whose HTTP request was admitted (mnemo.KindMCP)
+// with the context admitted; the tools act for that caller, within that
+// request. The SDK hands each message the token info of the HTTP request
+// that carried it.
+func TokenInfo(c *mnemo.Caller, admitted context.Context) *auth.TokenInfo {
+	info := &auth.TokenInfo{UserID: c.Tenant.ID, Scopes: c.Key.Scopes, Extra: map[string]any{callerKey: c, admittedKey: admitted}}
 	if c.Key.ExpiresAt != nil {
 		info.Expiration = *c.Key.ExpiresAt
 	}
@@ -64,6 +71,31 @@ func caller(req *sdk.CallToolRequest) (*mnemo.Caller, error) {
 		}
 	}
 	return nil, errors.New("unauthorized: no key")
+}
+
+// within gives a tool call's context the values of the HTTP request that
+// carried it (its admission, its request id) and keeps its own deadline
+// and cancellation.
+func within(ctx context.Context, req *sdk.CallToolRequest) context.Context {
+	if req.Extra != nil && req.Extra.TokenInfo != nil {
+		if outer, ok := req.Extra.TokenInfo.Extra[admittedKey].(context.Context); ok && outer != nil {
+			return valuesFrom{ctx, outer}
+		}
+	}
+	return ctx
+}
+
+// valuesFrom is a context whose values missing from its own are outer's.
+type valuesFrom struct {
+	context.Context
+	outer context.Context
+}
+
+func (v valuesFrom) Value(key any) any {
+	if x := v.Context.Value(key); x != nil {
+		return x
+	}
+	return v.outer.Value(key)
 }
 
 // tools carries what every tool needs.
@@ -113,7 +145,7 @@ func (t *tools) call(ctx context.Context, req *sdk.CallToolRequest, kind string,
 	if err != nil {
 		return nil, err
 	}
-	ctx, adm, err := t.svc.Gate.Admit(ctx, c, kind)
+	ctx, adm, err := t.svc.Gate.Admit(within(ctx, req), c, kind)
 	if err != nil {
 		return nil, t.toolError(ctx, err)
 	}
@@ -504,7 +536,8 @@ func (t *tools) checkHealth(ctx context.Context, req *sdk.CallToolRequest, _ Hea
 	if err != nil {
 		return nil, nil, err
 	}
-	// Health is not a tenant request: no limit applies to it.
+	// Health is not a tenant request: it counts no usage. The HTTP request
+	// that carries it was admitted (status, rate limit, concurrency).
 	out, err := toMap(t.svc.Health.Health(ctx, c))
 	if err != nil {
 		return nil, nil, err

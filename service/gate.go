@@ -24,6 +24,7 @@ type request struct {
 	mu                          sync.Mutex
 	memories, bytes, embeddings int64
 	replayed                    bool // an idempotent replay or refusal: it counts nothing
+	nested                      bool // KindMCP: a tool call was admitted within it
 }
 
 type requestKey struct{}
@@ -31,7 +32,7 @@ type requestKey struct{}
 // request returns the admitted request in ctx, if its scope allows scope.
 func (s *Service) request(ctx context.Context, scope string) (*request, error) {
 	req, _ := ctx.Value(requestKey{}).(*request)
-	if req == nil {
+	if req == nil || req.store == nil { // an MCP request acts only through the tool calls admitted within it
 		return nil, mnemo.Errorf(mnemo.EUNAUTHORIZED, "Unauthorized")
 	}
 	if mnemo.ScopeOf(req.kind) != scope && scope == mnemo.ScopeWrite {
@@ -72,8 +73,12 @@ func (s *Service) Admit(ctx context.Context, c *mnemo.Caller, kind string) (cont
 	if c == nil || c.Key == nil || c.Tenant == nil {
 		return ctx, nil, mnemo.Errorf(mnemo.EUNAUTHORIZED, "Unauthorized")
 	}
+	nested := withinMCP(ctx, c)
 	t, scope := c.Tenant, mnemo.ScopeOf(kind)
-	if !c.Key.HasScope(scope) {
+	if scope == "" && !c.Key.HasScope(mnemo.ScopeRead) && !c.Key.HasScope(mnemo.ScopeWrite) {
+		return ctx, nil, mnemo.Errorf(mnemo.EFORBIDDEN, "This key has neither the 'read' nor the 'write' scope")
+	}
+	if scope != "" && !c.Key.HasScope(scope) {
 		return ctx, nil, mnemo.Errorf(mnemo.EFORBIDDEN, "This key lacks the '%s' scope", scope)
 	}
 	if err := statusError(t, scope); err != nil {
@@ -81,7 +86,7 @@ func (s *Service) Admit(ctx context.Context, c *mnemo.Caller, kind string) (cont
 	}
 	now := s.now()
 	adm := &mnemo.Admission{End: func() {}}
-	if rl := t.RateLimit; rl != nil {
+	if rl := t.RateLimit; rl != nil && !nested {
 		d, err := s.b.Rate.Allow(ctx, t.ID, *rl, now)
 		if err != nil {
 			return ctx, nil, err
@@ -94,7 +99,7 @@ func (s *Service) Admit(ctx context.Context, c *mnemo.Caller, kind string) (cont
 		}
 	}
 	release := func() {}
-	if max := s.cfg.TenantConcurrency; max > 0 {
+	if max := s.cfg.TenantConcurrency; max > 0 && !nested {
 		rel, ok, err := s.b.Concurrency.Acquire(ctx, t.ID, max)
 		if err != nil {
 			return ctx, nil, err
@@ -107,25 +112,28 @@ func (s *Service) Admit(ctx context.Context, c *mnemo.Caller, kind string) (cont
 		release = rel
 	}
 	cancel := context.CancelFunc(func() {})
-	if d := s.cfg.RequestTimeout; d > 0 {
-		ctx, cancel = context.WithTimeout(ctx, d)
-	}
 	endTurn := func() {}
-	if s.cfg.TenantRunning > 0 {
-		end, err := s.turns.take(ctx, t.ID)
-		if err != nil {
+	store, closeStore := mnemo.MemoryStore(nil), func() {}
+	if kind != mnemo.KindMCP { // an MCP stream lasts; each of its tool calls is admitted on its own
+		if d := s.cfg.RequestTimeout; d > 0 {
+			ctx, cancel = context.WithTimeout(ctx, d)
+		}
+		if s.cfg.TenantRunning > 0 {
+			end, err := s.turns.take(ctx, t.ID)
+			if err != nil {
+				cancel()
+				release()
+				return ctx, nil, mnemo.Budget(ctx, err)
+			}
+			endTurn = end
+		}
+		var err error
+		if store, closeStore, err = s.b.Stores.Open(ctx, t.ID); err != nil {
+			endTurn()
 			cancel()
 			release()
-			return ctx, nil, mnemo.Budget(ctx, err)
+			return ctx, nil, err
 		}
-		endTurn = end
-	}
-	store, closeStore, err := s.b.Stores.Open(ctx, t.ID)
-	if err != nil {
-		endTurn()
-		cancel()
-		release()
-		return ctx, nil, err
 	}
 	req := &request{caller: c, kind: kind, store: store, at: now, yield: endTurn}
 	adm.End = sync.OnceFunc(func() {
@@ -136,6 +144,21 @@ func (s *Service) Admit(ctx context.Context, c *mnemo.Caller, kind string) (cont
 		s.recordUsage(ctx, req)
 	})
 	return context.WithValue(ctx, requestKey{}, req), adm, nil
+}
+
+// withinMCP reports whether ctx carries an MCP request of c's key whose
+// first tool call this is: that call takes no rate-limit token and no
+// concurrency slot of its own (see mnemo.Gate).
+func withinMCP(ctx context.Context, c *mnemo.Caller) bool {
+	outer, _ := ctx.Value(requestKey{}).(*request)
+	if outer == nil || outer.kind != mnemo.KindMCP || outer.caller.Key.ID != c.Key.ID {
+		return false
+	}
+	outer.mu.Lock()
+	defer outer.mu.Unlock()
+	first := !outer.nested
+	outer.nested = true
+	return first
 }
 
 // statusError is the 423 of a suspended tenant, or of a write to a
@@ -170,7 +193,7 @@ func rateStatus(rl *mnemo.RateLimit, d mnemo.RateDecision) *mnemo.RateStatus {
 func (s *Service) recordUsage(ctx context.Context, req *request) {
 	req.mu.Lock()
 	defer req.mu.Unlock()
-	if req.replayed {
+	if req.replayed || req.kind == mnemo.KindMCP {
 		return
 	}
 	id, d := req.caller.Tenant.ID, day(req.at)

@@ -236,17 +236,16 @@ func (s *Service) CheckAuthorization(ctx context.Context, p mnemo.AuthorizationP
 // authorizes nothing.
 func (s *Service) Authorize(ctx context.Context, a *mnemo.AuthorizationRequest, apiKey, addr string) (string, error) {
 	now := s.now()
-	if err := s.throttled(ctx, addr, now); err != nil {
-		return "", err
-	}
-	key, t, err := s.b.Keys.KeyByHash(ctx, mnemo.HashToken(strings.TrimSpace(apiKey)))
-	if err == nil && !key.Live(now) {
-		err = unauthorized
-	}
-	if err != nil {
-		if mnemo.ErrorCode(err) == mnemo.EUNAUTHORIZED {
-			s.failed(ctx, addr, now)
+	apiKey = strings.TrimSpace(apiKey)
+	var key *mnemo.Key
+	var t *mnemo.Tenant
+	err := s.checkCredential(ctx, apiKey, addr, now, func() (err error) {
+		if key, t, err = s.b.Keys.KeyByHash(ctx, mnemo.HashToken(apiKey)); err == nil && !key.Live(now) {
+			err = errExpired
 		}
+		return err
+	})
+	if err != nil {
 		return "", err
 	}
 	if err := statusError(t, mnemo.ScopeRead); err != nil {

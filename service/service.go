@@ -47,8 +47,9 @@ type Config struct {
 	DefaultQuotas    mnemo.Quotas
 	// TenantConcurrency caps a tenant's requests in flight (0: no cap).
 	TenantConcurrency int
-	// AuthFailuresPerMinute throttles a client address after this many
-	// failed authentications in a minute (0: never).
+	// AuthFailuresPerMinute throttles a client address, and a token
+	// prefix, after this many failed authentications in a minute (0:
+	// never).
 	AuthFailuresPerMinute int
 	// RequestTimeout is every tenant request's time budget (0: none).
 	RequestTimeout time.Duration
@@ -59,6 +60,14 @@ type Config struct {
 	TenantRunning int
 	// OAuth is how the OAuth server treats the clients anyone may register.
 	OAuth OAuthConfig
+	// MinClientTokenLength is the shortest api_token a client may choose
+	// (at most mnemo.MinClientTokenLength has no effect).
+	MinClientTokenLength int
+	// MCPSessionsPerTenant and MCPMaxSessions cap the MCP sessions open at
+	// once for one tenant and in all (0: no cap); MCPSessionTimeout is how
+	// long the transport keeps an idle one, for the refusal's message.
+	MCPSessionsPerTenant, MCPMaxSessions int
+	MCPSessionTimeout                    time.Duration
 
 	// Backend and Version name the service in /health.
 	Backend, Version string
@@ -79,6 +88,7 @@ type Service struct {
 	logger   *slog.Logger
 
 	refusals map[string]*atomic.Int64
+	sessions sessions
 }
 
 var (
@@ -96,7 +106,7 @@ var (
 
 // RefusalReasons are the limits that refuse requests, as Refusals counts
 // them.
-var RefusalReasons = []string{"rate_limit", "quota", "concurrency", "auth_throttle", "oauth_registration"}
+var RefusalReasons = []string{"rate_limit", "quota", "concurrency", "auth_throttle", "oauth_registration", "mcp_sessions"}
 
 // New returns the service over b. Every seam of b must be set.
 func New(b Backend, embedder mnemo.Embedder, cfg Config, logger *slog.Logger) (*Service, error) {

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/mnemohq/mnemo"
@@ -48,11 +49,16 @@ func (s *Service) CreateTenant(ctx context.Context, fields map[string]any) (*mne
 			name = n
 		}
 	}
-	token, generated := "", false
+	token, generated, warning := "", false, ""
 	if v, ok := fields["api_token"]; ok && v != nil {
+		least := max(mnemo.MinClientTokenLength, s.cfg.MinClientTokenLength)
 		t, isString := v.(string)
-		if !isString || len(t) < mnemo.MinClientTokenLength || len(t) > 512 || strings.TrimSpace(t) != t {
-			return nil, mnemo.Errorf(mnemo.EINVALID, "'api_token' must be a string of %d to 512 characters without surrounding spaces", mnemo.MinClientTokenLength)
+		if !isString || len(t) < least || len(t) > 512 || strings.TrimSpace(t) != t {
+			return nil, mnemo.Errorf(mnemo.EINVALID, "'api_token' must be a string of %d to 512 characters without surrounding spaces", least)
+		}
+		if len(t) < mnemo.StrongTokenLength {
+			warning = fmt.Sprintf("'api_token' is shorter than %d characters: it could be guessed, and from an address that keeps failing "+
+				"authentication it is refused (429) for the rest of the minute. Omit api_token for a generated key.", mnemo.StrongTokenLength)
 		}
 		token = t
 	} else {
@@ -76,7 +82,7 @@ func (s *Service) CreateTenant(ctx context.Context, fields map[string]any) (*mne
 	}
 	s.audit(ctx, admin, "tenant.create", id, id, nil)
 	s.audit(ctx, admin, "key.create", id, key.ID, nil)
-	return &mnemo.CreatedTenant{Tenant: t, Key: key, Token: token}, nil
+	return &mnemo.CreatedTenant{Tenant: t, Key: key, Token: token, Warning: warning}, nil
 }
 
 // tenant loads the tenant id names, validating the id first.

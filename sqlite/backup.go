@@ -176,6 +176,9 @@ func vacuumInto(ctx context.Context, src, dst string) error {
 	if _, err := os.Stat(src); err != nil {
 		return err
 	}
+	if err := createPrivate(dst); err != nil { // VACUUM INTO fills an empty file
+		return err
+	}
 	conn, err := sql.Open("sqlite", readOnlyDSN(src))
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"os"
 	"runtime/debug"
 	"sync"
 
@@ -159,6 +160,17 @@ func (t *txn) QueryRowContext(_ context.Context, q string, args ...any) *sql.Row
 	return t.Tx.QueryRowContext(ctx, q, args...)
 }
 
+// createPrivate creates the file at path for this user alone (0600), unless
+// it exists. SQLite would create it with 0644 less the umask; it gives the
+// -wal and -shm files the mode of their database, so they are private too.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
 // migration is one forward step of a schema; its index+1 is the version it
 // produces, recorded in PRAGMA user_version.
 type migration func(ctx context.Context, tx *sql.Tx) error
@@ -180,6 +192,9 @@ func openDB(ctx context.Context, path string, readers, cacheKiB int, migrations 
 		// The path is a URI path: '#', '?' and '%' in a directory name must
 		// be escaped, or SQLite opens another file.
 		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode() + extra
+	}
+	if err := createPrivate(path); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	writer, err := sql.Open("sqlite", dsn(""))
 	if err != nil {

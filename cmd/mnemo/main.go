@@ -98,7 +98,8 @@ Commands:
                 requests/s, errors, latency per operation, server CPU and RSS
   backup        write a tar.gz of a data directory, also while a server runs on it (--data-dir D --out F)
   restore       unpack a backup into a new or empty data directory (--data-dir D ARCHIVE)
-  mcp           an MCP server on stdio that forwards to a mnemo server (mnemo mcp --url URL --token KEY)
+  mcp           an MCP server on stdio that forwards to a mnemo server (MNEMO_API_KEY=KEY mnemo mcp --url URL,
+                or --key-file FILE; never the key on the command line)
   config-docs   print docs/configuration.md
   version       print the version
 `)
@@ -206,6 +207,8 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	rps, burst := n.float("MNEMO_DEFAULT_RATE_LIMIT_RPS"), n.int("MNEMO_DEFAULT_RATE_LIMIT_BURST")
 	maxMemories, maxStorage := int64(n.int("MNEMO_DEFAULT_MAX_MEMORIES")), n.float("MNEMO_DEFAULT_MAX_STORAGE_MB")
 	concurrency, authFailures := n.int("MNEMO_TENANT_MAX_CONCURRENT"), n.int("MNEMO_AUTH_FAILURES_PER_MINUTE")
+	throttleEntries, minToken := n.int("MNEMO_AUTH_THROTTLE_MAX_ENTRIES"), n.int("MNEMO_MIN_CLIENT_TOKEN_LENGTH")
+	mcpPerTenant, mcpTotal, mcpBody := n.int("MNEMO_MCP_TENANT_MAX_SESSIONS"), n.int("MNEMO_MCP_MAX_SESSIONS"), n.int("MNEMO_MCP_MAX_BODY_BYTES")
 	rcfg := recall.DefaultConfig
 	rcfg.MaxLimit = n.int("RECALL_MAX_LIMIT")
 	rcfg.RelationLimit = n.int("RECALL_RELATION_LIMIT")
@@ -238,6 +241,13 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	}
 	if err := positive(limits); err != nil {
 		return err
+	}
+	if throttleEntries < 1 || minToken < 0 || minToken > 512 || mcpPerTenant < 0 || mcpTotal < 0 || mcpBody < 1024 {
+		return fmt.Errorf("out-of-range setting: MNEMO_AUTH_THROTTLE_MAX_ENTRIES >= 1, MNEMO_MIN_CLIENT_TOKEN_LENGTH 0-512, MCP session caps >= 0, MNEMO_MCP_MAX_BODY_BYTES >= 1024")
+	}
+	mcpIdle, err := time.ParseDuration(c["MNEMO_MCP_SESSION_TIMEOUT"])
+	if err != nil || mcpIdle <= 0 {
+		return fmt.Errorf("MNEMO_MCP_SESSION_TIMEOUT must be a positive duration, got %q", c["MNEMO_MCP_SESSION_TIMEOUT"])
 	}
 	idle, err := time.ParseDuration(c["MNEMO_STORE_IDLE_TIMEOUT"])
 	if err != nil {
@@ -291,7 +301,8 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		return err
 	}
 	scfg := service.Config{Limits: limits, Recall: rcfg, AdminToken: c["ADMIN_API_TOKEN"], TenantConcurrency: concurrency,
-		AuthFailuresPerMinute: authFailures, RequestTimeout: timeout, TenantRunning: running, OAuth: oauth, Backend: "sqlite", Version: version}
+		AuthFailuresPerMinute: authFailures, RequestTimeout: timeout, TenantRunning: running, OAuth: oauth, MinClientTokenLength: minToken,
+		MCPSessionsPerTenant: mcpPerTenant, MCPMaxSessions: mcpTotal, MCPSessionTimeout: mcpIdle, Backend: "sqlite", Version: version}
 	if rps > 0 {
 		if burst <= 0 {
 			burst = max(1, int(math.Ceil(rps)))
@@ -310,6 +321,11 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	dataDir := c["MNEMO_DATA_DIR"]
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
+	}
+	if fi, err := os.Stat(dataDir); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		// Made by someone else (a volume, an older mnemo): its files are
+		// 0600, but other users can list the tenants.
+		logger.Warn("the data directory is open to other users: chmod 700 it", "data_dir", dataDir, "mode", fi.Mode().Perm().String())
 	}
 	registry, err := sqlite.OpenRegistry(ctx, dataDir)
 	if err != nil {
@@ -333,7 +349,7 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	}()
 	stores.IdleTimeout = idle
 	stores.Limits = limits
-	limiter := &local.Limits{}
+	limiter := &local.Limits{MaxThrottleEntries: throttleEntries}
 
 	backfill := &service.Backfill{Registry: registry, Stores: stores, Embedder: embedder, Logger: logger, Interval: retry, Batch: 64}
 	scfg.Backlog = backfill.Backlog
@@ -344,6 +360,12 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		return err
 	}
 	if token := c["AUTOMEM_API_TOKEN"]; token != "" {
+		if len(token) < max(mnemo.MinClientTokenLength, minToken) {
+			return fmt.Errorf("AUTOMEM_API_TOKEN: must be at least %d characters (MNEMO_MIN_CLIENT_TOKEN_LENGTH)", max(mnemo.MinClientTokenLength, minToken))
+		}
+		if len(token) < mnemo.StrongTokenLength {
+			logger.Warn("AUTOMEM_API_TOKEN is shorter than 24 characters: it could be guessed, and from an address that keeps failing authentication it is refused (429)")
+		}
 		if err := bindDefaultTenant(ctx, registry, stores, token); err != nil {
 			return fmt.Errorf("AUTOMEM_API_TOKEN: %w", err)
 		}
@@ -351,7 +373,8 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	srv, err := mhttp.NewServer(mhttp.Services{Auth: svc, Gate: svc, Memories: svc, Recall: svc, Health: svc, Tenants: svc,
 		Keys: svc, Reports: svc, Portability: svc, OAuth: svc},
 		mhttp.Config{AllowQueryToken: allowQuery, MaxBodyBytes: int64(maxBody), TrustedProxies: proxies,
-			PublicURL: publicURL, Version: version}, logger)
+			PublicURL: publicURL, MCPSessionTimeout: mcpIdle, MCPMaxBodyBytes: int64(mcpBody),
+			Version: version}, logger)
 	if err != nil {
 		return err
 	}
@@ -370,6 +393,8 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	addr := net.JoinHostPort(c["HOST"], strconv.Itoa(port))
 	if c["ADMIN_API_TOKEN"] == "" {
 		logger.Warn("ADMIN_API_TOKEN is not set: admin routes answer 403")
+	} else if len(c["ADMIN_API_TOKEN"]) < mnemo.StrongTokenLength {
+		logger.Warn("ADMIN_API_TOKEN is shorter than 24 characters: it could be guessed, and from an address that keeps failing authentication it is refused (429)")
 	}
 	return srv.ListenAndServe(ctx, addr, func(a net.Addr) {
 		logger.Info("mnemo listening", "addr", a.String(), "data_dir", dataDir, "backend", "sqlite", "embedder", embedder.Model(), "version", version)

@@ -6,14 +6,17 @@
 //
 // http connects with StreamableHTTPClientTransport and sends
 // "Authorization: Bearer <token>"; stdio runs
-// "<mnemo-binary> mcp --url <server-url> --token <token>" and speaks MCP over
-// its stdin/stdout (its stderr passes through to ours).
+// "<mnemo-binary> mcp --url <server-url>" with MNEMO_API_KEY=<token> in its
+// environment (never the key on its command line) and speaks MCP over its
+// stdin/stdout (its stderr passes through to ours). MNEMO_MCP_KEEPALIVE,
+// when set, is passed on to it.
 //
 // The script is a JSON array of steps:
 //   {"op":"list_tools"}
 //   {"op":"call","tool":"store_memory","args":{...}}
 //   {"op":"server_info"}  (what initialize returned)
 //   {"op":"ping"}
+//   {"op":"sleep","ms":N}  (waits, as an idle user would)
 // Each step prints one JSON line on stdout, in order:
 //   {"op":"list_tools","tools":[sorted names],"definitions":{name: tool}}
 //   {"op":"call","tool":..., "isError":bool, "text":"...", "structured":{...}|null}
@@ -38,7 +41,7 @@
 import { readFileSync } from 'node:fs';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 
 function usage(msg) {
     process.stderr.write(
@@ -115,9 +118,12 @@ async function main() {
         if (rest.length !== 4) usage('stdio wants <mnemo-binary> <url> <token> <script.json>');
         const [binary, url, token, script] = rest;
         scriptPath = script;
+        const env = { ...getDefaultEnvironment(), MNEMO_API_KEY: token };
+        if (process.env.MNEMO_MCP_KEEPALIVE) env.MNEMO_MCP_KEEPALIVE = process.env.MNEMO_MCP_KEEPALIVE;
         transport = new StdioClientTransport({
             command: binary,
-            args: ['mcp', '--url', url, '--token', token],
+            args: ['mcp', '--url', url],
+            env,
             stderr: 'inherit',
         });
     } else {
@@ -195,6 +201,9 @@ async function main() {
                     break;
                 case 'ping':
                     await client.ping({ timeout });
+                    break;
+                case 'sleep':
+                    await new Promise(resolve => setTimeout(resolve, Number(step.ms)));
                     break;
                 default:
                     throw new Error(`unknown op ${JSON.stringify(op)}`);
