@@ -254,6 +254,29 @@ func TestRequestsQueueBehindTheirOwnTenant(t *testing.T) {
 	if err := <-stored; err != nil {
 		t.Fatal(err)
 	}
+
+	// A batch's commit is CPU work in proportion to its size: it keeps the
+	// turn, and the tenant's next request waits.
+	w.blockWrites = make(chan struct{})
+	items := make([]any, 20)
+	for i := range items {
+		items[i] = map[string]any{"content": fmt.Sprintf("batch item %d", i)}
+	}
+	go func() {
+		stored <- f.as(noisy, mnemo.KindStore, func(ctx context.Context) error {
+			_, err := f.svc.StoreMemories(ctx, items)
+			return err
+		})
+	}()
+	<-w.writing
+	short, cancel := context.WithTimeout(f.ctx, 50*time.Millisecond) // well within the batch's own budget
+	defer cancel()
+	_, _, err = f.svc.Admit(short, noisy, mnemo.KindRecall)
+	wantCode(t, "a read while the tenant's batch commits", err, mnemo.ETIMEOUT)
+	close(w.blockWrites)
+	if err := <-stored; err != nil {
+		t.Fatal(err)
+	}
 }
 
 // With a rate limit, a heavy request costs what it weighs: a batch one per

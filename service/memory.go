@@ -44,7 +44,9 @@ func (s *Service) embed(ctx context.Context, req *request, mems []*mnemo.Memory)
 // write applies w to the request's store under the tenant's quotas, and
 // notes what it stored for usage.
 func (s *Service) write(ctx context.Context, req *request, w mnemo.Write) error {
-	req.yield() // the commit waits, and other requests of the tenant may run meanwhile
+	if len(w.Create)+len(w.Update)+len(w.Relate) <= smallWrite {
+		req.yield() // its commit mostly waits: the tenant's other requests may run meanwhile
+	}
 	added, err := req.store.Write(ctx, w, req.caller.Tenant.Quotas)
 	if err != nil {
 		s.countQuota(err)
@@ -53,6 +55,13 @@ func (s *Service) write(ctx context.Context, req *request, w mnemo.Write) error 
 	req.stored(int64(len(w.Create)), added)
 	return nil
 }
+
+// smallWrite is the most rows a write may hold and still give its turn
+// back while it commits. A small write's commit is mostly waiting for the
+// disk, and group commit needs a tenant's writes to wait together; a
+// batch's commit is CPU work in proportion to its size, which the tenant's
+// turn must cover so that it does not take CPU from the other tenants.
+const smallWrite = 16
 
 // StoreMemory validates, embeds and stores one memory.
 func (s *Service) StoreMemory(ctx context.Context, fields map[string]any) (*mnemo.StoreResult, error) {
