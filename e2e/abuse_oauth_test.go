@@ -305,4 +305,24 @@ func TestAbuseOAuthForgedHost(t *testing.T) {
 	if out["issuer"] != "http://evil.example" || resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("Vary") != "Host" {
 		t.Fatalf("issuer derived from Host: %v, Cache-Control %q, Vary %q", out["issuer"], resp.Header.Get("Cache-Control"), resp.Header.Get("Vary"))
 	}
+
+	// /mcp's 401 names where to get a token: the same rule.
+	challenge := func(s *Server) *http.Response {
+		req, _ := http.NewRequest("POST", s.URL+"/mcp", strings.NewReader(`{}`))
+		req.Host = "evil.example"
+		resp, _, _ := rawRequest(t, req)
+		if resp.StatusCode != 401 {
+			t.Fatalf("/mcp without a token: %d", resp.StatusCode)
+		}
+		return resp
+	}
+	resp = challenge(public)
+	if got := resp.Header.Get("WWW-Authenticate"); got != `Bearer resource_metadata="https://memory.example.com/.well-known/oauth-protected-resource"` || resp.Header.Get("Vary") != "" {
+		t.Fatalf("/mcp challenge with MNEMO_PUBLIC_URL: %q, Vary %q", got, resp.Header.Get("Vary"))
+	}
+	resp = challenge(derived)
+	if got := resp.Header.Get("WWW-Authenticate"); got != `Bearer resource_metadata="http://evil.example/.well-known/oauth-protected-resource"` ||
+		resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("Vary") != "Host" {
+		t.Fatalf("/mcp challenge derived from Host: %q, Cache-Control %q, Vary %q", got, resp.Header.Get("Cache-Control"), resp.Header.Get("Vary"))
+	}
 }

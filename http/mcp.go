@@ -34,7 +34,7 @@ func (s *Server) mcpHandler() http.Handler {
 			if mnemo.ErrorCode(err) == mnemo.EUNAUTHORIZED {
 				// Where to get a token (RFC 9728). A throttled client gets
 				// its 429: a 401 would make it discard a good token.
-				w.Header().Set("WWW-Authenticate", `Bearer resource_metadata="`+s.publicURL(r)+`/.well-known/oauth-protected-resource"`)
+				w.Header().Set("WWW-Authenticate", `Bearer resource_metadata="`+s.issuer(w, r)+`/.well-known/oauth-protected-resource"`)
 			}
 			s.error(w, r, err)
 			return
