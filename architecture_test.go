@@ -2,8 +2,14 @@ package mnemo_test
 
 import (
 	"bufio"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -97,4 +103,53 @@ func short(module, path string) string {
 		return "mnemo"
 	}
 	return strings.TrimPrefix(path, module+"/")
+}
+
+// TestSecurityNamesRealTests holds docs/security.md to the code: every test
+// it names as the proof of a control exists, so the proof cannot be
+// renamed or deleted without the document saying so.
+func TestSecurityNamesRealTests(t *testing.T) {
+	raw, err := os.ReadFile("docs/security.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defined := map[string]bool{}
+	err = filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "node_modules") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return err
+		}
+		for _, decl := range f.Decls {
+			if fn, ok := decl.(*ast.FuncDecl); ok && fn.Recv == nil {
+				defined[fn.Name.Name] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var named []string
+	for _, m := range regexp.MustCompile("\\bTest[A-Z][A-Za-z0-9_]*\\*?").FindAllString(string(raw), -1) {
+		if !strings.HasSuffix(m, "*") { // TestAbuse* names a family, not a test
+			named = append(named, m)
+		}
+	}
+	if len(named) < 50 {
+		t.Fatalf("docs/security.md names %d tests; it should name the proof of each control", len(named))
+	}
+	for _, name := range named {
+		if !defined[name] {
+			t.Errorf("docs/security.md names %s, which no test file defines", name)
+		}
+	}
 }
