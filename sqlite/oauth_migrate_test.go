@@ -10,9 +10,11 @@ import (
 	"github.com/mnemohq/mnemo"
 )
 
-// A registry of version 4 gains client use times and grant families: each
-// grant of before is a family of its own, so a refresh token issued before
-// the upgrade still refreshes, and its reuse still revokes it.
+// A registry of version 4 gains client use times and grant families: a
+// client holding tokens counts as used, so the first registration after
+// the upgrade does not expire the connectors in service; each grant of
+// before is a family of its own, so a refresh token issued before the
+// upgrade still refreshes, and its reuse still revokes it.
 func TestOAuthMigrationGivesOldGrantsAFamily(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -29,6 +31,7 @@ func TestOAuthMigrationGivesOldGrantsAFamily(t *testing.T) {
 		{`INSERT INTO tenants (id, name, status, created_at, updated_at) VALUES ('acme', 'Acme', 'active', 0, 0)`, nil},
 		{`INSERT INTO keys (id, tenant_id, hash, prefix, label, scopes, created_at) VALUES ('k1', 'acme', x'01', 'acme', '', '["read"]', 0)`, nil},
 		{`INSERT INTO oauth_clients (id, name, redirect_uris, created_at) VALUES ('c1', 'Claude', '["https://claude.ai/cb"]', 0)`, nil},
+		{`INSERT INTO oauth_clients (id, name, redirect_uris, created_at) VALUES ('c2', 'Never used', '["https://x.example/cb"]', 0)`, nil},
 		{`INSERT INTO oauth_grants (hash, kind, client_id, key_id, scopes, expires_at) VALUES (?, 'refresh', 'c1', 'k1', '["read"]', ?)`,
 			[]any{rt, micros(now.Add(time.Hour))}},
 	} {
@@ -44,8 +47,21 @@ func TestOAuthMigrationGivesOldGrantsAFamily(t *testing.T) {
 	}
 	defer r.Close()
 	c, err := r.OAuthClient(ctx, "c1")
-	if err != nil || c.UsedAt != nil {
-		t.Fatalf("migrated client: %+v, %v", c, err)
+	if err != nil || c.UsedAt == nil || !c.UsedAt.Equal(c.CreatedAt) {
+		t.Fatalf("migrated client holding tokens: %+v, %v; want it used since its registration", c, err)
+	}
+	if c, err := r.OAuthClient(ctx, "c2"); err != nil || c.UsedAt != nil {
+		t.Fatalf("migrated client without tokens: %+v, %v; want it never used", c, err)
+	}
+	// A registration expires the never-used client, not the connector.
+	if err := r.RegisterOAuthClient(ctx, &mnemo.OAuthClient{ID: "c3", Name: "new", RedirectURIs: []string{"https://claude.ai/cb"}, CreatedAt: now}, now, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.OAuthClient(ctx, "c1"); err != nil {
+		t.Fatalf("the first registration after the upgrade removed a connector in service: %v", err)
+	}
+	if _, err := r.OAuthClient(ctx, "c2"); mnemo.ErrorCode(err) != mnemo.ENOTFOUND {
+		t.Fatalf("the never-used client after a registration: %v", err)
 	}
 	g, err := r.ConsumeOAuthGrant(ctx, mnemo.GrantRefresh, rt, now)
 	if err != nil || g.Family != hex.EncodeToString(rt) {

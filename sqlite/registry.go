@@ -114,9 +114,13 @@ var registryMigrations = []migration{
 	// token, so that those never used expire; grants record the
 	// authorization they come from (their family), so that a reused code
 	// or refresh token revokes it whole. A grant from before has a family
-	// of its own.
+	// of its own, and a client holding tokens from before counts as used
+	// (since its registration): it is a connector in service, not one to
+	// expire.
 	execAll(
 		`ALTER TABLE oauth_clients ADD COLUMN used_at INTEGER`,
+		`UPDATE oauth_clients SET used_at = created_at
+			WHERE id IN (SELECT client_id FROM oauth_grants WHERE kind IN ('access', 'refresh'))`,
 		`CREATE INDEX oauth_clients_unused ON oauth_clients(created_at) WHERE used_at IS NULL`,
 		`ALTER TABLE oauth_grants ADD COLUMN family TEXT NOT NULL DEFAULT ''`,
 		`UPDATE oauth_grants SET family = lower(hex(hash))`,
