@@ -129,6 +129,7 @@ func (s *Service) Admit(ctx context.Context, c *mnemo.Caller, kind string) (cont
 		}
 		var err error
 		if store, closeStore, err = s.b.Stores.Open(ctx, t.ID); err != nil {
+			err = mnemo.Budget(ctx, err) // the transport's context has no deadline to tell
 			endTurn()
 			cancel()
 			release()

@@ -196,7 +196,10 @@ func (p *Stores) openStore(ctx context.Context, e *entry) (*Store, error) {
 		}
 		return nil, mnemo.Errorf(mnemo.ENOTFOUND, "Tenant '%s' not found", e.id)
 	}
-	st, err := openStore(ctx, filepath.Join(dir, "memories.db"), p.model, p.dim, p.Limits, p.logger.With("tenant", e.id))
+	// Opening may migrate the database, which one request's time budget or
+	// hang-up must not cut short: rolled back, the migration would start
+	// over with the next request, and never finish for a large tenant.
+	st, err := openStore(context.WithoutCancel(ctx), filepath.Join(dir, "memories.db"), p.model, p.dim, p.Limits, p.logger.With("tenant", e.id))
 	if err != nil {
 		return nil, err
 	}

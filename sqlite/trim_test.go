@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mnemohq/mnemo"
 )
@@ -267,5 +269,38 @@ func TestStoresTrimToTheirLimits(t *testing.T) {
 	if !strings.Contains(logs.String(), `"msg":"trimmed data stored beyond the input limits","tenant":"acme"`) ||
 		!strings.Contains(logs.String(), `"memories":1,"vectors_dropped":1,"relations":1`) {
 		t.Errorf("log = %s", logs.String())
+	}
+}
+
+// A store's migration finishes even when the request that opens it is out
+// of time or gone: rolled back, it would start over with every request and
+// never finish for a large tenant.
+func TestStoresMigrateBeyondTheRequestsBudget(t *testing.T) {
+	ctx := context.Background()
+	dataDir := t.TempDir()
+	reg := openRegistry(t, dataDir)
+	mustCreateTenant(t, reg, &mnemo.Tenant{ID: "acme", Name: "acme", Status: mnemo.TenantActive, CreatedAt: base, UpdatedAt: base}, "acme-token")
+	if err := os.MkdirAll(filepath.Join(dataDir, "tenants", "acme"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dataDir, "tenants", "acme", "memories.db")
+	writeOldStore(t, path)
+	p, err := NewStores(ctx, dataDir, testModel, 4, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	spent, cancel := context.WithDeadline(ctx, time.Now().Add(-time.Second))
+	defer cancel()
+	st, release, err := p.Open(spent, "acme")
+	if err != nil {
+		t.Fatalf("opening with the request's time spent: %v", err)
+	}
+	release()
+	if _, err := st.Memory(ctx, "over"); err != nil {
+		t.Fatal(err)
+	}
+	if v := userVersion(t, path); v != len(storeMigrations) {
+		t.Fatalf("schema version %d after the open, want %d", v, len(storeMigrations))
 	}
 }
