@@ -75,7 +75,9 @@ func caller(req *sdk.CallToolRequest) (*mnemo.Caller, error) {
 
 // within gives a tool call's context the values of the HTTP request that
 // carried it (its admission, its request id) and keeps its own deadline
-// and cancellation.
+// and cancellation. The request's values come first: the tool's own
+// context descends from the request that opened the session, long ended,
+// and carries that one's.
 func within(ctx context.Context, req *sdk.CallToolRequest) context.Context {
 	if req.Extra != nil && req.Extra.TokenInfo != nil {
 		if outer, ok := req.Extra.TokenInfo.Extra[admittedKey].(context.Context); ok && outer != nil {
@@ -85,17 +87,17 @@ func within(ctx context.Context, req *sdk.CallToolRequest) context.Context {
 	return ctx
 }
 
-// valuesFrom is a context whose values missing from its own are outer's.
+// valuesFrom is a context whose values are outer's, then its own.
 type valuesFrom struct {
 	context.Context
 	outer context.Context
 }
 
 func (v valuesFrom) Value(key any) any {
-	if x := v.Context.Value(key); x != nil {
+	if x := v.outer.Value(key); x != nil {
 		return x
 	}
-	return v.outer.Value(key)
+	return v.Context.Value(key)
 }
 
 // tools carries what every tool needs.
