@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
@@ -18,14 +19,32 @@ import (
 	"github.com/mnemohq/mnemo/service"
 )
 
+// lastRate counts the requests a client sends and keeps the
+// X-RateLimit-Remaining of the last answer.
+type lastRate struct {
+	withKey
+	requests  int
+	remaining string
+}
+
+func (l *lastRate) RoundTrip(r *http.Request) (*http.Response, error) {
+	l.requests++
+	resp, err := l.withKey.RoundTrip(r)
+	if err == nil {
+		l.remaining = resp.Header.Get("X-RateLimit-Remaining")
+	}
+	return resp, err
+}
+
 // Each tool call of a session is admitted within the HTTP request that
-// carries it, not within the one that opened the session: with a cap of
-// one request in flight every call goes through, and each counts once.
+// carries it, not within the one that opened the session: each HTTP
+// request takes one rate-limit token, the tool call in it none more, and
+// each call counts once in usage.
 func TestMCPToolCallsAreAdmittedWithinTheirOwnRequest(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e := embed.NewHash(64)
 	b, _, _ := mnemotest.Embedded(t, e, logger)
-	svc, err := service.New(b, e, service.Config{Recall: recall.DefaultConfig, TenantConcurrency: 1, Backend: "sqlite"}, logger)
+	svc, err := service.New(b, e, service.Config{Recall: recall.DefaultConfig, TenantConcurrency: 16, Backend: "sqlite"}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,9 +60,13 @@ func TestMCPToolCallsAreAdmittedWithinTheirOwnRequest(t *testing.T) {
 	if _, err := svc.CreateTenant(ctx, map[string]any{"tenant_id": "acme", "api_token": token}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := svc.UpdateTenant(ctx, "acme", map[string]any{"rate_limit": map[string]any{"requests_per_second": 0.001, "burst": 100.0}}); err != nil {
+		t.Fatal(err)
+	}
+	rt := &lastRate{withKey: withKey{token}}
 	client := sdk.NewClient(&sdk.Implementation{Name: "test", Version: "1"}, nil)
 	session, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: ts.URL + "/mcp",
-		HTTPClient: &http.Client{Transport: withKey{token}}, DisableStandaloneSSE: true}, nil)
+		HTTPClient: &http.Client{Transport: rt}, DisableStandaloneSSE: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,8 +74,13 @@ func TestMCPToolCallsAreAdmittedWithinTheirOwnRequest(t *testing.T) {
 	for i := range 4 {
 		res, err := session.CallTool(ctx, &sdk.CallToolParams{Name: "store_memory", Arguments: map[string]any{"content": fmt.Sprintf("memory %d", i)}})
 		if err != nil || res.IsError {
-			t.Fatalf("tool call %d with a cap of one request in flight: %v %+v", i, err, res)
+			t.Fatalf("tool call %d: %v %+v", i, err, res)
 		}
+	}
+	// One token per HTTP request the client sent (the SDK's opening ones
+	// and the four calls), counted when the last was let in.
+	if want := strconv.Itoa(100 - rt.requests); rt.remaining != want {
+		t.Fatalf("X-RateLimit-Remaining %s after %d requests of a burst of 100, want %s", rt.remaining, rt.requests, want)
 	}
 	usage, err := svc.Usage(ctx, "acme", "2000-01-01", "2100-01-01")
 	if err != nil {
