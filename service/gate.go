@@ -18,8 +18,14 @@ type request struct {
 	store  mnemo.MemoryStore
 	at     time.Time
 
-	// yield gives the request's turn back (see Config.TenantRunning).
-	yield func()
+	// The tenant's turn (see Config.TenantRunning): taken when a service
+	// method begins its work, not at admission, so that reading the body
+	// takes none; given back while the request waits on something else
+	// (a commit, the embedder).
+	turns    *turns
+	turnMu   sync.Mutex
+	turnBack func() // gives the turn back; nil when not held
+	ended    bool   // Admission.End ran: no turn any more
 
 	mu                          sync.Mutex
 	memories, bytes, embeddings int64
@@ -38,7 +44,44 @@ func (s *Service) request(ctx context.Context, scope string) (*request, error) {
 	if mnemo.ScopeOf(req.kind) != scope && scope == mnemo.ScopeWrite {
 		return nil, mnemo.Errorf(mnemo.EFORBIDDEN, "This key lacks the '%s' scope", scope)
 	}
+	if err := req.enter(ctx); err != nil {
+		return nil, err
+	}
 	return req, nil
+}
+
+// enter takes the tenant's turn for the request, unless it holds it,
+// waiting behind the tenant's other requests within the time budget.
+func (r *request) enter(ctx context.Context) error {
+	r.turnMu.Lock()
+	defer r.turnMu.Unlock()
+	if r.turns == nil || r.turnBack != nil || r.ended {
+		return nil
+	}
+	back, err := r.turns.take(ctx, r.caller.Tenant.ID)
+	if err != nil {
+		return mnemo.Budget(ctx, err)
+	}
+	r.turnBack = back
+	return nil
+}
+
+// leave gives the turn back, if the request holds it.
+func (r *request) leave() {
+	r.turnMu.Lock()
+	defer r.turnMu.Unlock()
+	if r.turnBack != nil {
+		r.turnBack()
+		r.turnBack = nil
+	}
+}
+
+// end gives the turn back for good.
+func (r *request) end() {
+	r.leave()
+	r.turnMu.Lock()
+	r.ended = true
+	r.turnMu.Unlock()
 }
 
 // stored notes what a write added, for usage.
@@ -112,34 +155,26 @@ func (s *Service) Admit(ctx context.Context, c *mnemo.Caller, kind string) (cont
 		release = rel
 	}
 	cancel := context.CancelFunc(func() {})
-	endTurn := func() {}
 	store, closeStore := mnemo.MemoryStore(nil), func() {}
 	if kind != mnemo.KindMCP { // an MCP stream lasts; each of its tool calls is admitted on its own
 		if d := s.cfg.RequestTimeout; d > 0 {
 			ctx, cancel = context.WithTimeout(ctx, d)
 		}
-		if s.cfg.TenantRunning > 0 {
-			end, err := s.turns.take(ctx, t.ID)
-			if err != nil {
-				cancel()
-				release()
-				return ctx, nil, mnemo.Budget(ctx, err)
-			}
-			endTurn = end
-		}
 		var err error
 		if store, closeStore, err = s.b.Stores.Open(ctx, t.ID); err != nil {
 			err = mnemo.Budget(ctx, err) // the transport's context has no deadline to tell
-			endTurn()
 			cancel()
 			release()
 			return ctx, nil, err
 		}
 	}
-	req := &request{caller: c, kind: kind, store: store, at: now, yield: endTurn}
+	req := &request{caller: c, kind: kind, store: store, at: now}
+	if s.cfg.TenantRunning > 0 {
+		req.turns = s.turns
+	}
 	adm.End = sync.OnceFunc(func() {
 		closeStore()
-		endTurn()
+		req.end()
 		cancel()
 		release()
 		s.recordUsage(ctx, req)

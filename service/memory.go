@@ -45,7 +45,7 @@ func (s *Service) embed(ctx context.Context, req *request, mems []*mnemo.Memory)
 // notes what it stored for usage.
 func (s *Service) write(ctx context.Context, req *request, w mnemo.Write) error {
 	if len(w.Create)+len(w.Update)+len(w.Relate) <= smallWrite {
-		req.yield() // its commit mostly waits: the tenant's other requests may run meanwhile
+		req.leave() // its commit mostly waits: the tenant's other requests may run meanwhile
 	}
 	added, err := req.store.Write(ctx, w, req.caller.Tenant.Quotas)
 	if err != nil {

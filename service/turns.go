@@ -3,6 +3,8 @@ package service
 import (
 	"context"
 	"sync"
+
+	"github.com/mnemohq/mnemo"
 )
 
 // turns bounds how many requests of one tenant run at once, so that a
@@ -55,4 +57,22 @@ func (t *turns) leave(tenantID string, tt *tenantTurns) {
 	if tt.users--; tt.users == 0 {
 		delete(t.tenants, tenantID)
 	}
+}
+
+// waitingEmbedder calls the embedder outside the request's turn: a remote
+// embedder is a wait on the network, during which the tenant's other
+// requests may run.
+type waitingEmbedder struct{ mnemo.Embedder }
+
+func (e waitingEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	req, _ := ctx.Value(requestKey{}).(*request)
+	if req == nil {
+		return e.Embedder.Embed(ctx, texts)
+	}
+	req.leave()
+	vecs, err := e.Embedder.Embed(ctx, texts)
+	if back := req.enter(ctx); back != nil && err == nil {
+		return nil, back
+	}
+	return vecs, err
 }
