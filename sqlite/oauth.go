@@ -120,9 +120,20 @@ func revokeFamily(ctx context.Context, tx *txn, family string) error {
 // it used, in one transaction: a code or a refresh token works once. One
 // presented again revokes its family in the same transaction.
 func (r *Registry) ConsumeOAuthGrant(ctx context.Context, kind string, hash []byte, now time.Time) (*mnemo.OAuthGrant, error) {
+	// An unknown or expired code costs a read, not a write: the token
+	// endpoint needs no key, and a write that fails rolls back its whole
+	// commit group, making the other writes of the registry run again alone.
+	var expires int64
+	err := r.db.reader.QueryRowContext(ctx, `SELECT expires_at FROM oauth_grants WHERE hash = ? AND kind = ?`, hash, kind).Scan(&expires)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && !now.Before(fromMicros(expires))) {
+		return nil, mnemo.Errorf(mnemo.EINVALID, "invalid_grant")
+	}
+	if err != nil {
+		return nil, err
+	}
 	var g *mnemo.OAuthGrant
 	var reused bool
-	err := r.db.write(ctx, func(tx *txn) error {
+	err = r.db.write(ctx, func(tx *txn) error {
 		reused = false // fn may run again after a rollback
 		var used bool
 		var err error

@@ -82,3 +82,46 @@ func TestOAuthMigrationGivesOldGrantsAFamily(t *testing.T) {
 		t.Fatalf("access token after its migrated refresh token was reused: %v", err)
 	}
 }
+
+// An unknown code or refresh token costs a read, never a write: the token
+// endpoint needs no key, and a failed write would roll back the registry's
+// whole commit group. It is refused while the writer is busy.
+func TestUnknownGrantsAreRefusedWithoutAWrite(t *testing.T) {
+	ctx := context.Background()
+	r, err := OpenRegistry(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	release := make(chan struct{})
+	held := make(chan error, 1)
+	go func() { held <- r.db.write(ctx, func(*txn) error { <-release; return nil }) }()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		r.db.wmu.Lock()
+		busy := r.db.committing
+		r.db.wmu.Unlock()
+		if busy {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the holding write never started")
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.ConsumeOAuthGrant(ctx, mnemo.GrantCode, mnemo.HashToken("never-issued"), time.Now())
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if mnemo.ErrorCode(err) != mnemo.EINVALID {
+			t.Fatalf("an unknown code: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("an unknown code waited for the writer")
+	}
+	close(release)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+}
