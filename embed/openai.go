@@ -38,6 +38,10 @@ func (o *OpenAI) Model() string { return "openai:" + o.ModelID + ":" + fmt.Sprin
 // Dim returns the configured dimension.
 func (o *OpenAI) Dim() int { return o.dim }
 
+// Waits reports that a call waits on the network rather than using this
+// process's CPU, so the service runs it outside the tenant's turn.
+func (o *OpenAI) Waits() bool { return true }
+
 // Embed sends one request for all texts. A wrong dimension is an error: a
 // made-up vector would pollute search.
 func (o *OpenAI) Embed(ctx context.Context, texts []string) ([][]float32, error) {

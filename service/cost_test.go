@@ -319,9 +319,12 @@ func TestRequestsQueueBehindTheirOwnTenant(t *testing.T) {
 // calling first: a remote embedder that is slow to answer.
 type slowEmbedder struct {
 	*embed.Hash
+	waits   bool
 	calling chan struct{}
 	release chan struct{}
 }
+
+func (e *slowEmbedder) Waits() bool { return e.waits }
 
 func (e *slowEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
 	e.calling <- struct{}{}
@@ -329,41 +332,50 @@ func (e *slowEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, 
 	return e.Hash.Embed(ctx, texts)
 }
 
-// While a request waits for the embedder it holds no turn: the tenant's
-// other requests run.
+// While a request waits for a remote embedder it holds no turn: the
+// tenant's other requests run. A local embedder's work is CPU, which the
+// turn covers: the tenant's other requests wait for it.
 func TestEmbedderWaitsOutsideTheTurn(t *testing.T) {
-	f := newFixture(t, nil)
-	c := f.tenant("acme")
-	mine := f.store(c, map[string]any{"content": "stored before the embedder slowed down"})
-	e := &slowEmbedder{Hash: embed.NewHash(32), calling: make(chan struct{}, 1), release: make(chan struct{})}
-	svc, err := service.New(f.backend, e, service.Config{Recall: recall.DefaultConfig, Now: f.clock.Now, TenantRunning: 1,
-		RequestTimeout: 5 * time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.svc = svc
-	c = f.caller("token-of-acme")
-	stored := make(chan error, 1)
-	go func() {
-		stored <- f.as(c, mnemo.KindStore, func(ctx context.Context) error {
-			_, err := f.svc.StoreMemory(ctx, map[string]any{"content": "embedded slowly"})
-			return err
+	for _, waits := range []bool{true, false} {
+		t.Run(fmt.Sprintf("waits=%v", waits), func(t *testing.T) {
+			f := newFixture(t, nil)
+			c := f.tenant("acme")
+			mine := f.store(c, map[string]any{"content": "stored before the embedder slowed down"})
+			e := &slowEmbedder{Hash: embed.NewHash(32), waits: waits, calling: make(chan struct{}, 1), release: make(chan struct{})}
+			svc, err := service.New(f.backend, e, service.Config{Recall: recall.DefaultConfig, Now: f.clock.Now, TenantRunning: 1,
+				RequestTimeout: 5 * time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.svc = svc
+			c = f.caller("token-of-acme")
+			stored := make(chan error, 1)
+			go func() {
+				stored <- f.as(c, mnemo.KindStore, func(ctx context.Context) error {
+					_, err := f.svc.StoreMemory(ctx, map[string]any{"content": "embedded slowly"})
+					return err
+				})
+			}()
+			<-e.calling
+			short, cancel := context.WithTimeout(f.ctx, 300*time.Millisecond)
+			defer cancel()
+			ctx, adm, err := f.svc.Admit(short, c, mnemo.KindRecall)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = f.svc.Memory(ctx, mine)
+			adm.End()
+			if waits && err != nil {
+				t.Fatalf("a read while the tenant's store waits for a remote embedder: %v", err)
+			}
+			if !waits && mnemo.ErrorCode(err) != mnemo.ETIMEOUT {
+				t.Fatalf("a read while the tenant's store embeds locally: got %v, want %s", err, mnemo.ETIMEOUT)
+			}
+			close(e.release)
+			if err := <-stored; err != nil {
+				t.Fatal(err)
+			}
 		})
-	}()
-	<-e.calling
-	short, cancel := context.WithTimeout(f.ctx, time.Second)
-	defer cancel()
-	ctx, adm, err := f.svc.Admit(short, c, mnemo.KindRecall)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.svc.Memory(ctx, mine); err != nil {
-		t.Fatalf("a read while the tenant's store waits for the embedder: %v", err)
-	}
-	adm.End()
-	close(e.release)
-	if err := <-stored; err != nil {
-		t.Fatal(err)
 	}
 }
 

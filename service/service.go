@@ -121,7 +121,7 @@ func New(b Backend, embedder mnemo.Embedder, cfg Config, logger *slog.Logger) (*
 		cfg.Now = func() time.Time { return time.Now().UTC() }
 	}
 	cfg.Limits = cfg.Limits.OrDefaults()
-	embedder = waitingEmbedder{embedder}
+	embedder = outsideTurn(embedder)
 	s := &Service{b: b, cfg: cfg, embedder: embedder, logger: logger, turns: &turns{max: cfg.TenantRunning},
 		recaller: &recall.Recaller{Config: cfg.Recall, Embedder: embedder}, refusals: map[string]*atomic.Int64{}}
 	for _, r := range RefusalReasons {

@@ -59,9 +59,22 @@ func (t *turns) leave(tenantID string, tt *tenantTurns) {
 	}
 }
 
-// waitingEmbedder calls the embedder outside the request's turn: a remote
-// embedder is a wait on the network, during which the tenant's other
-// requests may run.
+// A waiter is an embedder whose calls wait on another service (a remote
+// model): they are made outside the request's turn, so that the tenant's
+// other requests may run meanwhile. A local embedder's calls are CPU work,
+// which the turn covers like the rest of the request.
+type waiter interface{ Waits() bool }
+
+// outsideTurn returns e, made to give the request's turn back during its
+// calls if it waits.
+func outsideTurn(e mnemo.Embedder) mnemo.Embedder {
+	if w, ok := e.(waiter); ok && w.Waits() {
+		return waitingEmbedder{e}
+	}
+	return e
+}
+
+// waitingEmbedder calls the embedder outside the request's turn.
 type waitingEmbedder struct{ mnemo.Embedder }
 
 func (e waitingEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
