@@ -12,6 +12,9 @@ import (
 const (
 	// ECONFLICT: the thing exists already, or another request holds it.
 	ECONFLICT = "conflict"
+	// EFULL: the disk is full. Reads and deletes still work; writes resume
+	// by themselves when space returns.
+	EFULL = "storage_full"
 	// EFORBIDDEN: the caller may not do this: a key without the scope, a
 	// full quota, admin routes without a configured admin token.
 	EFORBIDDEN = "forbidden"
@@ -58,7 +61,8 @@ func Budget(ctx context.Context, err error) error {
 type Error struct {
 	Code    string
 	Message string
-	// RetryAfter is how long a refused client should wait (ETOOMANY).
+	// RetryAfter is how long a refused client should wait before retrying
+	// (ETOOMANY, EUNAVAILABLE).
 	RetryAfter time.Duration
 }
 

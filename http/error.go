@@ -15,6 +15,7 @@ import (
 var codes = map[string]int{
 	mnemo.ECONFLICT:       http.StatusConflict,
 	mnemo.EFORBIDDEN:      http.StatusForbidden,
+	mnemo.EFULL:           http.StatusInsufficientStorage,
 	mnemo.EINTERNAL:       http.StatusInternalServerError,
 	mnemo.EINVALID:        http.StatusBadRequest,
 	mnemo.ELOCKED:         http.StatusLocked,

@@ -1,13 +1,16 @@
 package http
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
@@ -95,4 +98,65 @@ func TestMCPToolCallsAreAdmittedWithinTheirOwnRequest(t *testing.T) {
 	if stores != 4 {
 		t.Fatalf("usage counted %d stores for 4 tool calls", stores)
 	}
+}
+
+// unavailableMemories refuses every store as a dependency fault would.
+type unavailableMemories struct{ mnemo.MemoryService }
+
+func (unavailableMemories) StoreMemory(context.Context, map[string]any) (*mnemo.StoreResult, error) {
+	return nil, fmt.Errorf("open tenant store: %w", mnemo.Errorf(mnemo.EUNAVAILABLE, "The tenant's store is unavailable"))
+}
+
+// A tool call that fails as a 5xx would is logged at ERROR with its cause
+// and the request id of the HTTP request that carried it, like a route's.
+func TestMCPToolFaultsAreLogged(t *testing.T) {
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&logs, nil))
+	s, svc := newTestServer(t, logger, func(svcs *Services) { svcs.Memories = unavailableMemories{svcs.Memories} })
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	ctx := context.Background()
+	const token = "mcp-fault-token-0123456789"
+	if _, err := svc.CreateTenant(ctx, map[string]any{"tenant_id": "acme", "api_token": token}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	client := sdk.NewClient(&sdk.Implementation{Name: "test", Version: "1"}, nil)
+	session, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: ts.URL + "/mcp",
+		HTTPClient: &http.Client{Transport: &requestIDs{withKey: withKey{token}, ids: &ids}}, DisableStandaloneSSE: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer session.Close()
+	res, err := session.CallTool(ctx, &sdk.CallToolParams{Name: "store_memory", Arguments: map[string]any{"content": "x"}})
+	if err != nil || !res.IsError {
+		t.Fatalf("want a tool error: %v %+v", err, res)
+	}
+	id := ids[len(ids)-1]
+	var found bool
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var e map[string]any
+		json.Unmarshal([]byte(line), &e)
+		if e["level"] == "ERROR" && e["msg"] == "tool call failed" && e["request_id"] == id && e["code"] == mnemo.EUNAVAILABLE &&
+			strings.Contains(fmt.Sprint(e["err"]), "open tenant store") {
+			found = true
+		}
+	}
+	if id == "" || !found {
+		t.Fatalf("no ERROR line with the cause and request id %q:\n%s", id, logs.String())
+	}
+}
+
+// requestIDs keeps the X-Request-Id of every answer.
+type requestIDs struct {
+	withKey
+	ids *[]string
+}
+
+func (r *requestIDs) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := r.withKey.RoundTrip(req)
+	if err == nil {
+		*r.ids = append(*r.ids, resp.Header.Get("X-Request-Id"))
+	}
+	return resp, err
 }

@@ -169,15 +169,17 @@ type apiError struct {
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d: %s", e.status, e.message) }
 
-// toolError turns a service error into a tool error; an internal one is
-// logged with its cause and tells the assistant nothing.
+// toolError turns a service error into a tool error. One a client would
+// see as a 5xx is logged at ERROR with its cause; an internal one tells the
+// assistant nothing.
 func (t *tools) toolError(ctx context.Context, err error) error {
 	err = mnemo.Budget(ctx, err)
 	code := mnemo.ErrorCode(err)
-	if code == mnemo.EINTERNAL {
-		t.opts.Logger.Error("tool call failed", "request_id", mnemo.RequestIDFromContext(ctx), "err", err)
+	status := t.opts.ErrorStatus(code)
+	if code == mnemo.EINTERNAL || status >= 500 {
+		t.opts.Logger.Error("tool call failed", "request_id", mnemo.RequestIDFromContext(ctx), "code", code, "err", err)
 	}
-	return &apiError{code: code, status: t.opts.ErrorStatus(code), message: mnemo.ErrorMessage(err)}
+	return &apiError{code: code, status: status, message: mnemo.ErrorMessage(err)}
 }
 
 func isCode(err error, code string) bool {
