@@ -11,8 +11,9 @@ func (s *Service) Audit(ctx context.Context, f mnemo.AuditFilter) ([]*mnemo.Audi
 	return s.b.Audit.Audit(ctx, f)
 }
 
-// TenantAudit returns one tenant's events that f selects; a deleted
-// tenant's stay. It is admin work on the tenant.
+// TenantAudit returns one tenant's events that f selects, of one
+// incarnation of its id (f.Incarnation; 0: the latest); a deleted tenant's
+// stay for the audit retention. It is admin work on the tenant.
 func (s *Service) TenantAudit(ctx context.Context, tenantID string, f mnemo.AuditFilter) ([]*mnemo.AuditEvent, error) {
 	if err := mnemo.ValidateTenantID(tenantID); err != nil {
 		return nil, err
@@ -22,15 +23,19 @@ func (s *Service) TenantAudit(ctx context.Context, tenantID string, f mnemo.Audi
 	return s.b.Audit.Audit(ctx, f)
 }
 
-// Usage returns the usage counters of one tenant, or of all. Reading one
+// Usage returns the usage counters of one incarnation of a tenant id (0:
+// the latest, the current one while it exists), or of all. Reading one
 // tenant's is admin work on it, counted before the read, so it counts
 // itself.
-func (s *Service) Usage(ctx context.Context, tenantID, from, to string) ([]mnemo.Usage, error) {
+func (s *Service) Usage(ctx context.Context, tenantID string, incarnation int64, from, to string) ([]mnemo.Usage, error) {
 	if tenantID != "" {
 		if err := mnemo.ValidateTenantID(tenantID); err != nil {
 			return nil, err
 		}
+		if incarnation < 0 {
+			return nil, mnemo.Errorf(mnemo.EINVALID, "'incarnation' must be a positive integer")
+		}
 		s.adminWork(ctx, tenantID)
 	}
-	return s.b.Usage.Usage(ctx, tenantID, from, to)
+	return s.b.Usage.Usage(ctx, tenantID, incarnation, from, to)
 }
