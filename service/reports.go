@@ -18,7 +18,10 @@ func (s *Service) TenantAudit(ctx context.Context, tenantID string, f mnemo.Audi
 	if err := mnemo.ValidateTenantID(tenantID); err != nil {
 		return nil, err
 	}
-	s.adminWork(ctx, tenantID)
+	if f.Incarnation < 0 {
+		return nil, mnemo.Errorf(mnemo.EINVALID, "'incarnation' must be a positive integer")
+	}
+	s.adminWorkOn(ctx, tenantID, f.Incarnation)
 	f.TenantID = tenantID
 	return s.b.Audit.Audit(ctx, f)
 }
@@ -35,7 +38,19 @@ func (s *Service) Usage(ctx context.Context, tenantID string, incarnation int64,
 		if incarnation < 0 {
 			return nil, mnemo.Errorf(mnemo.EINVALID, "'incarnation' must be a positive integer")
 		}
-		s.adminWork(ctx, tenantID)
+		s.adminWorkOn(ctx, tenantID, incarnation)
 	}
 	return s.b.Usage.Usage(ctx, tenantID, incarnation, from, to)
+}
+
+// adminWorkOn counts admin work on the tenant, unless it reads an earlier
+// incarnation's records: the operator reading the old customer's bill is
+// not work for the new one.
+func (s *Service) adminWorkOn(ctx context.Context, tenantID string, incarnation int64) {
+	if incarnation != 0 {
+		if t, err := s.b.Tenants.Tenant(ctx, tenantID); err != nil || t.Incarnation != incarnation {
+			return
+		}
+	}
+	s.adminWork(ctx, tenantID)
 }
