@@ -97,6 +97,12 @@ func TestRetentionPrunes(t *testing.T) {
 	if got, want := auditActions(t, s, "/admin/tenants/acme/audit"), []string{"key.create", "tenant.create"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("audit after pruning: %v, want %v", got, want)
 	}
+	metrics := string(s.Admin("GET", "/metrics", nil).Expect(t, 200).Raw)
+	for _, line := range []string{`mnemo_records_pruned_total{kind="usage"} 1`, `mnemo_records_pruned_total{kind="audit"} 1`, `mnemo_records_pruned_total{kind="keys"} 1`} {
+		if !strings.Contains(metrics, line+"\n") {
+			t.Errorf("/metrics lacks %q", line)
+		}
+	}
 
 	// With a retention of a second, the audit and the kept answer go, and
 	// the same Idempotency-Key runs again.

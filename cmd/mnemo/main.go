@@ -384,7 +384,7 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		Keys: svc, Reports: svc, Portability: svc, OAuth: svc},
 		mhttp.Config{AllowQueryToken: allowQuery, MaxBodyBytes: int64(maxBody), TrustedProxies: proxies,
 			PublicURL: publicURL, MCPSessionTimeout: mcpIdle, MCPMaxBodyBytes: int64(mcpBody),
-			Version: version}, logger)
+			Version: version, Pruned: pruner.Removed}, logger)
 	if err != nil {
 		return err
 	}
