@@ -29,9 +29,11 @@ func (r *Registry) ReserveIdempotency(ctx context.Context, tenantID, key string,
 			return err
 		case err != nil:
 			return err
-		case fromMicros(created).Before(now.Add(-ttl)):
+		case status != 0 && fromMicros(created).Before(now.Add(-ttl)):
 			// Expired: as if never kept, whether or not the pruner has
-			// removed it yet.
+			// removed it yet. (A reservation still running is not: it is
+			// taken over only when abandoned, below, so a retry never runs
+			// a running request twice, however short the TTL.)
 			reserved = true
 			_, err = tx.ExecContext(ctx, `UPDATE idempotency SET fingerprint = ?, status = 0, body = NULL, created_at = ? WHERE tenant_id = ? AND key = ?`,
 				fingerprint, micros(now), tenantID, key)

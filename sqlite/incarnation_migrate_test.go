@@ -10,6 +10,29 @@ import (
 	"github.com/mnemohq/mnemo"
 )
 
+// seed is a statement that plants a row in a registry of an older version.
+type seed struct {
+	sql  string
+	args []any
+}
+
+// registryAtVersion makes dir/registry.db at schema version with the rows
+// seeds plant, as an older mnemo left it.
+func registryAtVersion(t *testing.T, dir string, version int, seeds []seed) {
+	t.Helper()
+	ctx := context.Background()
+	d, err := openDB(ctx, filepath.Join(dir, "registry.db"), 1, 0, registryMigrations[:version])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.close()
+	for _, q := range seeds {
+		if _, err := d.writer.ExecContext(ctx, q.sql, q.args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // A registry of version 5 keeps every usage and audit row through the
 // upgrade to incarnations: what exists is incarnation 1, and so is a
 // deleted tenant known only by its records, so that its id created again
@@ -17,15 +40,8 @@ import (
 func TestIncarnationMigrationKeepsRows(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	d, err := openDB(ctx, filepath.Join(dir, "registry.db"), 1, 0, registryMigrations[:5])
-	if err != nil {
-		t.Fatal(err)
-	}
 	day := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
-	for _, q := range []struct {
-		sql  string
-		args []any
-	}{
+	registryAtVersion(t, dir, 5, []seed{
 		{`INSERT INTO tenants (id, name, status, created_at, updated_at) VALUES ('acme', 'Acme', 'active', 0, 0)`, nil},
 		{`INSERT INTO usage (tenant_id, day, kind, count) VALUES ('acme', '2026-01-05', 'store', 3), ('acme', '2026-01-06', 'recall', 4),
 			('gone', '2026-01-04', 'store', 9)`, nil},
@@ -34,12 +50,7 @@ func TestIncarnationMigrationKeepsRows(t *testing.T) {
 			(?, 'admin', 'gone', 'tenant.delete', 'gone', 'r2', 'success'),
 			(?, 'admin', '', 'backup', 'b', 'r3', 'success')`, []any{micros(day), micros(day.Add(time.Hour)), micros(day.Add(2 * time.Hour))}},
 		{`INSERT INTO oauth_clients (id, name, redirect_uris, created_at, used_at) VALUES ('c1', 'Claude', '[]', 0, 7)`, nil},
-	} {
-		if _, err := d.writer.ExecContext(ctx, q.sql, q.args...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	d.close()
+	})
 
 	r, err := OpenRegistry(ctx, dir)
 	if err != nil {

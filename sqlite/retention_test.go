@@ -196,6 +196,28 @@ func TestIdempotencyExpiredIsInvisible(t *testing.T) {
 	}
 }
 
+// However short the retention, a request still running (reserved, not
+// answered) is never run again by a retry: neither a read nor the pruner
+// treats its reservation as expired until it is abandoned.
+func TestIdempotencyRunningIsNotExpired(t *testing.T) {
+	ctx := context.Background()
+	r := openRegistry(t, t.TempDir())
+	const ttl = time.Second
+	if ok, _, err := r.ReserveIdempotency(ctx, "acme", "k", []byte("fp"), base, ttl, time.Minute); err != nil || !ok {
+		t.Fatalf("reserve: %v, %v", ok, err)
+	}
+	at := base.Add(10 * time.Second)
+	if ok, a, err := r.ReserveIdempotency(ctx, "acme", "k", []byte("fp"), at, ttl, time.Minute); err != nil || ok || a != nil {
+		t.Fatalf("a retry past the TTL while the request runs: %v, %+v, %v; want it in flight", ok, a, err)
+	}
+	if removed, err := r.Prune(ctx, mnemo.PruneCutoffs{Idempotency: at.Add(-ttl)}, 10); err != nil || removed["idempotency"] != 0 {
+		t.Fatalf("pruning a running request's reservation: %v, %v; want kept", removed, err)
+	}
+	if removed, err := r.Prune(ctx, mnemo.PruneCutoffs{Idempotency: base.Add(time.Hour + time.Second)}, 10); err != nil || removed["idempotency"] != 1 {
+		t.Fatalf("pruning a reservation abandoned an hour past the retention: %v, %v; want removed", removed, err)
+	}
+}
+
 // A tenant id deleted and created again is a new incarnation: it starts
 // with no usage and no audit, while the old incarnation's stay readable by
 // number, buffered or flushed, and across a restart.
