@@ -31,7 +31,9 @@ var pruneSteps = []pruneStep{
 	// twice by a retry (its process died: the reservation is taken over).
 	{"idempotency", `DELETE FROM idempotency WHERE (tenant_id, key) IN
 		(SELECT tenant_id, key FROM idempotency WHERE created_at < ? AND (status != 0 OR created_at < ?) ORDER BY created_at LIMIT ?)`,
-		func(c mnemo.PruneCutoffs) []any { return []any{micros(c.Idempotency), micros(c.Idempotency.Add(-time.Hour))} },
+		func(c mnemo.PruneCutoffs) []any {
+			return []any{micros(c.Idempotency), micros(c.Idempotency.Add(-time.Hour))}
+		},
 		func(c mnemo.PruneCutoffs) bool { return !c.Idempotency.IsZero() }},
 	{"oauth_grants", `DELETE FROM oauth_grants WHERE hash IN (SELECT hash FROM oauth_grants WHERE expires_at < ? ORDER BY expires_at LIMIT ?)`,
 		func(c mnemo.PruneCutoffs) []any { return []any{micros(c.OAuthGrants)} },
