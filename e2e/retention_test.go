@@ -157,7 +157,10 @@ func TestRecreatedTenantStartsClean(t *testing.T) {
 	gone := s.Store(oldToken, map[string]any{"content": "old customer two"})
 	s.As(oldToken, "DELETE", "/memory/"+gone, nil).Expect(t, 200)
 	s.Admin("DELETE", "/admin/tenants/acme", nil).Expect(t, 200)
-	s.CreateTenant("acme", newToken)
+	r := s.Admin("POST", "/admin/tenants", map[string]any{"tenant_id": "acme", "api_token": newToken}).Expect(t, 201)
+	if got := r.Body["tenant"].(map[string]any)["incarnation"]; got != 2.0 {
+		t.Fatalf("the id created again: incarnation %v, want 2", got)
+	}
 	s.Store(newToken, map[string]any{"content": "new customer"})
 	s.As(oldToken, "GET", "/memory/"+gone, nil).Expect(t, 401)
 

@@ -26,7 +26,7 @@ func tenantJSON(t *mnemo.Tenant, withStats bool) map[string]any {
 	}
 	out := map[string]any{"tenant_id": t.ID, "name": t.Name, "status": t.Status, "status_reason": t.StatusReason,
 		"rate_limit": rate, "quotas": quotas,
-		"created_at": mnemo.FormatTime(t.CreatedAt), "updated_at": mnemo.FormatTime(t.UpdatedAt)}
+		"created_at": mnemo.FormatTime(t.CreatedAt), "updated_at": mnemo.FormatTime(t.UpdatedAt), "incarnation": t.Incarnation}
 	if withStats {
 		out["stats"] = statsJSON(t)
 	}
