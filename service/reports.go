@@ -8,8 +8,15 @@ import (
 
 // Audit returns the events f selects, newest first.
 func (s *Service) Audit(ctx context.Context, f mnemo.AuditFilter) ([]*mnemo.AuditEvent, error) {
+	if f.Incarnation != 0 && f.TenantID == "" {
+		return nil, errIncarnationAlone
+	}
 	return s.b.Audit.Audit(ctx, f)
 }
+
+// errIncarnationAlone: an incarnation is one life of a tenant id, so it
+// means nothing without the id.
+var errIncarnationAlone = mnemo.Errorf(mnemo.EINVALID, "'incarnation' selects one life of a tenant id: give 'tenant_id' too, or use /admin/tenants/{id}/...")
 
 // TenantAudit returns one tenant's events that f selects, of one
 // incarnation of its id (f.Incarnation; 0: the latest); a deleted tenant's
@@ -31,6 +38,9 @@ func (s *Service) TenantAudit(ctx context.Context, tenantID string, f mnemo.Audi
 // tenant's is admin work on it, counted before the read, so it counts
 // itself.
 func (s *Service) Usage(ctx context.Context, tenantID string, incarnation int64, from, to string) ([]mnemo.Usage, error) {
+	if tenantID == "" && incarnation != 0 {
+		return nil, errIncarnationAlone
+	}
 	if tenantID != "" {
 		if err := mnemo.ValidateTenantID(tenantID); err != nil {
 			return nil, err
