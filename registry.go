@@ -71,9 +71,40 @@ type UsageLog interface {
 	// flush interval in a crash and nothing in a clean shutdown.
 	AddUsage(ctx context.Context, rows []Usage) error
 	// Usage returns the counters of days from to to (YYYY-MM-DD,
-	// inclusive), of one tenant or of all when tenantID is "", ordered by
-	// tenant, day and kind.
-	Usage(ctx context.Context, tenantID, from, to string) ([]Usage, error)
+	// inclusive), of one incarnation of a tenant id (0: its latest) or, when
+	// tenantID is "", of every incarnation of every id, ordered by tenant,
+	// incarnation, day and kind.
+	Usage(ctx context.Context, tenantID string, incarnation int64, from, to string) ([]Usage, error)
+}
+
+// PruneCutoffs say which records a pruning pass removes: those older than
+// their cutoff. A zero cutoff keeps that kind of record forever.
+type PruneCutoffs struct {
+	Audit       time.Time // events that happened before
+	UsageDay    string    // usage of days before (YYYY-MM-DD)
+	Idempotency time.Time // kept answers created before
+	OAuthGrants time.Time // grants expired before
+	// UnusedOAuthClients: clients that never obtained a token, registered
+	// before; IdleOAuthClients: clients with no grant left, last active
+	// before.
+	UnusedOAuthClients, IdleOAuthClients time.Time
+	// Incarnations: the record of a deleted tenant's incarnation, deleted
+	// before, once no usage or audit row refers to it.
+	Incarnations time.Time
+}
+
+// RecordPruner removes the records whose lifetime is over.
+type RecordPruner interface {
+	// Prune removes every record past its cutoff, in transactions of at
+	// most batch rows, so that it never holds the registry's writer long.
+	// It returns how many rows of each kind it removed.
+	Prune(ctx context.Context, c PruneCutoffs, batch int) (map[string]int64, error)
+	// CleanOrphans removes what refers to something that no longer exists
+	// (keys of a deleted tenant, grants of a deleted key or client, kept
+	// answers of a deleted tenant) and closes the incarnation of a tenant
+	// deleted without it, at now. It returns how many rows of each kind it
+	// removed or closed.
+	CleanOrphans(ctx context.Context, now time.Time) (map[string]int64, error)
 }
 
 // IdempotentAnswer is the kept answer to a write sent with an
@@ -126,7 +157,7 @@ type OAuthStore interface {
 	// family has one live access token), and their client is marked used
 	// at now. EINVALID when the family has been revoked meanwhile (a
 	// reused grant, a revocation), ENOTFOUND when the key no longer exists.
-	// Grants expired for more than a day are removed on the way.
+	// Expired grants are the RecordPruner's to remove.
 	IssueOAuthTokens(ctx context.Context, access, refresh *OAuthGrant, now time.Time) error
 	// AccessGrant returns the access token with hash, or EUNAUTHORIZED.
 	// An expired token is returned too: expiry is the caller's to check,

@@ -237,8 +237,9 @@ type ReportService interface {
 	// tenant's stay.
 	TenantAudit(ctx context.Context, tenantID string, f AuditFilter) ([]*AuditEvent, error)
 	// Usage returns the counters of days from to to (YYYY-MM-DD), of one
-	// tenant or, with tenantID "", of all; a deleted tenant's stay.
-	Usage(ctx context.Context, tenantID, from, to string) ([]Usage, error)
+	// incarnation of a tenant id (0: the latest) or, with tenantID "", of
+	// all; a deleted tenant's stay for the usage retention.
+	Usage(ctx context.Context, tenantID string, incarnation int64, from, to string) ([]Usage, error)
 }
 
 // PortabilityService moves data in and out. The actions are audited.

@@ -38,6 +38,11 @@ type Tenant struct {
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 	Stats        TenantStats
+	// Incarnation tells apart the tenants that had this id: 1 for the
+	// first, one more each time the id is created again after a delete.
+	// Usage and audit rows carry it, so a new customer is never billed for
+	// an old one.
+	Incarnation int64
 }
 
 // RateLimit is a token bucket: RequestsPerSecond refill, Burst capacity.
@@ -63,6 +68,9 @@ type AuditEvent struct {
 	Target    string // what was acted on: a key id, a memory id, tags
 	RequestID string
 	Outcome   string // "success" or "error: <code>"
+	// Incarnation is the tenant's when the event happened (0: no tenant
+	// had the id, or the event is about none).
+	Incarnation int64
 }
 
 // Usage is one counter of one tenant on one UTC day, for billing: requests
@@ -70,17 +78,25 @@ type AuditEvent struct {
 // bytes stored, embedding calls.
 type Usage struct {
 	TenantID string
-	Day      string // YYYY-MM-DD
-	Kind     string
-	Count    int64
+	// Incarnation is the tenant's (see Tenant); 0 when adding means the
+	// id's latest.
+	Incarnation int64
+	Day         string // YYYY-MM-DD
+	Kind        string
+	Count       int64
+	// Superseded is set by reads when a later incarnation of the id exists.
+	Superseded bool
 }
 
 // AuditFilter selects audit events; zero fields match everything.
 type AuditFilter struct {
 	TenantID string
-	Action   string
-	Since    time.Time
-	Limit    int
+	// Incarnation selects one incarnation of TenantID; 0 selects the id's
+	// latest when TenantID is set.
+	Incarnation int64
+	Action      string
+	Since       time.Time
+	Limit       int
 }
 
 // TenantStats are counters kept with the tenant's data, so that listing many

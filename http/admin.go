@@ -26,7 +26,7 @@ func tenantJSON(t *mnemo.Tenant, withStats bool) map[string]any {
 	}
 	out := map[string]any{"tenant_id": t.ID, "name": t.Name, "status": t.Status, "status_reason": t.StatusReason,
 		"rate_limit": rate, "quotas": quotas,
-		"created_at": mnemo.FormatTime(t.CreatedAt), "updated_at": mnemo.FormatTime(t.UpdatedAt)}
+		"created_at": mnemo.FormatTime(t.CreatedAt), "updated_at": mnemo.FormatTime(t.UpdatedAt), "incarnation": t.Incarnation}
 	if withStats {
 		out["stats"] = statsJSON(t)
 	}
@@ -187,13 +187,16 @@ func (s *Server) handleRevokeKey(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, r, http.StatusOK, map[string]any{"status": "success", "tenant_id": id, "key_id": keyID, "revoked": true})
 }
 
-// auditFilter reads ?action=&since=&limit= (and, for all tenants,
-// ?tenant_id=).
+// auditFilter reads ?action=&since=&limit=&incarnation= (and, for all
+// tenants, ?tenant_id=).
 func auditFilter(r *http.Request) (mnemo.AuditFilter, error) {
 	q := r.URL.Query()
 	f := mnemo.AuditFilter{TenantID: q.Get("tenant_id"), Action: q.Get("action")}
 	var err error
 	if f.Limit, err = pageParam(r, "limit", 100, 1, 1000); err != nil {
+		return f, err
+	}
+	if f.Incarnation, err = incarnationParam(r); err != nil {
 		return f, err
 	}
 	if since := q.Get("since"); since != "" {
@@ -208,7 +211,7 @@ func (s *Server) writeAudit(w http.ResponseWriter, r *http.Request, events []*mn
 	out := make([]map[string]any, len(events))
 	for i, e := range events {
 		out[i] = map[string]any{"id": e.ID, "time": mnemo.FormatTime(e.At), "actor": e.Actor, "tenant_id": e.TenantID,
-			"action": e.Action, "target": e.Target, "request_id": e.RequestID, "outcome": outcome(e.Outcome)}
+			"action": e.Action, "target": e.Target, "request_id": e.RequestID, "outcome": outcome(e.Outcome), "incarnation": e.Incarnation}
 	}
 	s.reply(w, r, http.StatusOK, map[string]any{"status": "success", "count": len(out), "events": out})
 }
@@ -264,6 +267,20 @@ func usageRange(r *http.Request, now time.Time) (string, string, error) {
 	return from, to, nil
 }
 
+// incarnationParam reads ?incarnation=, which selects one life of a tenant
+// id that was deleted and created again (0 when absent: the latest).
+func incarnationParam(r *http.Request) (int64, error) {
+	v := r.URL.Query().Get("incarnation")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 1 {
+		return 0, mnemo.Errorf(mnemo.EINVALID, "'incarnation' must be a positive integer")
+	}
+	return n, nil
+}
+
 // writeUsage answers with the counters as JSON (per tenant, per day, kind →
 // count, plus totals) or, with format=csv, one row per tenant, day and kind.
 func (s *Server) writeUsage(w http.ResponseWriter, r *http.Request, tenantID string) {
@@ -277,7 +294,12 @@ func (s *Server) writeUsage(w http.ResponseWriter, r *http.Request, tenantID str
 		s.error(w, r, err)
 		return
 	}
-	rows, err := s.svc.Reports.Usage(r.Context(), tenantID, from, to)
+	incarnation, err := incarnationParam(r)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	rows, err := s.svc.Reports.Usage(r.Context(), tenantID, incarnation, from, to)
 	if err != nil {
 		s.error(w, r, err)
 		return
@@ -285,23 +307,30 @@ func (s *Server) writeUsage(w http.ResponseWriter, r *http.Request, tenantID str
 	if format == "csv" {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		cw := csv.NewWriter(w)
-		cw.Write([]string{"tenant_id", "day", "kind", "count"})
+		cw.Write([]string{"tenant_id", "day", "kind", "count", "incarnation"})
 		for _, u := range rows {
-			cw.Write([]string{u.TenantID, u.Day, u.Kind, strconv.FormatInt(u.Count, 10)})
+			cw.Write([]string{u.TenantID, u.Day, u.Kind, strconv.FormatInt(u.Count, 10), strconv.FormatInt(u.Incarnation, 10)})
 		}
 		cw.Flush()
 		return
 	}
 	type tenantUsage struct {
-		Days   map[string]map[string]int64 `json:"days"`
-		Totals map[string]int64            `json:"totals"`
+		Days        map[string]map[string]int64 `json:"days"`
+		Totals      map[string]int64            `json:"totals"`
+		Incarnation int64                       `json:"incarnation"`
 	}
 	byTenant := map[string]*tenantUsage{}
 	for _, u := range rows {
-		tu := byTenant[u.TenantID]
+		// An earlier life of an id created again is listed apart, as
+		// "<id>@<incarnation>", so the new tenant's bill holds none of it.
+		name := u.TenantID
+		if u.Superseded && tenantID == "" {
+			name = fmt.Sprintf("%s@%d", u.TenantID, u.Incarnation)
+		}
+		tu := byTenant[name]
 		if tu == nil {
-			tu = &tenantUsage{Days: map[string]map[string]int64{}, Totals: map[string]int64{}}
-			byTenant[u.TenantID] = tu
+			tu = &tenantUsage{Days: map[string]map[string]int64{}, Totals: map[string]int64{}, Incarnation: u.Incarnation}
+			byTenant[name] = tu
 		}
 		if tu.Days[u.Day] == nil {
 			tu.Days[u.Day] = map[string]int64{}
@@ -316,6 +345,12 @@ func (s *Server) writeUsage(w http.ResponseWriter, r *http.Request, tenantID str
 			tu = &tenantUsage{Days: map[string]map[string]int64{}, Totals: map[string]int64{}}
 		}
 		out["tenant_id"], out["days"], out["totals"] = tenantID, tu.Days, tu.Totals
+		if incarnation > 0 {
+			tu.Incarnation = incarnation
+		}
+		if tu.Incarnation > 0 { // unknown when no usage was asked for or found
+			out["incarnation"] = tu.Incarnation
+		}
 	} else {
 		out["tenants"] = byTenant
 	}

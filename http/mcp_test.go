@@ -85,7 +85,7 @@ func TestMCPToolCallsAreAdmittedWithinTheirOwnRequest(t *testing.T) {
 	if want := strconv.Itoa(100 - rt.requests); rt.remaining != want {
 		t.Fatalf("X-RateLimit-Remaining %s after %d requests of a burst of 100, want %s", rt.remaining, rt.requests, want)
 	}
-	usage, err := svc.Usage(ctx, "acme", "2000-01-01", "2100-01-01")
+	usage, err := svc.Usage(ctx, "acme", 0, "2000-01-01", "2100-01-01")
 	if err != nil {
 		t.Fatal(err)
 	}

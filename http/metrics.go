@@ -112,17 +112,24 @@ var (
 	refusalsDesc = prometheus.NewDesc("mnemo_refusals_total", "Requests refused by a limit, by reason: rate_limit, quota, concurrency, auth_throttle or oauth_registration.", []string{"reason"}, nil)
 	tenantsDesc  = prometheus.NewDesc("mnemo_tenants", "Tenants in the registry.", nil, nil)
 	memoriesDesc = prometheus.NewDesc("mnemo_memories", "Memories stored, summed over all tenants.", nil, nil)
+	prunedDesc   = prometheus.NewDesc("mnemo_records_pruned_total", "Registry records removed past their retention, or as orphans at start, by kind.", []string{"kind"}, nil)
 )
 
 func (c *serviceCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- refusalsDesc
 	ch <- tenantsDesc
 	ch <- memoriesDesc
+	ch <- prunedDesc
 }
 
 func (c *serviceCollector) Collect(ch chan<- prometheus.Metric) {
 	for reason, n := range c.s.svc.Health.Refusals() {
 		ch <- prometheus.MustNewConstMetric(refusalsDesc, prometheus.CounterValue, float64(n), reason)
+	}
+	if c.s.cfg.Pruned != nil {
+		for kind, n := range c.s.cfg.Pruned() {
+			ch <- prometheus.MustNewConstMetric(prunedDesc, prometheus.CounterValue, float64(n), kind)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), collectTimeout)
 	defer cancel()

@@ -114,7 +114,7 @@ func TestPanicIsAnInternalErrorThatFreesTheRequest(t *testing.T) {
 		t.Fatalf("a recall after 20 panicking tool calls: %v %+v", err, res)
 	}
 
-	usage, err := svc.Usage(ctx, "acme", "2000-01-01", "2100-01-01")
+	usage, err := svc.Usage(ctx, "acme", 0, "2000-01-01", "2100-01-01")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,6 +52,9 @@ type Config struct {
 	MCPMaxBodyBytes int64
 	// Version is the server's version, as MCP's initialize reports it.
 	Version string
+	// Pruned counts the registry records removed past their retention or
+	// as orphans since start, by kind, for /metrics (nil: none).
+	Pruned func() map[string]int64
 }
 
 // Server is mnemo's HTTP server.

@@ -232,11 +232,11 @@ func (s *Service) recordUsage(ctx context.Context, req *request) {
 	if req.replayed || req.kind == mnemo.KindMCP {
 		return
 	}
-	id, d := req.caller.Tenant.ID, day(req.at)
-	rows := []mnemo.Usage{{TenantID: id, Day: d, Kind: req.kind, Count: 1}}
+	id, inc, d := req.caller.Tenant.ID, req.caller.Tenant.Incarnation, day(req.at)
+	rows := []mnemo.Usage{{TenantID: id, Incarnation: inc, Day: d, Kind: req.kind, Count: 1}}
 	for kind, n := range map[string]int64{mnemo.UsageMemoriesStored: req.memories, mnemo.UsageBytesStored: req.bytes, mnemo.UsageEmbeddingCalls: req.embeddings} {
 		if n > 0 {
-			rows = append(rows, mnemo.Usage{TenantID: id, Day: d, Kind: kind, Count: n})
+			rows = append(rows, mnemo.Usage{TenantID: id, Incarnation: inc, Day: d, Kind: kind, Count: n})
 		}
 	}
 	if err := s.b.Usage.AddUsage(context.WithoutCancel(ctx), rows); err != nil {
@@ -251,16 +251,18 @@ func (s *Service) adminWork(ctx context.Context, id string) {
 	if mnemo.ValidateTenantID(id) != nil {
 		return
 	}
-	if _, err := s.b.Tenants.Tenant(ctx, id); err != nil {
+	t, err := s.b.Tenants.Tenant(ctx, id)
+	if err != nil {
 		return
 	}
-	if err := s.b.Usage.AddUsage(context.WithoutCancel(ctx), []mnemo.Usage{{TenantID: id, Day: day(s.now()), Kind: mnemo.UsageAdmin, Count: 1}}); err != nil {
+	if err := s.b.Usage.AddUsage(context.WithoutCancel(ctx), []mnemo.Usage{{TenantID: id, Incarnation: t.Incarnation, Day: day(s.now()), Kind: mnemo.UsageAdmin, Count: 1}}); err != nil {
 		s.logger.Error("record usage", "request_id", mnemo.RequestIDFromContext(ctx), "tenant", id, "err", err)
 	}
 }
 
-// Idempotency: answers are kept a day; a reservation whose request never
-// answered (the process died) is taken over after a minute.
+// Idempotency: answers are kept a day by default (Config.IdempotencyTTL);
+// a reservation whose request never answered (the process died) is taken
+// over after a minute.
 const (
 	idempotencyTTL       = 24 * time.Hour
 	idempotencyAbandoned = time.Minute
@@ -277,7 +279,7 @@ func (s *Service) Once(ctx context.Context, key string, fingerprint []byte, writ
 		return mnemo.IdempotentAnswer{}, false, mnemo.Errorf(mnemo.EINVALID, "'Idempotency-Key' must be at most %d characters", maxIdempotencyKey)
 	}
 	tenant := req.caller.Tenant.ID
-	reserved, kept, err := s.b.Idempotency.ReserveIdempotency(ctx, tenant, key, fingerprint, s.now(), idempotencyTTL, idempotencyAbandoned)
+	reserved, kept, err := s.b.Idempotency.ReserveIdempotency(ctx, tenant, key, fingerprint, s.now(), s.cfg.IdempotencyTTL, idempotencyAbandoned)
 	if !reserved {
 		// Nothing runs: nothing to count.
 		req.mu.Lock()

@@ -259,7 +259,8 @@ func (s *Service) DeleteMemory(ctx context.Context, id string) (*mnemo.DeleteRes
 		return nil, err
 	}
 	err = req.store.Delete(ctx, id)
-	s.audit(ctx, req.caller.Key.ID, "memory.delete", req.caller.Tenant.ID, id, err)
+	// A memory that does not exist is a 404, not audited (see audit).
+	s.auditOf(ctx, req.caller.Key.ID, "memory.delete", req.caller.Tenant.ID, req.caller.Tenant.Incarnation, id, err)
 	if err != nil {
 		return nil, err
 	}
@@ -328,7 +329,10 @@ func (s *Service) DeleteByTag(ctx context.Context, tags []string) (*mnemo.Delete
 		return nil, err
 	}
 	n, err := req.store.DeleteMatching(ctx, mnemo.Filter{Tags: tags, TagMode: "any", TagMatch: "exact"})
-	s.audit(ctx, req.caller.Key.ID, "memory.delete_by_tag", req.caller.Tenant.ID, "tags="+strings.Join(tags, ","), err)
+	if n > 0 || err != nil {
+		// Deleting nothing changed nothing: not audited, like a 404.
+		s.auditOf(ctx, req.caller.Key.ID, "memory.delete_by_tag", req.caller.Tenant.ID, req.caller.Tenant.Incarnation, "tags="+strings.Join(tags, ","), err)
+	}
 	if err != nil {
 		return nil, err
 	}

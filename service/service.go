@@ -69,6 +69,10 @@ type Config struct {
 	MCPSessionsPerTenant, MCPMaxSessions int
 	MCPSessionTimeout                    time.Duration
 
+	// IdempotencyTTL is how long an Idempotency-Key's answer is kept (0:
+	// DefaultRetention's).
+	IdempotencyTTL time.Duration
+
 	// Backend and Version name the service in /health.
 	Backend, Version string
 	// Backlog reports how many memories, over all tenants, wait for a
@@ -121,6 +125,9 @@ func New(b Backend, embedder mnemo.Embedder, cfg Config, logger *slog.Logger) (*
 		cfg.Now = func() time.Time { return time.Now().UTC() }
 	}
 	cfg.Limits = cfg.Limits.OrDefaults()
+	if cfg.IdempotencyTTL <= 0 {
+		cfg.IdempotencyTTL = DefaultRetention.Idempotency
+	}
 	embedder = outsideTurn(embedder)
 	s := &Service{b: b, cfg: cfg, embedder: embedder, logger: logger, turns: &turns{max: cfg.TenantRunning},
 		recaller: &recall.Recaller{Config: cfg.Recall, Embedder: embedder}, refusals: map[string]*atomic.Int64{}}

@@ -127,7 +127,7 @@ func (f *fixture) get(c *mnemo.Caller, id string) (*mnemo.Memory, error) {
 
 func (f *fixture) usage(tenant string) map[string]int64 {
 	f.t.Helper()
-	rows, err := f.reg.Usage(f.ctx, tenant, "2026-01-01", "2026-12-31")
+	rows, err := f.reg.Usage(f.ctx, tenant, 0, "2026-01-01", "2026-12-31")
 	if err != nil {
 		f.t.Fatal(err)
 	}

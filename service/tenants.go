@@ -13,13 +13,28 @@ import (
 // before the answer, so it is readable as soon as the request has
 // answered; an audit write that fails is logged, and the request still
 // answers.
+//
+// What is audited: what changed something, and what was refused for a
+// reason an operator acts on (a conflict, bad input to an admin action, a
+// failure). A 404 is not: it changed nothing and says nothing about the
+// caller that the access log does not, and a client looping over deletes
+// of unknown ids would otherwise fill the log.
 func (s *Service) audit(ctx context.Context, actor, action, tenantID, target string, err error) {
+	s.auditOf(ctx, actor, action, tenantID, 0, target, err)
+}
+
+// auditOf is audit for an incarnation of the tenant known to the caller
+// (0: the id's latest).
+func (s *Service) auditOf(ctx context.Context, actor, action, tenantID string, incarnation int64, target string, err error) {
 	outcome := "success"
 	if err != nil {
+		if mnemo.ErrorCode(err) == mnemo.ENOTFOUND {
+			return
+		}
 		outcome = "error: " + mnemo.ErrorCode(err)
 	}
 	e := &mnemo.AuditEvent{At: s.now(), Actor: actor, TenantID: tenantID, Action: action, Target: target,
-		RequestID: mnemo.RequestIDFromContext(ctx), Outcome: outcome}
+		RequestID: mnemo.RequestIDFromContext(ctx), Outcome: outcome, Incarnation: incarnation}
 	if werr := s.b.Audit.AppendAudit(context.WithoutCancel(ctx), e); werr != nil {
 		s.logger.Error("audit", "request_id", e.RequestID, "action", action, "tenant", tenantID, "err", werr)
 	}
@@ -80,8 +95,8 @@ func (s *Service) CreateTenant(ctx context.Context, fields map[string]any) (*mne
 		s.audit(ctx, admin, "tenant.create", id, id, err)
 		return nil, err
 	}
-	s.audit(ctx, admin, "tenant.create", id, id, nil)
-	s.audit(ctx, admin, "key.create", id, key.ID, nil)
+	s.auditOf(ctx, admin, "tenant.create", id, t.Incarnation, id, nil)
+	s.auditOf(ctx, admin, "key.create", id, t.Incarnation, key.ID, nil)
 	return &mnemo.CreatedTenant{Tenant: t, Key: key, Token: token, Warning: warning}, nil
 }
 
@@ -124,7 +139,7 @@ func (s *Service) DeleteTenant(ctx context.Context, id string) error {
 		s.logger.Error("reset the rate limit of a deleted tenant", "tenant", t.ID, "err", err)
 	}
 	err = s.b.Stores.Drop(ctx, t.ID)
-	s.audit(ctx, admin, "tenant.delete", t.ID, t.ID, err)
+	s.auditOf(ctx, admin, "tenant.delete", t.ID, t.Incarnation, t.ID, err)
 	return err
 }
 

@@ -6,26 +6,32 @@ import (
 	"github.com/mnemohq/mnemo"
 )
 
-// AppendAudit records an audit event; it is on disk when this returns.
+// AppendAudit records an audit event; it is on disk when this returns. An
+// event about a tenant without an incarnation gets the id's latest.
 func (r *Registry) AppendAudit(ctx context.Context, e *mnemo.AuditEvent) error {
 	return r.db.write(ctx, func(tx *txn) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO audit (at, actor, tenant_id, action, target, request_id, outcome) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			micros(e.At), e.Actor, e.TenantID, e.Action, e.Target, e.RequestID, e.Outcome)
-		if err != nil {
-			return err
-		}
-		e.ID, _ = res.LastInsertId()
-		return nil
+		return tx.QueryRowContext(ctx, `INSERT INTO audit (at, actor, tenant_id, action, target, request_id, outcome, incarnation)
+			VALUES (?, ?, ?, ?, ?, ?, ?, coalesce(nullif(?, 0), (SELECT max(incarnation) FROM incarnations WHERE tenant_id = ?), 0))
+			RETURNING id, incarnation`,
+			micros(e.At), e.Actor, e.TenantID, e.Action, e.Target, e.RequestID, e.Outcome, e.Incarnation, e.TenantID).Scan(&e.ID, &e.Incarnation)
 	})
 }
 
-// Audit returns events matching f, newest first.
+// Audit returns events matching f, newest first. With a tenant and no
+// incarnation, the tenant id's latest incarnation is read.
 func (r *Registry) Audit(ctx context.Context, f mnemo.AuditFilter) ([]*mnemo.AuditEvent, error) {
-	q := `SELECT id, at, actor, tenant_id, action, target, request_id, outcome FROM audit WHERE 1`
+	q := `SELECT id, at, actor, tenant_id, action, target, request_id, outcome, incarnation FROM audit WHERE 1`
 	var args []any
 	if f.TenantID != "" {
-		q += ` AND tenant_id = ?`
-		args = append(args, f.TenantID)
+		inc := f.Incarnation
+		if inc == 0 {
+			var err error
+			if inc, err = r.latestIncarnation(ctx, f.TenantID); err != nil {
+				return nil, err
+			}
+		}
+		q += ` AND tenant_id = ? AND incarnation = ?`
+		args = append(args, f.TenantID, inc)
 	}
 	if f.Action != "" {
 		q += ` AND action = ?`
@@ -44,7 +50,7 @@ func (r *Registry) Audit(ctx context.Context, f mnemo.AuditFilter) ([]*mnemo.Aud
 	for rows.Next() {
 		var e mnemo.AuditEvent
 		var at int64
-		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.TenantID, &e.Action, &e.Target, &e.RequestID, &e.Outcome); err != nil {
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.TenantID, &e.Action, &e.Target, &e.RequestID, &e.Outcome, &e.Incarnation); err != nil {
 			return nil, err
 		}
 		e.At = fromMicros(at)

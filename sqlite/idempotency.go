@@ -11,13 +11,11 @@ import (
 )
 
 // ReserveIdempotency claims key for a request with the given fingerprint;
-// see mnemo.IdempotencyStore. Expired answers are removed on the way.
+// see mnemo.IdempotencyStore. An expired answer counts as none; the pruner
+// removes them (see Prune), so a reservation never deletes more than its own.
 func (r *Registry) ReserveIdempotency(ctx context.Context, tenantID, key string, fingerprint []byte, now time.Time, ttl, abandon time.Duration) (reserved bool, answer *mnemo.IdempotentAnswer, err error) {
 	err = r.db.write(ctx, func(tx *txn) error {
 		reserved, answer = false, nil // fn may run again after a rollback
-		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE created_at < ?`, micros(now.Add(-ttl))); err != nil {
-			return err
-		}
 		var fp, body []byte
 		var status int
 		var created int64
@@ -30,6 +28,15 @@ func (r *Registry) ReserveIdempotency(ctx context.Context, tenantID, key string,
 				tenantID, key, fingerprint, micros(now))
 			return err
 		case err != nil:
+			return err
+		case status != 0 && fromMicros(created).Before(now.Add(-ttl)):
+			// Expired: as if never kept, whether or not the pruner has
+			// removed it yet. (A reservation still running is not: it is
+			// taken over only when abandoned, below, so a retry never runs
+			// a running request twice, however short the TTL.)
+			reserved = true
+			_, err = tx.ExecContext(ctx, `UPDATE idempotency SET fingerprint = ?, status = 0, body = NULL, created_at = ? WHERE tenant_id = ? AND key = ?`,
+				fingerprint, micros(now), tenantID, key)
 			return err
 		case !bytes.Equal(fp, fingerprint):
 			return mnemo.Errorf(mnemo.EUNPROCESSABLE, "Idempotency-Key '%s' was used with a different request", key)

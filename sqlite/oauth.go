@@ -161,17 +161,10 @@ func (r *Registry) ConsumeOAuthGrant(ctx context.Context, kind string, hash []by
 	return g, nil
 }
 
-// expiredGrace is how long an expired grant is kept, so that an expired
-// token can still be told from one never issued.
-const expiredGrace = 24 * time.Hour
-
 // IssueOAuthTokens stores the tokens of a rotation in one transaction; see
 // mnemo.OAuthStore.
 func (r *Registry) IssueOAuthTokens(ctx context.Context, access, refresh *mnemo.OAuthGrant, now time.Time) error {
 	return r.db.write(ctx, func(tx *txn) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_grants WHERE expires_at < ?`, micros(now.Add(-expiredGrace))); err != nil {
-			return err
-		}
 		// The code or refresh token just consumed is the family's proof of
 		// life: a revocation since then removed it.
 		var one int
@@ -190,7 +183,7 @@ func (r *Registry) IssueOAuthTokens(ctx context.Context, access, refresh *mnemo.
 				return err
 			}
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE oauth_clients SET used_at = coalesce(used_at, ?) WHERE id = ?`, micros(now), access.ClientID)
+		_, err = tx.ExecContext(ctx, `UPDATE oauth_clients SET used_at = coalesce(used_at, ?), active_at = ? WHERE id = ?`, micros(now), micros(now), access.ClientID)
 		return err
 	})
 }

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"encoding/hex"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,28 +17,16 @@ import (
 func TestOAuthMigrationGivesOldGrantsAFamily(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	d, err := openDB(ctx, filepath.Join(dir, "registry.db"), 1, 0, registryMigrations[:4])
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	rt := mnemo.HashToken("old-refresh")
-	for _, q := range []struct {
-		sql  string
-		args []any
-	}{
+	registryAtVersion(t, dir, 4, []seed{
 		{`INSERT INTO tenants (id, name, status, created_at, updated_at) VALUES ('acme', 'Acme', 'active', 0, 0)`, nil},
 		{`INSERT INTO keys (id, tenant_id, hash, prefix, label, scopes, created_at) VALUES ('k1', 'acme', x'01', 'acme', '', '["read"]', 0)`, nil},
 		{`INSERT INTO oauth_clients (id, name, redirect_uris, created_at) VALUES ('c1', 'Claude', '["https://claude.ai/cb"]', 0)`, nil},
 		{`INSERT INTO oauth_clients (id, name, redirect_uris, created_at) VALUES ('c2', 'Never used', '["https://x.example/cb"]', 0)`, nil},
 		{`INSERT INTO oauth_grants (hash, kind, client_id, key_id, scopes, expires_at) VALUES (?, 'refresh', 'c1', 'k1', '["read"]', ?)`,
 			[]any{rt, micros(now.Add(time.Hour))}},
-	} {
-		if _, err := d.writer.ExecContext(ctx, q.sql, q.args...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	d.close()
+	})
 
 	r, err := OpenRegistry(ctx, dir)
 	if err != nil {

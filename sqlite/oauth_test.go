@@ -164,7 +164,9 @@ func TestOAuthRotationAndReuse(t *testing.T) {
 	}
 }
 
-// Grants expired for more than a day are removed when tokens are issued.
+// Grants expired for more than the grant retention are removed by the
+// pruner, in batches; the used refresh token of a live family stays for
+// reuse detection.
 func TestOAuthExpiredGrantsAreRemoved(t *testing.T) {
 	ctx := context.Background()
 	r := openRegistry(t, t.TempDir())
@@ -193,6 +195,10 @@ func TestOAuthExpiredGrantsAreRemoved(t *testing.T) {
 	if err := r.IssueOAuthTokens(ctx, grant(mnemo.GrantAccess, "at2-new", "new", k.ID, later.Add(time.Hour)),
 		grant(mnemo.GrantRefresh, "rt2-new", "new", k.ID, later.Add(time.Hour)), later); err != nil {
 		t.Fatal(err)
+	}
+	removed, err := r.Prune(ctx, mnemo.PruneCutoffs{OAuthGrants: later.Add(-24 * time.Hour)}, 1)
+	if err != nil || removed["oauth_grants"] != 3 {
+		t.Fatalf("Prune: %v, %v; want the old family's code, access and refresh token removed", removed, err)
 	}
 	if _, err := r.OAuthToken(ctx, mnemo.HashToken("rt-old")); mnemo.ErrorCode(err) != mnemo.ENOTFOUND {
 		t.Fatalf("grant expired for more than a day: %v, want removed", err)

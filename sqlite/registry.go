@@ -128,6 +128,51 @@ var registryMigrations = []migration{
 		`CREATE INDEX oauth_grants_client ON oauth_grants(client_id)`,
 		`CREATE INDEX oauth_grants_expires ON oauth_grants(expires_at)`,
 	),
+	// Version 6: records with a lifetime. A tenant id may be deleted and
+	// created again: each life of it is an incarnation, and usage and audit
+	// rows carry theirs, so the new tenant starts clean while the old one's
+	// usage stays readable for its last bill. What exists now is
+	// incarnation 1; a deleted tenant known only by its records gets an
+	// incarnation 1 spanning them, so its id created again is number 2.
+	// Usage gains an index by day and audit one by incarnation, for the
+	// pruner and the readers; a client records its last activity, so an
+	// idle one can expire.
+	execAll(
+		`ALTER TABLE tenants ADD COLUMN incarnation INTEGER NOT NULL DEFAULT 1`,
+		`CREATE TABLE incarnations (
+			tenant_id   TEXT NOT NULL,
+			incarnation INTEGER NOT NULL,
+			created_at  INTEGER NOT NULL,
+			deleted_at  INTEGER,
+			PRIMARY KEY (tenant_id, incarnation)
+		) WITHOUT ROWID`,
+		`CREATE INDEX incarnations_deleted ON incarnations(deleted_at) WHERE deleted_at IS NOT NULL`,
+		`INSERT INTO incarnations (tenant_id, incarnation, created_at) SELECT id, 1, created_at FROM tenants`,
+		`INSERT OR IGNORE INTO incarnations (tenant_id, incarnation, created_at, deleted_at)
+			SELECT tenant_id, 1, min(at), max(at) FROM audit
+			WHERE tenant_id != '' AND tenant_id NOT IN (SELECT id FROM tenants) GROUP BY tenant_id`,
+		`INSERT OR IGNORE INTO incarnations (tenant_id, incarnation, created_at, deleted_at)
+			SELECT tenant_id, 1, unixepoch(min(day)) * 1000000, unixepoch(max(day), '+1 day') * 1000000 FROM usage
+			WHERE tenant_id NOT IN (SELECT id FROM tenants) GROUP BY tenant_id`,
+		`ALTER TABLE audit ADD COLUMN incarnation INTEGER NOT NULL DEFAULT 1`,
+		`UPDATE audit SET incarnation = 0 WHERE tenant_id = ''`,
+		`DROP INDEX audit_tenant`,
+		`CREATE INDEX audit_tenant ON audit(tenant_id, incarnation, id)`,
+		`CREATE TABLE usage_v6 (
+			tenant_id   TEXT NOT NULL,
+			incarnation INTEGER NOT NULL,
+			day         TEXT NOT NULL,
+			kind        TEXT NOT NULL,
+			count       INTEGER NOT NULL,
+			PRIMARY KEY (tenant_id, incarnation, day, kind)
+		) WITHOUT ROWID`,
+		`INSERT INTO usage_v6 (tenant_id, incarnation, day, kind, count) SELECT tenant_id, 1, day, kind, count FROM usage`,
+		`DROP TABLE usage`,
+		`ALTER TABLE usage_v6 RENAME TO usage`,
+		`CREATE INDEX usage_day ON usage(day)`,
+		`ALTER TABLE oauth_clients ADD COLUMN active_at INTEGER`,
+		`UPDATE oauth_clients SET active_at = used_at`,
+	),
 }
 
 // Registry keeps the service's shared state in registry.db: tenants and
@@ -159,7 +204,11 @@ type Registry struct {
 	closeErr  error
 }
 
-type usageKey struct{ tenant, day, kind string }
+type usageKey struct {
+	tenant      string
+	incarnation int64
+	day, kind   string
+}
 
 var (
 	_ mnemo.TenantRegistry   = (*Registry)(nil)
@@ -243,8 +292,8 @@ func (r *Registry) Flush(ctx context.Context) error {
 	}
 	err := r.db.write(ctx, func(tx *txn) error {
 		for k, n := range usage {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO usage (tenant_id, day, kind, count) VALUES (?, ?, ?, ?)
-				ON CONFLICT (tenant_id, day, kind) DO UPDATE SET count = count + excluded.count`, k.tenant, k.day, k.kind, n); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO usage (tenant_id, incarnation, day, kind, count) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT (tenant_id, incarnation, day, kind) DO UPDATE SET count = count + excluded.count`, k.tenant, k.incarnation, k.day, k.kind, n); err != nil {
 				return err
 			}
 		}
@@ -319,11 +368,20 @@ func (r *Registry) CreateTenant(ctx context.Context, t *mnemo.Tenant, key *mnemo
 		if n > 0 {
 			return mnemo.Errorf(mnemo.ECONFLICT, "'api_token' is already in use; choose another token")
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, status, status_reason, rate_rps, rate_burst, max_memories, max_storage_mb, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			append(append([]any{t.ID, t.Name, t.Status, t.StatusReason}, tenantLimitArgs(t)...), micros(t.CreatedAt), micros(t.UpdatedAt))...); err != nil {
+		// The id's next incarnation: its records of earlier ones stay theirs.
+		var inc int64
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(incarnation), 0) + 1 FROM incarnations WHERE tenant_id = ?`, t.ID).Scan(&inc); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, status, status_reason, rate_rps, rate_burst, max_memories, max_storage_mb, created_at, updated_at, incarnation)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			append(append([]any{t.ID, t.Name, t.Status, t.StatusReason}, tenantLimitArgs(t)...), micros(t.CreatedAt), micros(t.UpdatedAt), inc)...); err != nil {
 			return fmt.Errorf("insert tenant: %w", err)
 		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO incarnations (tenant_id, incarnation, created_at) VALUES (?, ?, ?)`, t.ID, inc, micros(t.CreatedAt)); err != nil {
+			return fmt.Errorf("insert incarnation: %w", err)
+		}
+		t.Incarnation = inc
 		scopes, _ := json.Marshal(key.Scopes)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO keys (id, tenant_id, hash, prefix, label, scopes, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			key.ID, t.ID, keyHash, key.Prefix, key.Label, string(scopes), micros(key.CreatedAt), nullMicros(key.ExpiresAt)); err != nil {
@@ -334,7 +392,7 @@ func (r *Registry) CreateTenant(ctx context.Context, t *mnemo.Tenant, key *mnemo
 }
 
 const tenantColumns = `t.id, t.name, t.status, t.status_reason, t.rate_rps, t.rate_burst, t.max_memories, t.max_storage_mb,
-	t.created_at, t.updated_at, t.memories, t.relations, t.vectors, t.storage_bytes, t.stored_bytes`
+	t.created_at, t.updated_at, t.memories, t.relations, t.vectors, t.storage_bytes, t.stored_bytes, t.incarnation`
 
 func (r *Registry) scanTenant(row interface{ Scan(...any) error }, extra ...any) (*mnemo.Tenant, error) {
 	var t mnemo.Tenant
@@ -342,7 +400,7 @@ func (r *Registry) scanTenant(row interface{ Scan(...any) error }, extra ...any)
 	var rps, maxMB sql.NullFloat64
 	var burst, maxMem sql.NullInt64
 	dest := append([]any{&t.ID, &t.Name, &t.Status, &t.StatusReason, &rps, &burst, &maxMem, &maxMB, &created, &updated,
-		&t.Stats.Memories, &t.Stats.Relations, &t.Stats.Vectors, &t.Stats.StorageBytes, &t.Stats.StoredBytes}, extra...)
+		&t.Stats.Memories, &t.Stats.Relations, &t.Stats.Vectors, &t.Stats.StorageBytes, &t.Stats.StoredBytes, &t.Incarnation}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
@@ -431,7 +489,8 @@ func (r *Registry) tenantIndex(ctx context.Context) (map[string]mnemo.TenantStat
 
 // DeleteTenant removes a tenant and, by cascade, its keys and their OAuth
 // grants, and its kept idempotent answers: its tokens stop working with
-// this commit.
+// this commit. Its incarnation is closed, not removed: its usage and audit
+// stay readable under it.
 func (r *Registry) DeleteTenant(ctx context.Context, id string) error {
 	err := r.db.write(ctx, func(tx *txn) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM tenants WHERE id = ?`, id)
@@ -446,7 +505,9 @@ func (r *Registry) DeleteTenant(ctx context.Context, id string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return mnemo.Errorf(mnemo.ENOTFOUND, "Tenant '%s' not found", id)
 		}
-		return nil
+		// The incarnation ends; its usage and audit stay for their retention.
+		_, err = tx.ExecContext(ctx, `UPDATE incarnations SET deleted_at = ? WHERE tenant_id = ? AND deleted_at IS NULL`, micros(time.Now()), id)
+		return err
 	})
 	if err == nil {
 		r.mu.Lock()

@@ -379,7 +379,7 @@ func TestRegistryUsageBuffered(t *testing.T) {
 	r.SetFlushInterval(time.Hour) // flushed below by hand
 	total := func(r *sqlite.Registry) int64 {
 		t.Helper()
-		rows, err := r.Usage(ctx, "acme", "2026-01-01", "2026-01-31")
+		rows, err := r.Usage(ctx, "acme", 0, "2026-01-01", "2026-01-31")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -84,6 +84,13 @@ var settings = []setting{
 	{Env: "MNEMO_EMBED_RETRY_INTERVAL", Flag: "embed-retry-interval", Default: "30s", Help: "how often memories stored without a vector (embedder down) are retried"},
 	{Env: "MNEMO_USAGE_FLUSH_INTERVAL", Flag: "usage-flush-interval", Default: "1s", Help: "how often usage counters, tenant counters and key last-use times are written to disk; a crash loses at most this much of them (a clean shutdown loses nothing)"},
 	{Env: "MNEMO_STORE_IDLE_TIMEOUT", Flag: "store-idle-timeout", Default: "5m", Help: "close a tenant database after this long unused"},
+	{Env: "MNEMO_AUDIT_RETENTION", Flag: "audit-retention", Default: "365d", Help: "how long audit events are kept (a duration, or days as 30d; 0 = forever)"},
+	{Env: "MNEMO_USAGE_RETENTION", Flag: "usage-retention", Default: "400d", Help: "how long the daily usage counters billing reads are kept, a deleted tenant's included (0 = forever)"},
+	{Env: "MNEMO_IDEMPOTENCY_RETENTION", Flag: "idempotency-retention", Default: "24h", Help: "how long the answer to an Idempotency-Key is kept; an older one counts as never sent (at least 1s)"},
+	{Env: "MNEMO_OAUTH_GRANT_RETENTION", Flag: "oauth-grant-retention", Default: "24h", Help: "how long an expired OAuth code or token is kept, so that it is still told from one never issued (0 = forever)"},
+	{Env: "MNEMO_OAUTH_IDLE_CLIENT_TTL", Flag: "oauth-idle-client-ttl", Default: "90d", Help: "an OAuth client with no code or token left is deleted this long after its last token (0 = never)"},
+	{Env: "MNEMO_PRUNE_INTERVAL", Flag: "prune-interval", Default: "10m", Help: "how often records past their retention are removed"},
+	{Env: "MNEMO_PRUNE_BATCH", Flag: "prune-batch", Default: "500", Help: "rows removed per registry transaction when pruning, so that pruning never holds the registry's writer long"},
 	{Env: "MNEMO_LOG_LEVEL", Flag: "log-level", Default: "info", Help: "debug, info, warn or error"},
 }
 

@@ -300,7 +300,11 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	scfg := service.Config{Limits: limits, Recall: rcfg, AdminToken: c["ADMIN_API_TOKEN"], TenantConcurrency: concurrency,
+	retention, pruneEvery, pruneBatch, err := retentionConfig(c, oauth.UnusedClientTTL)
+	if err != nil {
+		return err
+	}
+	scfg := service.Config{IdempotencyTTL: retention.Idempotency, Limits: limits, Recall: rcfg, AdminToken: c["ADMIN_API_TOKEN"], TenantConcurrency: concurrency,
 		AuthFailuresPerMinute: authFailures, RequestTimeout: timeout, TenantRunning: running, OAuth: oauth, MinClientTokenLength: minToken,
 		MCPSessionsPerTenant: mcpPerTenant, MCPMaxSessions: mcpTotal, MCPSessionTimeout: mcpIdle, Backend: "sqlite", Version: version}
 	if rps > 0 {
@@ -338,6 +342,12 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	}()
 	registry.SetFlushInterval(flush)
 	registry.SetLogger(logger)
+	// Records left pointing at nothing are removed before anything reads
+	// them; those past their retention, by the pruner in the background.
+	pruner := &service.Pruner{Store: registry, Retention: retention, Interval: pruneEvery, Batch: pruneBatch, Logger: logger}
+	if err := pruner.CleanOrphans(ctx); err != nil {
+		return fmt.Errorf("clean orphaned registry records: %w", err)
+	}
 	stores, err := sqlite.NewStores(ctx, dataDir, embedder.Model(), dim, registry, logger)
 	if err != nil {
 		return err
@@ -374,7 +384,7 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		Keys: svc, Reports: svc, Portability: svc, OAuth: svc},
 		mhttp.Config{AllowQueryToken: allowQuery, MaxBodyBytes: int64(maxBody), TrustedProxies: proxies,
 			PublicURL: publicURL, MCPSessionTimeout: mcpIdle, MCPMaxBodyBytes: int64(mcpBody),
-			Version: version}, logger)
+			Version: version, Pruned: pruner.Removed}, logger)
 	if err != nil {
 		return err
 	}
@@ -385,6 +395,7 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	var background sync.WaitGroup
 	background.Go(func() { backfill.Run(bg) })
 	background.Go(func() { stores.Run(bg) })
+	background.Go(func() { pruner.Run(bg) })
 	defer func() {
 		stopBackground()
 		background.Wait()
