@@ -52,7 +52,7 @@ var inputPaths = []struct {
 		return err
 	}},
 	{"batch", "Memory at index 4: ", func(f map[string]any) error {
-		_, err := NewBatchMemory(withContent(f), 4, inputNow, testLim)
+		_, err := NewBatchMemory(withContent(f), 4, inputNow, testLim, 3)
 		return err
 	}},
 	{"update", "", func(f map[string]any) error {

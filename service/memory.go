@@ -124,7 +124,7 @@ func (s *Service) StoreMemories(ctx context.Context, items []any) (*mnemo.BatchR
 	now := s.now()
 	mems := make([]*mnemo.Memory, len(items))
 	for i, it := range items {
-		if mems[i], err = mnemo.NewBatchMemory(it, i, now, s.cfg.Limits); err != nil {
+		if mems[i], err = mnemo.NewBatchMemory(it, i, now, s.cfg.Limits, s.embedder.Dim()); err != nil {
 			return nil, err
 		}
 	}
@@ -271,6 +271,9 @@ func (s *Service) DeleteMemory(ctx context.Context, id string) (*mnemo.DeleteRes
 func (s *Service) cleanTags(tags []string) ([]string, error) {
 	var out []string
 	for _, t := range tags {
+		if err := mnemo.CheckText("'tags'", t); err != nil {
+			return nil, err
+		}
 		if t = strings.TrimSpace(t); t != "" {
 			out = append(out, t)
 		}
