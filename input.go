@@ -174,7 +174,7 @@ func (c *checker) check(obj map[string]any) (*fields, error) {
 					return nil, c.errorf("%s", ErrorMessage(err))
 				}
 			}
-		} else if c.path == pathStore || c.path == pathBatch {
+		} else {
 			if f.embedding, err = ParseEmbedding(v, c.dim); err != nil {
 				return nil, c.errorf("%s", ErrorMessage(err))
 			}
@@ -418,13 +418,15 @@ func ImportMemory(obj map[string]any, line int, lim Limits, now time.Time) (*Mem
 
 // ApplyPatch applies a PATCH /memory/{id} body to m. Unlike AutoMem, it
 // validates content length, importance and confidence as a store does; it
-// keeps updated_at unless the body sets it. It reports whether the content
-// changed, which means the vector must be recomputed.
-func ApplyPatch(m *Memory, body map[string]any, lim Limits) (contentChanged bool, err error) {
+// keeps updated_at unless the body sets it. An embedding (dim values) is
+// the memory's new vector, as on a store; AutoMem ignored it. It reports
+// whether the content changed, which means the vector must be recomputed
+// (unless one was given).
+func ApplyPatch(m *Memory, body map[string]any, lim Limits, dim int) (contentChanged bool, err error) {
 	if body == nil {
 		return false, Errorf(EINVALID, "JSON body is required")
 	}
-	c := &checker{path: pathUpdate, lim: lim.OrDefaults()}
+	c := &checker{path: pathUpdate, lim: lim.OrDefaults(), dim: dim}
 	f, err := c.check(body)
 	if err != nil {
 		return false, err
@@ -447,6 +449,9 @@ func ApplyPatch(m *Memory, body map[string]any, lim Limits) (contentChanged bool
 	}
 	if f.hasMetadata {
 		m.Metadata = f.metadata
+	}
+	if f.embedding != nil {
+		m.Embedding = f.embedding
 	}
 	for _, t := range []struct {
 		v   *time.Time
@@ -647,6 +652,12 @@ func checkJSONValue(path string, v any) error {
 	switch x := v.(type) {
 	case string:
 		return CheckText("'"+path+"'", x)
+	case json.Number:
+		// An import keeps numbers' digits; one beyond float64 would be
+		// stored, and every later read of it would fail.
+		if _, ok := number(x); !ok {
+			return Errorf(EINVALID, "'%s' must be a finite number within the range of a 64-bit float (got %s)", path, x)
+		}
 	case map[string]any:
 		for k, e := range x {
 			if err := CheckText(fmt.Sprintf("a key in '%s'", path), k); err != nil {
@@ -680,6 +691,45 @@ func CheckQuery(v url.Values) error {
 		}
 	}
 	return nil
+}
+
+// NumberOutOfRange names the first number in a JSON text beyond
+// float64's range (1e999), which Go's decoder refuses without saying where:
+// EINVALID naming its path, or nil when there is none (or the text is not
+// JSON).
+func NumberOutOfRange(raw []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return nil
+	}
+	var walk func(path string, v any) error
+	walk = func(path string, v any) error {
+		switch x := v.(type) {
+		case json.Number:
+			if _, ok := number(x); !ok {
+				if path == "" {
+					path = "the body"
+				}
+				return Errorf(EINVALID, "'%s' must be a finite number within the range of a 64-bit float (got %s)", strings.TrimPrefix(path, "."), x)
+			}
+		case map[string]any:
+			for k, e := range x {
+				if err := walk(path+"."+k, e); err != nil {
+					return err
+				}
+			}
+		case []any:
+			for i, e := range x {
+				if err := walk(fmt.Sprintf("%s[%d]", path, i), e); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	return walk("", v)
 }
 
 // CheckJSONText refuses a JSON text (a request body, an import line) whose

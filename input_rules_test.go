@@ -81,7 +81,7 @@ func TestApplyPatchTagsRule(t *testing.T) {
 		{"a,\x00", "'tags' item at index 1 must not contain NUL characters (\\u0000)"},
 	} {
 		m := patchBase()
-		_, err := ApplyPatch(m, map[string]any{"tags": tt.tags}, testLim)
+		_, err := ApplyPatch(m, map[string]any{"tags": tt.tags}, testLim, 3)
 		wantErr(t, err, tt.want)
 		if !reflect.DeepEqual(m.Tags, []string{"old"}) {
 			t.Errorf("tags %v: the memory's tags became %v", tt.tags, m.Tags)
@@ -92,7 +92,7 @@ func TestApplyPatchTagsRule(t *testing.T) {
 		want []string
 	}{{"a, b,,c", []string{"a", "b", "c"}}, {",", []string{}}, {nil, []string{}}, {[]any{"x", "Y"}, []string{"x", "Y"}}} {
 		m := patchBase()
-		if _, err := ApplyPatch(m, map[string]any{"tags": tt.tags}, testLim); err != nil || !reflect.DeepEqual(m.Tags, tt.want) {
+		if _, err := ApplyPatch(m, map[string]any{"tags": tt.tags}, testLim, 3); err != nil || !reflect.DeepEqual(m.Tags, tt.want) {
 			t.Errorf("tags %#v: %#v, %v; want %#v", tt.tags, m.Tags, err, tt.want)
 		}
 	}
@@ -100,16 +100,16 @@ func TestApplyPatchTagsRule(t *testing.T) {
 
 func TestApplyPatchValidity(t *testing.T) {
 	m := patchBase() // t_valid 2025-01-01
-	_, err := ApplyPatch(m, map[string]any{"t_invalid": "2024-12-31T23:59:59Z"}, testLim)
+	_, err := ApplyPatch(m, map[string]any{"t_invalid": "2024-12-31T23:59:59Z"}, testLim, 3)
 	wantErr(t, err, "'t_invalid' (2024-12-31T23:59:59+00:00) must not be before 't_valid' (2025-01-01T00:00:00+00:00)")
 	m = patchBase()
 	m.TInvalid = ptrTime(time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC))
-	_, err = ApplyPatch(m, map[string]any{"t_valid": "2025-07-01"}, testLim)
+	_, err = ApplyPatch(m, map[string]any{"t_valid": "2025-07-01"}, testLim, 3)
 	wantErr(t, err, "'t_invalid' (2025-06-01T00:00:00+00:00) must not be before 't_valid' (2025-07-01T00:00:00+00:00)")
 	// A memory stored before the rule can still be updated otherwise.
 	m = patchBase()
 	m.TInvalid = ptrTime(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
-	if _, err := ApplyPatch(m, map[string]any{"importance": 0.9}, testLim); err != nil || m.Importance != 0.9 {
+	if _, err := ApplyPatch(m, map[string]any{"importance": 0.9}, testLim, 3); err != nil || m.Importance != 0.9 {
 		t.Errorf("unrelated update of an old memory: %v", err)
 	}
 }
@@ -177,4 +177,19 @@ func TestCheckQuery(t *testing.T) {
 	wantErr(t, CheckQuery(url.Values{"tags": {"a", "b\xff"}}), "'tags' must be valid UTF-8")
 	wantErr(t, CheckQuery(url.Values{"query": {"a\x00"}}), "'query' must not contain NUL characters (\\u0000)")
 	wantErr(t, CheckQuery(url.Values{"q\xff": {"a"}}), "a query parameter name must be valid UTF-8")
+}
+
+// AutoMem's PATCH ignored an embedding; it is the memory's vector, checked
+// as a store's.
+func TestApplyPatchEmbedding(t *testing.T) {
+	m := patchBase()
+	_, err := ApplyPatch(m, map[string]any{"embedding": []any{1.0, 2.0}}, testLim, 3)
+	wantErr(t, err, "Embedding must contain exactly 3 values")
+	if m.Embedding != nil {
+		t.Errorf("a refused embedding was applied: %v", m.Embedding)
+	}
+	changed, err := ApplyPatch(m, map[string]any{"embedding": "1, 2, 3"}, testLim, 3)
+	if err != nil || changed || !reflect.DeepEqual(m.Embedding, []float32{1, 2, 3}) {
+		t.Errorf("embedding patch: %v, %v, %v", m.Embedding, changed, err)
+	}
 }

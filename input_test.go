@@ -498,7 +498,7 @@ func TestApplyPatch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := patchBase()
-			changed, err := ApplyPatch(m, tt.body, testLim)
+			changed, err := ApplyPatch(m, tt.body, testLim, 3)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -514,7 +514,7 @@ func TestApplyPatchClearsTInvalid(t *testing.T) {
 	m := patchBase()
 	ti := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
 	m.TInvalid = &ti
-	if _, err := ApplyPatch(m, map[string]any{"t_invalid": nil}, testLim); err != nil {
+	if _, err := ApplyPatch(m, map[string]any{"t_invalid": nil}, testLim, 3); err != nil {
 		t.Fatal(err)
 	}
 	if m.TInvalid != nil {
@@ -544,7 +544,7 @@ func TestApplyPatchErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ApplyPatch(patchBase(), tt.body, testLim)
+			_, err := ApplyPatch(patchBase(), tt.body, testLim, 3)
 			wantErr(t, err, tt.want)
 		})
 	}

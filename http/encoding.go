@@ -27,6 +27,9 @@ func (s *Server) readJSONObject(w http.ResponseWriter, r *http.Request) (map[str
 	var v any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&v); err != nil {
+		if named := mnemo.NumberOutOfRange(raw); named != nil {
+			return nil, named
+		}
 		return nil, mnemo.Errorf(mnemo.EINVALID, "Request body is not valid JSON: %v", jsonProblem(err))
 	}
 	if dec.More() {

@@ -234,11 +234,11 @@ func (s *Service) UpdateMemory(ctx context.Context, id string, fields map[string
 	if err != nil {
 		return nil, err
 	}
-	changed, err := mnemo.ApplyPatch(m, fields, s.cfg.Limits)
+	changed, err := mnemo.ApplyPatch(m, fields, s.cfg.Limits, s.embedder.Dim())
 	if err != nil {
 		return nil, err
 	}
-	if changed {
+	if changed || m.Embedding != nil {
 		if _, err := s.embed(ctx, req, []*mnemo.Memory{m}); err != nil {
 			m.Embedding = []float32{} // the old vector describes the old content
 		}
