@@ -198,28 +198,19 @@ func (c *checker) check(obj map[string]any) (*fields, error) {
 			f.archived = &b
 		}
 	}
-	if err := c.validity(f); err != nil {
-		return nil, err
-	}
 	return f, nil
 }
 
-// validity is the rule between t_valid and t_invalid: a memory cannot stop
-// being valid before it starts. Without t_valid, a new memory's is its
-// timestamp (or now); an update's is checked against the stored one by
-// ApplyPatch.
-func (c *checker) validity(f *fields) error {
-	if f.tInvalid == nil || c.path == pathUpdate {
+// validity is the rule between t_valid and t_invalid of a new memory m
+// (t_valid defaults to its timestamp, which defaults to now): a memory
+// cannot stop being valid before it starts. An import is not held to it:
+// it restores what was stored, and a supersede or data stored before the
+// rule may hold such a pair, which must import again.
+func (c *checker) validity(m *Memory) error {
+	if m.TInvalid == nil || c.path == pathImport || !m.TInvalid.Before(m.TValid) {
 		return nil
 	}
-	valid := f.tValid
-	if valid == nil {
-		valid = f.timestamp
-	}
-	if valid != nil && f.tInvalid.Before(*valid) {
-		return c.errorf("'t_invalid' (%s) must not be before 't_valid' (%s)", FormatTime(*f.tInvalid), FormatTime(*valid))
-	}
-	return nil
+	return c.errorf("'t_invalid' (%s) must not be before 't_valid' (%s; without t_valid, the timestamp or now)", FormatTime(*m.TInvalid), FormatTime(m.TValid))
 }
 
 // content is the rule for content: a string, trimmed, not empty, at most
@@ -368,6 +359,19 @@ func newMemory(f *fields, now time.Time) *Memory {
 	return m
 }
 
+// memory checks obj and builds the new memory it describes.
+func (c *checker) memory(obj map[string]any, now time.Time) (*Memory, error) {
+	f, err := c.check(obj)
+	if err != nil {
+		return nil, err
+	}
+	m := newMemory(f, now)
+	if err := c.validity(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
 func or(t *time.Time, def time.Time) time.Time {
 	if t != nil {
 		return *t
@@ -383,11 +387,7 @@ func NewMemory(body map[string]any, now time.Time, lim Limits, dim int) (*Memory
 		return nil, Errorf(EINVALID, "JSON body is required")
 	}
 	c := &checker{path: pathStore, lim: lim.OrDefaults(), dim: dim}
-	f, err := c.check(body)
-	if err != nil {
-		return nil, err
-	}
-	return newMemory(f, now), nil
+	return c.memory(body, now)
 }
 
 // NewBatchMemory validates item i of a POST /memory/batch by the rules
@@ -398,22 +398,14 @@ func NewBatchMemory(item any, i int, now time.Time, lim Limits, dim int) (*Memor
 		return nil, Errorf(EINVALID, "Memory at index %d must be an object", i)
 	}
 	c := &checker{path: pathBatch, lim: lim.OrDefaults(), dim: dim, index: i, prefix: fmt.Sprintf("Memory at index %d: ", i)}
-	f, err := c.check(body)
-	if err != nil {
-		return nil, err
-	}
-	return newMemory(f, now), nil
+	return c.memory(body, now)
 }
 
 // ImportMemory validates one memory line of an export file; line numbers
 // the messages. Absent times default to now as a store's do.
 func ImportMemory(obj map[string]any, line int, lim Limits, now time.Time) (*Memory, error) {
 	c := &checker{path: pathImport, lim: lim.OrDefaults(), line: line, prefix: fmt.Sprintf("line %d: ", line)}
-	f, err := c.check(obj)
-	if err != nil {
-		return nil, err
-	}
-	return newMemory(f, now), nil
+	return c.memory(obj, now)
 }
 
 // ApplyPatch applies a PATCH /memory/{id} body to m. Unlike AutoMem, it
@@ -469,7 +461,7 @@ func ApplyPatch(m *Memory, body map[string]any, lim Limits, dim int) (contentCha
 	// Checked only when the update sets either end, so that a memory stored
 	// before the rule can still be updated otherwise.
 	if (f.tValid != nil || f.tInvalid != nil) && m.TInvalid != nil && m.TInvalid.Before(m.TValid) {
-		return false, Errorf(EINVALID, "'t_invalid' (%s) must not be before 't_valid' (%s)", FormatTime(*m.TInvalid), FormatTime(m.TValid))
+		return false, Errorf(EINVALID, "'t_invalid' (%s) must not be before 't_valid' (%s; without t_valid, the memory's)", FormatTime(*m.TInvalid), FormatTime(m.TValid))
 	}
 	return contentChanged, nil
 }
