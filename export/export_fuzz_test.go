@@ -13,7 +13,9 @@ import (
 // fileSnapshot serves a read File as a snapshot, to write it again.
 type fileSnapshot struct{ f *File }
 
-func (s fileSnapshot) Counts() (int64, int64) { return int64(len(s.f.Memories)), int64(len(s.f.Relations)) }
+func (s fileSnapshot) Counts() (int64, int64) {
+	return int64(len(s.f.Memories)), int64(len(s.f.Relations))
+}
 func (s fileSnapshot) Memories() iter.Seq2[*mnemo.Memory, error] {
 	return func(yield func(*mnemo.Memory, error) bool) {
 		for _, m := range s.f.Memories {
