@@ -120,7 +120,7 @@ func (c *checker) check(obj map[string]any) (*fields, error) {
 			if err := c.lim.CheckObject("'metadata'", meta); err != nil {
 				return nil, c.errorf("%s", ErrorMessage(err))
 			}
-			if err := checkJSONValue("metadata", meta); err != nil {
+			if err := checkJSONValue("metadata", meta, true); err != nil {
 				return nil, c.errorf("%s", ErrorMessage(err))
 			}
 			f.metadata, f.hasMetadata = meta, true
@@ -639,29 +639,42 @@ func CheckText(field, s string) error {
 }
 
 // checkJSONValue applies CheckText to every key and string in v, naming
-// the path (metadata.a.b, metadata.list[2]).
-func checkJSONValue(path string, v any) error {
+// the path (metadata.a.b, metadata.list[2]), and refuses a number beyond
+// float64 (an import keeps numbers' digits as json.Number; such a number
+// would be stored, and every later read of it would fail). With text
+// false it checks only the numbers.
+func checkJSONValue(path string, v any, text bool) error {
+	name := path
+	if name == "" {
+		name = "the body"
+	}
 	switch x := v.(type) {
 	case string:
-		return CheckText("'"+path+"'", x)
+		if text {
+			return CheckText("'"+name+"'", x)
+		}
 	case json.Number:
-		// An import keeps numbers' digits; one beyond float64 would be
-		// stored, and every later read of it would fail.
 		if _, ok := number(x); !ok {
-			return Errorf(EINVALID, "'%s' must be a finite number within the range of a 64-bit float (got %s)", path, x)
+			return Errorf(EINVALID, "'%s' must be a finite number within the range of a 64-bit float (got %s)", name, x)
 		}
 	case map[string]any:
 		for k, e := range x {
-			if err := CheckText(fmt.Sprintf("a key in '%s'", path), k); err != nil {
-				return err
+			if text {
+				if err := CheckText(fmt.Sprintf("a key in '%s'", name), k); err != nil {
+					return err
+				}
 			}
-			if err := checkJSONValue(path+"."+k, e); err != nil {
+			child := k
+			if path != "" {
+				child = path + "." + k
+			}
+			if err := checkJSONValue(child, e, text); err != nil {
 				return err
 			}
 		}
 	case []any:
 		for i, e := range x {
-			if err := checkJSONValue(fmt.Sprintf("%s[%d]", path, i), e); err != nil {
+			if err := checkJSONValue(fmt.Sprintf("%s[%d]", path, i), e, text); err != nil {
 				return err
 			}
 		}
@@ -696,32 +709,7 @@ func NumberOutOfRange(raw []byte) error {
 	if dec.Decode(&v) != nil {
 		return nil
 	}
-	var walk func(path string, v any) error
-	walk = func(path string, v any) error {
-		switch x := v.(type) {
-		case json.Number:
-			if _, ok := number(x); !ok {
-				if path == "" {
-					path = "the body"
-				}
-				return Errorf(EINVALID, "'%s' must be a finite number within the range of a 64-bit float (got %s)", strings.TrimPrefix(path, "."), x)
-			}
-		case map[string]any:
-			for k, e := range x {
-				if err := walk(path+"."+k, e); err != nil {
-					return err
-				}
-			}
-		case []any:
-			for i, e := range x {
-				if err := walk(fmt.Sprintf("%s[%d]", path, i), e); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-	return walk("", v)
+	return checkJSONValue("", v, false)
 }
 
 // CheckJSONText refuses a JSON text (a request body, an import line) whose
