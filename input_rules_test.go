@@ -205,3 +205,13 @@ func TestApplyPatchEmbedding(t *testing.T) {
 		t.Errorf("embedding patch: %v, %v, %v", m.Embedding, changed, err)
 	}
 }
+
+// A relation's properties are text like a memory's metadata, on
+// /associate (and the MCP tool) and on import.
+func TestRelationPropertiesText(t *testing.T) {
+	a, b := "66666666-6666-4666-8666-666666666666", "77777777-7777-4777-8777-777777777777"
+	_, _, err := ParseAssociation(map[string]any{"memory1_id": a, "memory2_id": b, "type": "PREFERS_OVER", "reason": "a\x00"}, testLim, inputNow)
+	wantErr(t, err, "'reason' must not contain NUL characters (\\u0000)")
+	_, err = ImportRelation(map[string]any{"memory1_id": a, "memory2_id": b, "type": "PREFERS_OVER", "properties": map[string]any{"reason": json.Number("1e999")}}, 3, testLim, inputNow)
+	wantErr(t, err, "line 3: 'properties.reason' must be a finite number within the range of a 64-bit float (got 1e999)")
+}
