@@ -75,17 +75,31 @@ func ParseTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("invalid ISO timestamp %q", s)
 }
 
-// MaxBack bounds how far back a time expression counts, per unit: as far
-// as year 1 from any time before year 10000, and no further, so that the
-// arithmetic cannot overflow (3,000,000 hours as a time.Duration does).
-var MaxBack = map[string]int64{"hour": 9999 * 366 * 24, "day": 9999 * 366, "week": 9999 * 53, "month": 9999 * 12, "year": 9999}
+// MaxBack bounds how far back a time expression counts, per unit (hour,
+// day, week, month or year; 0 for any other): as far as year 1 from any
+// time before year 10000, and no further, so that the arithmetic cannot
+// overflow (3,000,000 hours as a time.Duration does).
+func MaxBack(unit string) int64 {
+	switch unit {
+	case "hour":
+		return 9999 * 366 * 24
+	case "day":
+		return 9999 * 366
+	case "week":
+		return 9999 * 53
+	case "month":
+		return 9999 * 12
+	case "year":
+		return 9999
+	}
+	return 0
+}
 
 // Back returns now minus n units (hour, day, week, month or year), and
 // false when n is negative, beyond MaxBack, or the result falls before
 // year 1: a window the caller must refuse rather than compute.
 func Back(now time.Time, n int64, unit string) (time.Time, bool) {
-	limit, known := MaxBack[unit]
-	if !known || n < 0 || n > limit {
+	if n < 0 || n > MaxBack(unit) || MaxBack(unit) == 0 {
 		return time.Time{}, false
 	}
 	var t time.Time

@@ -137,8 +137,8 @@ func TestBack(t *testing.T) {
 		// 3,000,000 hours overflowed a time.Duration into a window after now.
 		{3000000, "hour", "1684-09-09T08:00:00+00:00"},
 		{2026, "year", ""},
-		{MaxBack["hour"] + 1, "hour", ""},
-		{MaxBack["day"], "day", ""},
+		{MaxBack("hour") + 1, "hour", ""},
+		{MaxBack("day"), "day", ""},
 		{1 << 62, "month", ""},
 		{-1, "day", ""},
 		{1, "fortnight", ""},
