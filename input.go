@@ -201,16 +201,22 @@ func (c *checker) check(obj map[string]any) (*fields, error) {
 	return f, nil
 }
 
-// validity is the rule between t_valid and t_invalid of a new memory m
-// (t_valid defaults to its timestamp, which defaults to now): a memory
-// cannot stop being valid before it starts. An import is not held to it:
-// it restores what was stored, and a supersede or data stored before the
-// rule may hold such a pair, which must import again.
-func (c *checker) validity(m *Memory) error {
-	if m.TInvalid == nil || c.path == pathImport || !m.TInvalid.Before(m.TValid) {
+// validity is the rule between t_valid and t_invalid as the client sends
+// them: a memory cannot stop being valid before it starts, and t_valid
+// defaults to the timestamp. With neither, t_valid is now and a t_invalid
+// in the past stores a fact that is already over (AutoMem's clients store
+// those, and state filtering hides them): that is kept. An import is not
+// held to it either: it restores what was stored, and a supersede or data
+// stored before the rule may hold such a pair, which must import again.
+func (c *checker) validity(f *fields) error {
+	valid := f.tValid
+	if valid == nil {
+		valid = f.timestamp
+	}
+	if f.tInvalid == nil || valid == nil || c.path == pathImport || c.path == pathUpdate || !f.tInvalid.Before(*valid) {
 		return nil
 	}
-	return c.errorf("'t_invalid' (%s) must not be before 't_valid' (%s; without t_valid, the timestamp or now)", FormatTime(*m.TInvalid), FormatTime(m.TValid))
+	return c.errorf("'t_invalid' (%s) must not be before 't_valid' (%s)", FormatTime(*f.tInvalid), FormatTime(*valid))
 }
 
 // content is the rule for content: a string, trimmed, not empty, at most
@@ -365,11 +371,10 @@ func (c *checker) memory(obj map[string]any, now time.Time) (*Memory, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := newMemory(f, now)
-	if err := c.validity(m); err != nil {
+	if err := c.validity(f); err != nil {
 		return nil, err
 	}
-	return m, nil
+	return newMemory(f, now), nil
 }
 
 func or(t *time.Time, def time.Time) time.Time {
@@ -461,7 +466,7 @@ func ApplyPatch(m *Memory, body map[string]any, lim Limits, dim int) (contentCha
 	// Checked only when the update sets either end, so that a memory stored
 	// before the rule can still be updated otherwise.
 	if (f.tValid != nil || f.tInvalid != nil) && m.TInvalid != nil && m.TInvalid.Before(m.TValid) {
-		return false, Errorf(EINVALID, "'t_invalid' (%s) must not be before 't_valid' (%s; without t_valid, the memory's)", FormatTime(*m.TInvalid), FormatTime(m.TValid))
+		return false, Errorf(EINVALID, "'t_invalid' (%s) must not be before 't_valid' (%s)", FormatTime(*m.TInvalid), FormatTime(m.TValid))
 	}
 	return contentChanged, nil
 }

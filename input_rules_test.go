@@ -31,9 +31,9 @@ func TestInputRulesRefuse(t *testing.T) {
 		{"confidence out of range without a type", with("confidence", 5.0), "'confidence' must be between 0 and 1"},
 		{"NaN as a numeric string", with("importance", "NaN"), "'importance' must be a number"},
 		{"t_invalid before t_valid", map[string]any{"content": "x", "t_valid": "2025-01-02", "t_invalid": "2025-01-01"},
-			"'t_invalid' (2025-01-01T00:00:00+00:00) must not be before 't_valid' (2025-01-02T00:00:00+00:00; without t_valid, the timestamp or now)"},
+			"'t_invalid' (2025-01-01T00:00:00+00:00) must not be before 't_valid' (2025-01-02T00:00:00+00:00)"},
 		{"t_invalid before the timestamp t_valid follows", map[string]any{"content": "x", "timestamp": "2025-01-02", "t_invalid": "2025-01-01"},
-			"'t_invalid' (2025-01-01T00:00:00+00:00) must not be before 't_valid' (2025-01-02T00:00:00+00:00; without t_valid, the timestamp or now)"},
+			"'t_invalid' (2025-01-01T00:00:00+00:00) must not be before 't_valid' (2025-01-02T00:00:00+00:00)"},
 		{"year 0", with("t_valid", "0000-06-01"), `Invalid t_valid: Invalid ISO timestamp "0000-06-01"`},
 		{"year 10000", with("updated_at", "10000-01-01"), `Invalid updated_at: Invalid ISO timestamp "10000-01-01"`},
 		{"year 0 by the offset", with("timestamp", "0001-01-01T00:00:00+01:00"), `Invalid ISO timestamp: 'timestamp' must be ISO 8601, got "0001-01-01T00:00:00+01:00"`},
@@ -101,11 +101,11 @@ func TestApplyPatchTagsRule(t *testing.T) {
 func TestApplyPatchValidity(t *testing.T) {
 	m := patchBase() // t_valid 2025-01-01
 	_, err := ApplyPatch(m, map[string]any{"t_invalid": "2024-12-31T23:59:59Z"}, testLim, 3)
-	wantErr(t, err, "'t_invalid' (2024-12-31T23:59:59+00:00) must not be before 't_valid' (2025-01-01T00:00:00+00:00; without t_valid, the memory's)")
+	wantErr(t, err, "'t_invalid' (2024-12-31T23:59:59+00:00) must not be before 't_valid' (2025-01-01T00:00:00+00:00)")
 	m = patchBase()
 	m.TInvalid = ptrTime(time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC))
 	_, err = ApplyPatch(m, map[string]any{"t_valid": "2025-07-01"}, testLim, 3)
-	wantErr(t, err, "'t_invalid' (2025-06-01T00:00:00+00:00) must not be before 't_valid' (2025-07-01T00:00:00+00:00; without t_valid, the memory's)")
+	wantErr(t, err, "'t_invalid' (2025-06-01T00:00:00+00:00) must not be before 't_valid' (2025-07-01T00:00:00+00:00)")
 	// A memory stored before the rule can still be updated otherwise.
 	m = patchBase()
 	m.TInvalid = ptrTime(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
@@ -123,9 +123,12 @@ func TestImportKeepsValidityAsStored(t *testing.T) {
 	if err != nil || m.TInvalid == nil || !m.TInvalid.Before(m.TValid) {
 		t.Errorf("import: %+v, %v", m, err)
 	}
-	// Without t_valid, a store's t_valid is now: a t_invalid before it is refused.
-	_, err = NewMemory(map[string]any{"content": "x", "t_invalid": "2026-03-18T15:04:05Z"}, inputNow, testLim, 3)
-	wantErr(t, err, "'t_invalid' (2026-03-18T15:04:05+00:00) must not be before 't_valid' (2026-03-18T15:04:05.123456+00:00; without t_valid, the timestamp or now)")
+	// With neither t_valid nor timestamp, t_valid is now: a t_invalid in the
+	// past stores a fact that is already over, as AutoMem's clients do.
+	m, err = NewMemory(map[string]any{"content": "x", "t_invalid": "2020-01-01"}, inputNow, testLim, 3)
+	if err != nil || !m.TValid.Equal(inputNow) || m.TInvalid == nil || m.TInvalid.Year() != 2020 {
+		t.Errorf("an already expired memory: %+v, %v", m, err)
+	}
 }
 
 // 0001-01-01 showed as "" and the tenant's export then failed to import.

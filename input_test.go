@@ -352,7 +352,7 @@ func TestNewBatchMemoryAsStore(t *testing.T) {
 		{"non-object metadata", map[string]any{"content": "x", "metadata": "oops"}, "Memory at index 0: 'metadata' must be an object"},
 		{"bad t_valid", map[string]any{"content": "x", "t_valid": "soon"}, "Memory at index 0: Invalid t_valid: Invalid ISO timestamp \"soon\""},
 		{"t_invalid before t_valid", map[string]any{"content": "x", "t_valid": "2021-01-01", "t_invalid": "2020-01-01"},
-			"Memory at index 0: 't_invalid' (2020-01-01T00:00:00+00:00) must not be before 't_valid' (2021-01-01T00:00:00+00:00; without t_valid, the timestamp or now)"},
+			"Memory at index 0: 't_invalid' (2020-01-01T00:00:00+00:00) must not be before 't_valid' (2021-01-01T00:00:00+00:00)"},
 		{"embedding of the wrong size", map[string]any{"content": "x", "embedding": []any{1.0, 2.0}}, "Memory at index 0: Embedding must contain exactly 3 values"},
 		{"garbage confidence without a type", map[string]any{"content": "x", "confidence": "sure"}, "Memory at index 0: 'confidence' must be a number"},
 		{"empty tag", map[string]any{"content": "x", "tags": []any{"a", ""}}, "Memory at index 0: 'tags' item at index 1 must not be empty"},
