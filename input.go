@@ -1,9 +1,11 @@
 package mnemo
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -19,14 +21,14 @@ import (
 // which fields they take, what an absent field becomes, where AutoMem is
 // lenient, and how a message names the item:
 //
-//   - store takes every field but id and archived; confidence counts only
-//     with a type (without one the classifier decides, as in AutoMem).
-//   - batch takes content, tags, importance, metadata, type, confidence and
-//     timestamp, as AutoMem does; like AutoMem it turns a bad timestamp into
-//     now and non-object metadata into {}.
+//   - store takes every field but id and archived; confidence is checked
+//     always but counts only with a type (without one the classifier
+//     decides, as in AutoMem).
+//   - batch takes what a store takes, by the same rules: AutoMem ignored an
+//     item's t_valid, t_invalid and embedding and turned a bad timestamp
+//     into now, which stored something other than what was sent.
 //   - update takes what a store takes, each field only when present; like
-//     AutoMem it comma-splits a tags string and drops non-string tags, and
-//     null t_invalid clears it.
+//     AutoMem it comma-splits a tags string, and null t_invalid clears it.
 //   - import takes every field, with the id, archived and embedding_model;
 //     numbers may be json.Number, and the embedding may have any length
 //     (its model decides whether it is used).
@@ -95,11 +97,14 @@ func (c *checker) check(obj map[string]any) (*fields, error) {
 	if v, ok := obj["tags"]; ok {
 		f.hasTags = true
 		if c.path == pathUpdate {
-			f.tags = lenientTags(v)
-		} else if f.tags, err = strictTags(v); err != nil {
-			return nil, c.errorf("%s", ErrorMessage(err))
+			f.tags, err = updateTags(v)
+		} else {
+			f.tags, err = strictTags(v)
 		}
-		if err := c.lim.CheckTags(f.tags); err != nil {
+		if err == nil {
+			err = c.lim.CheckTags(f.tags)
+		}
+		if err != nil {
 			return nil, c.errorf("%s", ErrorMessage(err))
 		}
 	}
@@ -115,8 +120,11 @@ func (c *checker) check(obj map[string]any) (*fields, error) {
 			if err := c.lim.CheckObject("'metadata'", meta); err != nil {
 				return nil, c.errorf("%s", ErrorMessage(err))
 			}
+			if err := checkJSONValue("metadata", meta, true); err != nil {
+				return nil, c.errorf("%s", ErrorMessage(err))
+			}
 			f.metadata, f.hasMetadata = meta, true
-		case c.path != pathBatch:
+		default:
 			return nil, c.errorf("'metadata' must be an object")
 		}
 	}
@@ -126,24 +134,24 @@ func (c *checker) check(obj map[string]any) (*fields, error) {
 			return nil, c.errorf("'type' must be a non-empty string")
 		}
 		s = strings.TrimSpace(s)
-		if err := c.lim.CheckType(s); err != nil {
+		err := c.lim.CheckType(s)
+		if err == nil {
+			err = CheckText("'type'", s)
+		}
+		if err != nil {
 			return nil, c.errorf("%s", ErrorMessage(err))
 		}
 		f.typ = &s
 	}
-	if v, ok := present(obj, "confidence"); ok && (f.typ != nil || c.path == pathUpdate || c.path == pathImport) {
+	// A confidence without a type is still checked: AutoMem ignored a
+	// garbage one, so a client never learned it was wrong.
+	if v, ok := present(obj, "confidence"); ok {
 		if f.confidence, err = c.unit(v, "confidence"); err != nil {
 			return nil, err
 		}
-	}
-	if c.path == pathBatch {
-		// AutoMem's batch reads only the timestamp, and forgives it.
-		if s, ok := obj["timestamp"].(string); ok {
-			if t, err := ParseTime(s); err == nil {
-				f.timestamp = &t
-			}
+		if f.typ == nil && (c.path == pathStore || c.path == pathBatch) {
+			f.confidence = nil // the classifier's confidence goes with its type
 		}
-		return f, nil
 	}
 	if f.tValid, err = c.time(obj, "t_valid"); err != nil {
 		return nil, err
@@ -162,10 +170,13 @@ func (c *checker) check(obj map[string]any) (*fields, error) {
 				if f.embeddingModel, ok = m.(string); !ok {
 					return nil, c.errorf("'embedding_model' must be a string")
 				}
+				if err := CheckText("'embedding_model'", f.embeddingModel); err != nil {
+					return nil, c.errorf("%s", ErrorMessage(err))
+				}
 			}
-		} else if c.path == pathStore {
+		} else {
 			if f.embedding, err = ParseEmbedding(v, c.dim); err != nil {
-				return nil, err
+				return nil, c.errorf("%s", ErrorMessage(err))
 			}
 		}
 	}
@@ -190,11 +201,32 @@ func (c *checker) check(obj map[string]any) (*fields, error) {
 	return f, nil
 }
 
+// validity is the rule between t_valid and t_invalid as the client sends
+// them: a memory cannot stop being valid before it starts, and t_valid
+// defaults to the timestamp. With neither, t_valid is now and a t_invalid
+// in the past stores a fact that is already over (AutoMem's clients store
+// those, and state filtering hides them): that is kept. An import is not
+// held to it either: it restores what was stored, and a supersede or data
+// stored before the rule may hold such a pair, which must import again.
+func (c *checker) validity(f *fields) error {
+	valid := f.tValid
+	if valid == nil {
+		valid = f.timestamp
+	}
+	if f.tInvalid == nil || valid == nil || c.path == pathImport || c.path == pathUpdate || !f.tInvalid.Before(*valid) {
+		return nil
+	}
+	return c.errorf("'t_invalid' (%s) must not be before 't_valid' (%s)", FormatTime(*f.tInvalid), FormatTime(*valid))
+}
+
 // content is the rule for content: a string, trimmed, not empty, at most
 // ContentHardLimit characters.
 func (c *checker) content(v any) (string, error) {
 	s, _ := v.(string)
 	s = strings.TrimSpace(s)
+	if err := CheckText("'content'", s); err != nil {
+		return "", c.errorf("%s", ErrorMessage(err))
+	}
 	n := utf8.RuneCountInString(s)
 	switch {
 	case s == "" && c.path == pathBatch:
@@ -215,6 +247,9 @@ func (c *checker) content(v any) (string, error) {
 // 0 to 1.
 func (c *checker) unit(v any, field string) (*float64, error) {
 	f, ok := number(v)
+	if str, isString := v.(string); isString && c.path != pathImport {
+		f, ok = numericString(str)
+	}
 	if !ok {
 		return nil, c.errorf("'%s' must be a number", field)
 	}
@@ -330,6 +365,18 @@ func newMemory(f *fields, now time.Time) *Memory {
 	return m
 }
 
+// memory checks obj and builds the new memory it describes.
+func (c *checker) memory(obj map[string]any, now time.Time) (*Memory, error) {
+	f, err := c.check(obj)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.validity(f); err != nil {
+		return nil, err
+	}
+	return newMemory(f, now), nil
+}
+
 func or(t *time.Time, def time.Time) time.Time {
 	if t != nil {
 		return *t
@@ -345,49 +392,38 @@ func NewMemory(body map[string]any, now time.Time, lim Limits, dim int) (*Memory
 		return nil, Errorf(EINVALID, "JSON body is required")
 	}
 	c := &checker{path: pathStore, lim: lim.OrDefaults(), dim: dim}
-	f, err := c.check(body)
-	if err != nil {
-		return nil, err
-	}
-	return newMemory(f, now), nil
+	return c.memory(body, now)
 }
 
-// NewBatchMemory validates item i of a POST /memory/batch.
-func NewBatchMemory(item any, i int, now time.Time, lim Limits) (*Memory, error) {
+// NewBatchMemory validates item i of a POST /memory/batch by the rules
+// of a store; dim is the embedder's dimension, for a supplied embedding.
+func NewBatchMemory(item any, i int, now time.Time, lim Limits, dim int) (*Memory, error) {
 	body, ok := item.(map[string]any)
 	if !ok {
 		return nil, Errorf(EINVALID, "Memory at index %d must be an object", i)
 	}
-	c := &checker{path: pathBatch, lim: lim.OrDefaults(), index: i, prefix: fmt.Sprintf("Memory at index %d: ", i)}
-	f, err := c.check(body)
-	if err != nil {
-		return nil, err
-	}
-	m := newMemory(f, now)
-	m.TValid, m.UpdatedAt, m.LastAccessed = m.Timestamp, m.Timestamp, m.Timestamp
-	return m, nil
+	c := &checker{path: pathBatch, lim: lim.OrDefaults(), dim: dim, index: i, prefix: fmt.Sprintf("Memory at index %d: ", i)}
+	return c.memory(body, now)
 }
 
 // ImportMemory validates one memory line of an export file; line numbers
 // the messages. Absent times default to now as a store's do.
 func ImportMemory(obj map[string]any, line int, lim Limits, now time.Time) (*Memory, error) {
 	c := &checker{path: pathImport, lim: lim.OrDefaults(), line: line, prefix: fmt.Sprintf("line %d: ", line)}
-	f, err := c.check(obj)
-	if err != nil {
-		return nil, err
-	}
-	return newMemory(f, now), nil
+	return c.memory(obj, now)
 }
 
 // ApplyPatch applies a PATCH /memory/{id} body to m. Unlike AutoMem, it
 // validates content length, importance and confidence as a store does; it
-// keeps updated_at unless the body sets it. It reports whether the content
-// changed, which means the vector must be recomputed.
-func ApplyPatch(m *Memory, body map[string]any, lim Limits) (contentChanged bool, err error) {
+// keeps updated_at unless the body sets it. An embedding (dim values) is
+// the memory's new vector, as on a store; AutoMem ignored it. It reports
+// whether the content changed, which means the vector must be recomputed
+// (unless one was given).
+func ApplyPatch(m *Memory, body map[string]any, lim Limits, dim int) (contentChanged bool, err error) {
 	if body == nil {
 		return false, Errorf(EINVALID, "JSON body is required")
 	}
-	c := &checker{path: pathUpdate, lim: lim.OrDefaults()}
+	c := &checker{path: pathUpdate, lim: lim.OrDefaults(), dim: dim}
 	f, err := c.check(body)
 	if err != nil {
 		return false, err
@@ -411,6 +447,9 @@ func ApplyPatch(m *Memory, body map[string]any, lim Limits) (contentChanged bool
 	if f.hasMetadata {
 		m.Metadata = f.metadata
 	}
+	if f.embedding != nil {
+		m.Embedding = f.embedding
+	}
 	for _, t := range []struct {
 		v   *time.Time
 		dst *time.Time
@@ -423,6 +462,11 @@ func ApplyPatch(m *Memory, body map[string]any, lim Limits) (contentChanged bool
 		m.TInvalid = nil
 	} else if f.tInvalid != nil {
 		m.TInvalid = f.tInvalid
+	}
+	// Checked only when the update sets either end, so that a memory stored
+	// before the rule can still be updated otherwise.
+	if (f.tValid != nil || f.tInvalid != nil) && m.TInvalid != nil && m.TInvalid.Before(m.TValid) {
+		return false, Errorf(EINVALID, "'t_invalid' (%s) must not be before 't_valid' (%s)", FormatTime(*m.TInvalid), FormatTime(m.TValid))
 	}
 	return contentChanged, nil
 }
@@ -524,13 +568,13 @@ func present(body map[string]any, key string) (any, bool) {
 }
 
 // strictTags is the tags rule of a store: a list of strings, or one string
-// taken whole (not comma-split).
+// taken whole (not comma-split). null is no tags.
 func strictTags(v any) ([]string, error) {
 	switch x := v.(type) {
 	case nil:
 		return []string{}, nil
 	case string:
-		return []string{x}, nil
+		return checkTags([]string{x})
 	case []any:
 		out := make([]string, 0, len(x))
 		for _, it := range x {
@@ -540,28 +584,267 @@ func strictTags(v any) ([]string, error) {
 			}
 			out = append(out, s)
 		}
-		return out, nil
+		return checkTags(out)
 	}
 	return nil, Errorf(EINVALID, "'tags' must be a list of strings or a single string")
 }
 
-// lenientTags is AutoMem's tags rule of an update: a string is comma-split
-// and non-strings in a list are dropped.
-func lenientTags(v any) []string {
+// updateTags is the tags rule of an update: as a store's, except that a
+// string is comma-split as AutoMem does (and its empty pieces dropped).
+// AutoMem also dropped non-strings, so {"tags": 5} wiped the tags: here
+// that is refused as on a store.
+func updateTags(v any) ([]string, error) {
+	x, isString := v.(string)
+	if !isString {
+		return strictTags(v)
+	}
 	out := []string{}
+	for _, p := range strings.Split(x, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return checkTags(out)
+}
+
+// checkTags is the rule for each tag: text (CheckText) that is not blank.
+// An empty tag matches nothing and cannot be asked for by /memory/by-tag.
+func checkTags(tags []string) ([]string, error) {
+	for i, t := range tags {
+		field := fmt.Sprintf("'tags' item at index %d", i)
+		if strings.TrimSpace(t) == "" {
+			return nil, Errorf(EINVALID, "%s must not be empty", field)
+		}
+		if err := CheckText(field, t); err != nil {
+			return nil, err
+		}
+	}
+	return tags, nil
+}
+
+// numericString reads a number sent as a string ("0.8"), which AutoMem's
+// float() accepts and its clients send; only a finite one.
+func numericString(s string) (float64, bool) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	return f, err == nil && !math.IsNaN(f) && !math.IsInf(f, 0)
+}
+
+// CheckText is the rule for every string a client stores or searches by,
+// named by field: valid UTF-8 and no NUL character. Invalid UTF-8 would be
+// stored as something other than what was sent (JSON and SQLite replace
+// it), and a NUL cuts the text short in C-string tools and in FTS5.
+func CheckText(field, s string) error {
+	if !utf8.ValidString(s) {
+		return Errorf(EINVALID, "%s must be valid UTF-8", field)
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return Errorf(EINVALID, "%s must not contain NUL characters (\\u0000)", field)
+	}
+	return nil
+}
+
+// checkJSONValue applies CheckText to every key and string in v, naming
+// the path (metadata.a.b, metadata.list[2]), and refuses a number beyond
+// float64 (an import keeps numbers' digits as json.Number; such a number
+// would be stored, and every later read of it would fail). With text
+// false it checks only the numbers.
+func checkJSONValue(path string, v any, text bool) error {
+	name := path
+	if name == "" {
+		name = "the body"
+	}
 	switch x := v.(type) {
 	case string:
-		for _, p := range strings.Split(x, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				out = append(out, p)
+		if text {
+			return CheckText("'"+name+"'", x)
+		}
+	case json.Number:
+		if _, ok := number(x); !ok {
+			return Errorf(EINVALID, "'%s' must be a finite number within the range of a 64-bit float (got %s)", name, x)
+		}
+	case map[string]any:
+		for k, e := range x {
+			if text {
+				if err := CheckText(fmt.Sprintf("a key in '%s'", name), k); err != nil {
+					return err
+				}
+			}
+			child := k
+			if path != "" {
+				child = path + "." + k
+			}
+			if err := checkJSONValue(child, e, text); err != nil {
+				return err
 			}
 		}
 	case []any:
-		for _, it := range x {
-			if s, ok := it.(string); ok {
-				out = append(out, s)
+		for i, e := range x {
+			if err := checkJSONValue(fmt.Sprintf("%s[%d]", path, i), e, text); err != nil {
+				return err
 			}
 		}
 	}
-	return out
+	return nil
+}
+
+// CheckQuery applies CheckText to every name and value of a query string:
+// percent-decoding yields any bytes at all.
+func CheckQuery(v url.Values) error {
+	for name, vals := range v {
+		if err := CheckText("a query parameter name", name); err != nil {
+			return err
+		}
+		for _, s := range vals {
+			if err := CheckText("'"+name+"'", s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// NumberOutOfRange names the first number in a JSON text beyond
+// float64's range (1e999), which Go's decoder refuses without saying where:
+// EINVALID naming its path, or nil when there is none (or the text is not
+// JSON).
+func NumberOutOfRange(raw []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return nil
+	}
+	return checkJSONValue("", v, false)
+}
+
+// CheckJSONText refuses a JSON text (a request body, an import line) whose
+// strings Go's decoder would silently change or that hold a NUL: invalid
+// UTF-8 and a lone UTF-16 surrogate escape (\ud800) both decode to U+FFFD,
+// so what is stored would not be what was sent, and only the raw text
+// tells them from a U+FFFD the client meant. The message names the field
+// by its path (content, metadata.note, memories[2].tags[0]). A text that
+// is not valid JSON passes: the decoder reports it.
+func CheckJSONText(raw []byte) error {
+	if utf8.Valid(raw) && !bytes.Contains(raw, []byte(`\u`)) {
+		return nil // nothing to find: the common case costs one scan
+	}
+	type level struct {
+		object  bool
+		key     string
+		index   int
+		wantKey bool
+	}
+	var stack []*level
+	done := func() { // a value ended: its parent moves on
+		if n := len(stack); n > 0 {
+			if top := stack[n-1]; top.object {
+				top.wantKey = true
+			} else {
+				top.index++
+			}
+		}
+	}
+	path := func(stack []*level) string {
+		var b strings.Builder
+		for i, l := range stack {
+			if l.object {
+				if i > 0 {
+					b.WriteByte('.')
+				}
+				b.WriteString(l.key)
+			} else {
+				fmt.Fprintf(&b, "[%d]", l.index)
+			}
+		}
+		if b.Len() == 0 {
+			return "the body"
+		}
+		return "'" + b.String() + "'"
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	prev := int64(0)
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // the end, or not JSON: the decoder's to report
+		}
+		end := dec.InputOffset()
+		lit := raw[prev:end]
+		prev = end
+		switch v := tok.(type) {
+		case json.Delim:
+			if v == '{' || v == '[' {
+				stack = append(stack, &level{object: v == '{', wantKey: v == '{'})
+			} else {
+				stack = stack[:len(stack)-1]
+				done()
+			}
+		case string:
+			isKey := len(stack) > 0 && stack[len(stack)-1].object && stack[len(stack)-1].wantKey
+			name := path(stack)
+			if isKey {
+				name = "a key in " + path(stack[:len(stack)-1])
+				if len(stack) == 1 {
+					name = "a key of the body"
+				}
+			}
+			if q := bytes.IndexByte(lit, '"'); q >= 0 {
+				if problem := stringProblem(lit[q:]); problem != "" {
+					return Errorf(EINVALID, "%s %s", name, problem)
+				}
+			}
+			if isKey {
+				top := stack[len(stack)-1]
+				top.key, top.wantKey = v, false
+				continue
+			}
+			done()
+		default:
+			done()
+		}
+	}
+}
+
+// stringProblem says what is wrong with a JSON string literal's raw text,
+// or "" when nothing is.
+func stringProblem(lit []byte) string {
+	if !utf8.Valid(lit) {
+		return "must be valid UTF-8"
+	}
+	for i := 0; i < len(lit); i++ {
+		if lit[i] != '\\' || i+1 >= len(lit) {
+			continue
+		}
+		if lit[i+1] != 'u' {
+			i++ // an escaped character: \\ must not start another escape
+			continue
+		}
+		r, ok := hex4(lit, i+2)
+		if !ok {
+			continue
+		}
+		switch {
+		case r == 0:
+			return "must not contain NUL characters (\\u0000)"
+		case r >= 0xD800 && r <= 0xDBFF:
+			if lo, ok := hex4(lit, i+8); ok && i+7 < len(lit) && lit[i+6] == '\\' && lit[i+7] == 'u' && lo >= 0xDC00 && lo <= 0xDFFF {
+				i += 11 // a valid pair
+				continue
+			}
+			return fmt.Sprintf("must not contain a lone UTF-16 surrogate (\\u%04x)", r)
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return fmt.Sprintf("must not contain a lone UTF-16 surrogate (\\u%04x)", r)
+		}
+		i += 5
+	}
+	return ""
+}
+
+// hex4 reads four hex digits at lit[i:].
+func hex4(lit []byte, i int) (rune, bool) {
+	if i < 0 || i+4 > len(lit) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(lit[i:i+4]), 16, 32)
+	return rune(n), err == nil
 }

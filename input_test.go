@@ -101,7 +101,7 @@ func TestNewMemoryFields(t *testing.T) {
 	body := map[string]any{
 		"id":            "11111111-1111-4111-8111-111111111111", // ignored: ids are server-side
 		"content":       "Use tabs",
-		"tags":          []any{"Project/AutoMem:api", "", "x"},
+		"tags":          []any{"Project/AutoMem:api", "x"},
 		"importance":    0.8,
 		"metadata":      map[string]any{"source": "cli", "n": 2.0},
 		"type":          "decision", // stored verbatim, not canonicalised
@@ -121,8 +121,8 @@ func TestNewMemoryFields(t *testing.T) {
 		t.Error("client id was used; AutoMem ignores it")
 	}
 	checkUUIDv4(t, m.ID)
-	if want := []string{"Project/AutoMem:api", "", "x"}; !reflect.DeepEqual(m.Tags, want) {
-		t.Errorf("Tags = %#v, want %#v (case kept, empty strings kept)", m.Tags, want)
+	if want := []string{"Project/AutoMem:api", "x"}; !reflect.DeepEqual(m.Tags, want) {
+		t.Errorf("Tags = %#v, want %#v (case kept)", m.Tags, want)
 	}
 	if m.Importance != 0.8 {
 		t.Errorf("Importance = %v, want 0.8", m.Importance)
@@ -174,8 +174,8 @@ func TestNewMemoryDerivedDefaults(t *testing.T) {
 			wantTValid: "2026-03-18T15:04:05.123456Z", wantUpdated: "2026-03-18T15:04:05.123456Z", wantAccessed: "2026-03-18T15:04:05.123456Z",
 		},
 		{
-			name:     "confidence without type is ignored, even out of range",
-			body:     map[string]any{"content": "I prefer dark mode", "confidence": 5.0},
+			name:     "a valid confidence without type is ignored",
+			body:     map[string]any{"content": "I prefer dark mode", "confidence": 0.2},
 			wantType: "Preference", wantConfidence: 0.6, wantTags: []string{},
 			wantTValid: "2026-03-18T15:04:05.123456Z", wantUpdated: "2026-03-18T15:04:05.123456Z", wantAccessed: "2026-03-18T15:04:05.123456Z",
 		},
@@ -332,78 +332,57 @@ func TestNewBatchMemoryErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := NewBatchMemory(tt.item, tt.i, inputNow, testLim)
+			_, err := NewBatchMemory(tt.item, tt.i, inputNow, testLim, 3)
 			wantErr(t, err, tt.want)
 		})
 	}
 }
 
-func TestNewBatchMemoryLenient(t *testing.T) {
-	tests := []struct {
-		name     string
-		item     map[string]any
-		wantTS   time.Time
-		wantMeta map[string]any
-		wantTags []string
+// A batch item takes the fields and rules of a single store: AutoMem
+// ignored t_valid, t_invalid and embedding, and turned a bad timestamp or
+// metadata into a default, so a client's data was silently not stored.
+func TestNewBatchMemoryAsStore(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		item map[string]any
+		want string
 	}{
-		{
-			name:   "invalid timestamp becomes now",
-			item:   map[string]any{"content": "x", "timestamp": "not a time"},
-			wantTS: inputNow, wantMeta: map[string]any{}, wantTags: []string{},
-		},
-		{
-			name:   "non-string timestamp becomes now",
-			item:   map[string]any{"content": "x", "timestamp": 12.0},
-			wantTS: inputNow, wantMeta: map[string]any{}, wantTags: []string{},
-		},
-		{
-			name:   "non-object metadata becomes {}",
-			item:   map[string]any{"content": "x", "metadata": "oops"},
-			wantTS: inputNow, wantMeta: map[string]any{}, wantTags: []string{},
-		},
-		{
-			name:   "valid timestamp with offset is converted to UTC",
-			item:   map[string]any{"content": "x", "timestamp": "2025-05-08T10:00:00-04:00", "metadata": map[string]any{"k": "v"}, "tags": "a,b"},
-			wantTS: time.Date(2025, 5, 8, 14, 0, 0, 0, time.UTC), wantMeta: map[string]any{"k": "v"}, wantTags: []string{"a,b"},
-		},
-		{
-			name: "t_valid, t_invalid, embedding, id, updated_at and last_accessed are ignored",
-			item: map[string]any{"content": "x", "timestamp": "2025-01-01T00:00:00Z", "t_valid": "2020-01-01", "t_invalid": "2021-01-01",
-				"embedding": []any{1.0, 2.0}, "id": "11111111-1111-4111-8111-111111111111", "updated_at": "2030-01-01", "last_accessed": "2031-01-01"},
-			wantTS: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), wantMeta: map[string]any{}, wantTags: []string{},
-		},
-	}
-	for _, tt := range tests {
+		{"invalid timestamp", map[string]any{"content": "x", "timestamp": "not a time"}, "Memory at index 0: Invalid timestamp: Invalid ISO timestamp \"not a time\""},
+		{"non-string timestamp", map[string]any{"content": "x", "timestamp": 12.0}, "Memory at index 0: Invalid timestamp: must be an ISO 8601 string"},
+		{"non-object metadata", map[string]any{"content": "x", "metadata": "oops"}, "Memory at index 0: 'metadata' must be an object"},
+		{"bad t_valid", map[string]any{"content": "x", "t_valid": "soon"}, "Memory at index 0: Invalid t_valid: Invalid ISO timestamp \"soon\""},
+		{"t_invalid before t_valid", map[string]any{"content": "x", "t_valid": "2021-01-01", "t_invalid": "2020-01-01"},
+			"Memory at index 0: 't_invalid' (2020-01-01T00:00:00+00:00) must not be before 't_valid' (2021-01-01T00:00:00+00:00)"},
+		{"embedding of the wrong size", map[string]any{"content": "x", "embedding": []any{1.0, 2.0}}, "Memory at index 0: Embedding must contain exactly 3 values"},
+		{"garbage confidence without a type", map[string]any{"content": "x", "confidence": "sure"}, "Memory at index 0: 'confidence' must be a number"},
+		{"empty tag", map[string]any{"content": "x", "tags": []any{"a", ""}}, "Memory at index 0: 'tags' item at index 1 must not be empty"},
+	} {
 		t.Run(tt.name, func(t *testing.T) {
-			m, err := NewBatchMemory(tt.item, 0, inputNow, testLim)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkUUIDv4(t, m.ID)
-			if m.ID == "11111111-1111-4111-8111-111111111111" {
-				t.Error("client id was used")
-			}
-			if m.Content != "x" || m.Importance != 0.5 {
-				t.Errorf("Content, Importance = %q, %v; want x, 0.5", m.Content, m.Importance)
-			}
-			if !reflect.DeepEqual(m.Tags, tt.wantTags) {
-				t.Errorf("Tags = %#v, want %#v", m.Tags, tt.wantTags)
-			}
-			if !reflect.DeepEqual(m.Metadata, tt.wantMeta) {
-				t.Errorf("Metadata = %#v, want %#v", m.Metadata, tt.wantMeta)
-			}
-			for name, got := range map[string]time.Time{"Timestamp": m.Timestamp, "TValid": m.TValid, "UpdatedAt": m.UpdatedAt, "LastAccessed": m.LastAccessed} {
-				if !got.Equal(tt.wantTS) {
-					t.Errorf("%s = %v, want %v", name, got, tt.wantTS)
-				}
-			}
-			if m.TInvalid != nil {
-				t.Errorf("TInvalid = %v, want nil", *m.TInvalid)
-			}
-			if m.Embedding != nil {
-				t.Errorf("Embedding = %v, want nil", m.Embedding)
-			}
+			_, err := NewBatchMemory(tt.item, 0, inputNow, testLim, 3)
+			wantErr(t, err, tt.want)
 		})
+	}
+
+	m, err := NewBatchMemory(map[string]any{"content": "x", "timestamp": "2025-05-08T10:00:00-04:00", "t_valid": "2020-01-01",
+		"t_invalid": "2026-01-01", "embedding": []any{1.0, 2.0, 3.0}, "id": "11111111-1111-4111-8111-111111111111",
+		"updated_at": "2030-01-01", "last_accessed": "2031-01-01", "tags": "a,b", "metadata": map[string]any{"k": "v"}}, 0, inputNow, testLim, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkUUIDv4(t, m.ID)
+	day := func(y int) time.Time { return time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC) }
+	if !m.Timestamp.Equal(time.Date(2025, 5, 8, 14, 0, 0, 0, time.UTC)) || !m.TValid.Equal(day(2020)) || m.TInvalid == nil ||
+		!m.TInvalid.Equal(day(2026)) || !m.UpdatedAt.Equal(day(2030)) || !m.LastAccessed.Equal(day(2031)) {
+		t.Errorf("times = %v %v %v %v %v", m.Timestamp, m.TValid, m.TInvalid, m.UpdatedAt, m.LastAccessed)
+	}
+	if !reflect.DeepEqual(m.Embedding, []float32{1, 2, 3}) || !reflect.DeepEqual(m.Tags, []string{"a,b"}) ||
+		!reflect.DeepEqual(m.Metadata, map[string]any{"k": "v"}) {
+		t.Errorf("embedding, tags, metadata = %v %v %v", m.Embedding, m.Tags, m.Metadata)
+	}
+	// Without times, every one is the timestamp's default, now.
+	m, err = NewBatchMemory(map[string]any{"content": "x"}, 0, inputNow, testLim, 3)
+	if err != nil || !m.Timestamp.Equal(inputNow) || !m.TValid.Equal(inputNow) || !m.UpdatedAt.Equal(inputNow) || !m.LastAccessed.Equal(inputNow) {
+		t.Errorf("defaults: %+v, %v", m, err)
 	}
 }
 
@@ -452,15 +431,6 @@ func TestApplyPatch(t *testing.T) {
 			body: map[string]any{"tags": " a, b,,c ,"},
 			check: func(t *testing.T, m *Memory) {
 				if want := []string{"a", "b", "c"}; !reflect.DeepEqual(m.Tags, want) {
-					t.Errorf("Tags = %#v, want %#v", m.Tags, want)
-				}
-			},
-		},
-		{
-			name: "non-string tags in a list are dropped",
-			body: map[string]any{"tags": []any{"x", 5.0, "Y", nil}},
-			check: func(t *testing.T, m *Memory) {
-				if want := []string{"x", "Y"}; !reflect.DeepEqual(m.Tags, want) {
 					t.Errorf("Tags = %#v, want %#v", m.Tags, want)
 				}
 			},
@@ -528,7 +498,7 @@ func TestApplyPatch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := patchBase()
-			changed, err := ApplyPatch(m, tt.body, testLim)
+			changed, err := ApplyPatch(m, tt.body, testLim, 3)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -544,7 +514,7 @@ func TestApplyPatchClearsTInvalid(t *testing.T) {
 	m := patchBase()
 	ti := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
 	m.TInvalid = &ti
-	if _, err := ApplyPatch(m, map[string]any{"t_invalid": nil}, testLim); err != nil {
+	if _, err := ApplyPatch(m, map[string]any{"t_invalid": nil}, testLim, 3); err != nil {
 		t.Fatal(err)
 	}
 	if m.TInvalid != nil {
@@ -574,7 +544,7 @@ func TestApplyPatchErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ApplyPatch(patchBase(), tt.body, testLim)
+			_, err := ApplyPatch(patchBase(), tt.body, testLim, 3)
 			wantErr(t, err, tt.want)
 		})
 	}

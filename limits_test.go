@@ -52,13 +52,13 @@ var inputPaths = []struct {
 		return err
 	}},
 	{"batch", "Memory at index 4: ", func(f map[string]any) error {
-		_, err := NewBatchMemory(withContent(f), 4, inputNow, testLim)
+		_, err := NewBatchMemory(withContent(f), 4, inputNow, testLim, 3)
 		return err
 	}},
 	{"update", "", func(f map[string]any) error {
 		m := patchBase()
 		before := *m
-		_, err := ApplyPatch(m, f, testLim)
+		_, err := ApplyPatch(m, f, testLim, 3)
 		if err != nil && !reflect.DeepEqual(*m, before) {
 			return fmt.Errorf("a refused patch changed the memory: %+v", *m)
 		}
@@ -127,7 +127,7 @@ func TestUpdateTagsStringBounded(t *testing.T) {
 	for i := range 51 {
 		parts = append(parts, fmt.Sprintf("t%d", i))
 	}
-	_, err := ApplyPatch(patchBase(), map[string]any{"tags": strings.Join(parts, ",")}, testLim)
+	_, err := ApplyPatch(patchBase(), map[string]any{"tags": strings.Join(parts, ",")}, testLim, 3)
 	wantErr(t, err, "'tags' may hold at most 50 tags per memory (got 51)")
 }
 

@@ -47,6 +47,9 @@ func ParseAssociation(item any, lim Limits, now time.Time) (rel Relation, reason
 	if err := lim.OrDefaults().CheckObject("Relation properties", rel.Props); err != nil {
 		return rel, "", err
 	}
+	if err := checkJSONValue("", rel.Props, true); err != nil {
+		return rel, "", err
+	}
 	return rel, "", nil
 }
 
@@ -80,6 +83,9 @@ func ImportRelation(obj map[string]any, line int, lim Limits, now time.Time) (Re
 		}
 		rel.Props = rel.Type.KeepProps(props)
 		if err := lim.OrDefaults().CheckObject("'properties'", rel.Props); err != nil {
+			return fail("%s", ErrorMessage(err))
+		}
+		if err := checkJSONValue("properties", rel.Props, true); err != nil {
 			return fail("%s", ErrorMessage(err))
 		}
 	}

@@ -13,7 +13,8 @@ func TestFormatTime(t *testing.T) {
 		in   time.Time
 		want string
 	}{
-		{"zero time is empty", time.Time{}, ""},
+		{"year 1 (Go's zero time) is a time like any other", time.Time{}, "0001-01-01T00:00:00+00:00"},
+		{"the last microsecond of year 9999", time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), "9999-12-31T23:59:59.999999+00:00"},
 		{"whole seconds have no fraction", time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), "2026-01-02T03:04:05+00:00"},
 		{"microseconds", time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC), "2026-01-02T03:04:05.123456+00:00"},
 		{"one microsecond keeps six digits", time.Date(2026, 1, 2, 3, 4, 5, 1000, time.UTC), "2026-01-02T03:04:05.000001+00:00"},
@@ -58,6 +59,11 @@ func TestParseTime(t *testing.T) {
 		{"20260102T030405", "2026-01-02T03:04:05+00:00"},
 		{"20260102T0304", "2026-01-02T03:04:00+00:00"},
 		{"  2026-01-02T03:04:05Z  ", "2026-01-02T03:04:05+00:00"},
+		{"0001-01-01", "0001-01-01T00:00:00+00:00"},
+		{"0001-01-01T00:00:00+00:00", "0001-01-01T00:00:00+00:00"},
+		{"9999-12-31T23:59:59.999999", "9999-12-31T23:59:59.999999+00:00"},
+		{"9999-12-31T23:59:59.9999999", "9999-12-31T23:59:59.999999+00:00"},
+		{"0001-01-01T05:00:00+05:00", "0001-01-01T00:00:00+00:00"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -90,9 +96,63 @@ func TestParseTimeRejects(t *testing.T) {
 	for _, in := range []string{
 		"", "   ", "junk", "yesterday", "2026-1-2", "2026-13-01", "2026-02-30", "2026-01-02T25:00:00",
 		"2026-01-02T03:04:05+25:00", "02/01/2026", "1735689600", "2026-01-02T03:04:05Zjunk", "2026",
+		// Outside years 1 to 9999 in UTC, directly or by the offset.
+		"0000-01-01", "0000-12-31T23:59:59Z", "0001-01-01T00:00:00+00:01", "9999-12-31T23:59:59-00:01",
+		"10000-01-01", "-0001-01-01",
 	} {
 		if got, err := ParseTime(in); err == nil {
 			t.Errorf("ParseTime(%q) = %v, want an error", in, got)
+		}
+	}
+}
+
+// Every time ParseTime accepts formats to a string it reads back as the
+// same instant: what an export writes, an import reads.
+func TestParseTimeRoundTripsAtTheEdges(t *testing.T) {
+	for _, in := range []string{"0001-01-01", "0001-01-01T00:00:00.000001Z", "9999-12-31T23:59:59.999999Z", "2026-06-01T12:00:00+14:00"} {
+		first, err := ParseTime(in)
+		if err != nil {
+			t.Fatalf("ParseTime(%q): %v", in, err)
+		}
+		again, err := ParseTime(FormatTime(first))
+		if err != nil || !again.Equal(first) {
+			t.Errorf("ParseTime(FormatTime(%q)) = %v, %v; want %v", in, again, err, first)
+		}
+	}
+}
+
+func TestBack(t *testing.T) {
+	now := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
+	tests := []struct {
+		n    int64
+		unit string
+		want string // "" when refused
+	}{
+		{3, "hour", "2026-12-06T05:00:00+00:00"},
+		{49, "hour", "2026-12-04T07:00:00+00:00"},
+		{2, "day", "2026-12-04T08:00:00+00:00"},
+		{2, "week", "2026-11-22T08:00:00+00:00"},
+		{13, "month", "2025-11-06T08:00:00+00:00"},
+		{2025, "year", "0001-12-06T08:00:00+00:00"},
+		// 3,000,000 hours overflowed a time.Duration into a window after now.
+		{3000000, "hour", "1684-09-09T08:00:00+00:00"},
+		{2026, "year", ""},
+		{MaxBack("hour") + 1, "hour", ""},
+		{MaxBack("day"), "day", ""},
+		{1 << 62, "month", ""},
+		{-1, "day", ""},
+		{1, "fortnight", ""},
+	}
+	for _, tt := range tests {
+		got, ok := Back(now, tt.n, tt.unit)
+		if tt.want == "" {
+			if ok {
+				t.Errorf("Back(%d %s) = %v, want refused", tt.n, tt.unit, got)
+			}
+			continue
+		}
+		if !ok || FormatTime(got) != tt.want {
+			t.Errorf("Back(%d %s) = %s, %v; want %s", tt.n, tt.unit, FormatTime(got), ok, tt.want)
 		}
 	}
 }

@@ -327,9 +327,9 @@ func TestMemoryStore(t *testing.T) {
 	})
 
 	t.Run("tags", func(t *testing.T) {
-		id := s.Store(tok, map[string]any{"content": "tagged", "tags": []string{"Alpha", "Project/AutoMem:api", ""}})
+		id := s.Store(tok, map[string]any{"content": "tagged", "tags": []string{"Alpha", "Project/AutoMem:api"}})
 		m := mtGet(t, s, tok, id)
-		mtJSON(t, "tags", m["tags"], `["Alpha","Project/AutoMem:api",""]`)
+		mtJSON(t, "tags", m["tags"], `["Alpha","Project/AutoMem:api"]`)
 		mtJSON(t, "tag_prefixes", m["tag_prefixes"], `["alpha","project","project:automem","project:automem:api"]`)
 
 		id = s.Store(tok, map[string]any{"content": "single tag", "tags": "x,y"})
@@ -508,32 +508,51 @@ func TestMemoryBatch(t *testing.T) {
 		mtExpectStats(t, s, "batch", mtCounts{3, 0, 3})
 	})
 
-	t.Run("lenient items", func(t *testing.T) {
-		before := time.Now().UTC()
+	// Items take a single store's fields and rules (issue 10): AutoMem
+	// ignored t_valid, t_invalid and embedding and forgave a bad timestamp.
+	t.Run("items follow the store's rules", func(t *testing.T) {
+		before := mtStats(t, s, "batch")
+		for _, c := range []struct {
+			item map[string]any
+			want string
+		}{
+			{map[string]any{"content": "bad timestamp", "timestamp": "not a date"}, "Memory at index 1: Invalid timestamp"},
+			{map[string]any{"content": "bad metadata", "metadata": "not an object"}, "Memory at index 1: 'metadata' must be an object"},
+			{map[string]any{"content": "bad validity", "t_valid": "2024-01-01", "t_invalid": "2023-01-01"}, "Memory at index 1: 't_invalid'"},
+			{map[string]any{"content": "bad embedding", "embedding": []float64{1, 2}}, "Memory at index 1: Embedding must contain exactly 768 values"},
+		} {
+			s.As(tok, "POST", "/memory/batch", map[string]any{"memories": []any{map[string]any{"content": "fine"}, c.item}}).ExpectError(t, 400, c.want)
+		}
+		mtExpectStats(t, s, "batch", before)
+
+		vec := make([]float64, 768)
+		vec[7] = 1
 		r := s.As(tok, "POST", "/memory/batch", map[string]any{"memories": []any{
-			map[string]any{"content": "bad timestamp becomes now", "timestamp": "not a date"},
-			map[string]any{"content": "bad metadata becomes empty", "metadata": "not an object"},
-			map[string]any{"content": "validity fields ignored", "timestamp": "2024-01-01T00:00:00Z",
+			map[string]any{"content": "validity fields honoured", "timestamp": "2024-01-01T00:00:00Z",
 				"t_valid": "2023-01-01T00:00:00Z", "t_invalid": "2023-06-01T00:00:00Z",
-				"updated_at": "2025-01-01T00:00:00Z", "last_accessed": "2025-01-01T00:00:00Z",
-				"id": "11111111-1111-4111-8111-111111111111"},
+				"updated_at": "2025-01-01T00:00:00Z", "last_accessed": "2025-01-02T00:00:00Z",
+				"id": "11111111-1111-4111-8111-111111111111", "embedding": vec},
 		}}).Expect(t, 201)
-		after := time.Now().UTC()
 		got := mtStrs(t, r.Body["memory_ids"])
-		m := mtGet(t, s, tok, got[0])
-		mtWithin(t, "lenient timestamp", mtTime(t, m["timestamp"]), before, after)
-		m = mtGet(t, s, tok, got[1])
-		mtJSON(t, "lenient metadata", m["metadata"], `{}`)
-		if got[2] == "11111111-1111-4111-8111-111111111111" {
+		if got[0] == "11111111-1111-4111-8111-111111111111" {
 			t.Errorf("batch used the client id")
 		}
-		m = mtGet(t, s, tok, got[2])
-		if m["t_valid"] != "2024-01-01T00:00:00+00:00" || m["t_invalid"] != nil || m["updated_at"] != "2024-01-01T00:00:00+00:00" {
-			t.Errorf("batch must ignore t_valid/t_invalid/updated_at: %v", m)
+		m := mtGet(t, s, tok, got[0])
+		if m["t_valid"] != "2023-01-01T00:00:00+00:00" || m["t_invalid"] != "2023-06-01T00:00:00+00:00" || m["updated_at"] != "2025-01-01T00:00:00+00:00" {
+			t.Errorf("batch must keep t_valid/t_invalid/updated_at: %v", m)
 		}
-		// The ignored t_invalid did not hide it from recall.
-		rr := mtRecall(t, s, tok, "query", "validity fields ignored", "limit", "1")
-		mtList(t, "recall of batch item", ids(rr), got[2])
+		// The given embedding is the memory's vector: recall by it finds the
+		// memory, expired or not, with a perfect vector score.
+		q := make([]string, 768)
+		for i := range q {
+			q[i] = "0"
+		}
+		q[7] = "1"
+		rr := mtRecall(t, s, tok, "embedding", strings.Join(q, ","), "state_mode", "history", "limit", "1", "adaptive_floor", "false")
+		rows := mtRows(t, rr)
+		if len(rows) != 1 || rows[0]["id"] != got[0] || !mtNear(mtNum(t, mtObj(t, rows[0]["score_components"])["vector"]), 1, 1e-4) {
+			t.Errorf("recall by the batch item's embedding: %s", rr.Raw)
+		}
 	})
 
 	t.Run("500 items is the limit", func(t *testing.T) {
@@ -604,10 +623,12 @@ func TestMemoryPatchDelete(t *testing.T) {
 		r := s.As(tok, "GET", "/memory/by-tag"+Q("tags", "beta:gamma"), nil).Expect(t, 200)
 		mtList(t, "by-tag beta:gamma", mtIDs(t, r.Body["memories"]), id)
 
-		patch(t, map[string]any{"tags": []any{1, "ok", nil, "Fine"}})
+		// AutoMem dropped non-strings from the list (and {"tags": 5} wiped
+		// the tags); a wrong type is refused and changes nothing.
+		s.As(tok, "PATCH", "/memory/"+id, map[string]any{"tags": []any{1, "ok", nil, "Fine"}}).ExpectError(t, 400, "'tags' must be a list of strings")
+		s.As(tok, "PATCH", "/memory/"+id, map[string]any{"tags": 5}).ExpectError(t, 400, "'tags' must be a list of strings")
 		m = mtGet(t, s, tok, id)
-		mtJSON(t, "lenient list tags", m["tags"], `["ok","Fine"]`)
-		mtJSON(t, "lenient list tag_prefixes", m["tag_prefixes"], `["ok","fine"]`)
+		mtJSON(t, "tags after refused patches", m["tags"], `["alpha","Beta:Gamma"]`)
 	})
 
 	t.Run("updated_at kept unless sent", func(t *testing.T) {
@@ -645,8 +666,8 @@ func TestMemoryPatchDelete(t *testing.T) {
 	})
 
 	t.Run("t_invalid set and cleared", func(t *testing.T) {
-		patch(t, map[string]any{"t_invalid": "2020-01-01T00:00:00Z"})
-		if m := mtGet(t, s, tok, id); m["t_invalid"] != "2020-01-01T00:00:00+00:00" {
+		patch(t, map[string]any{"t_invalid": "2024-06-01T00:00:00Z"})
+		if m := mtGet(t, s, tok, id); m["t_invalid"] != "2024-06-01T00:00:00+00:00" {
 			t.Errorf("t_invalid = %v", m["t_invalid"])
 		}
 		mtSet(t, "recall hides the expired memory", ids(mtRecall(t, s, tok, "limit", "10", "adaptive_floor", "false")), other)

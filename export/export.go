@@ -158,6 +158,9 @@ func Read(raw []byte, lim mnemo.Limits, now time.Time) (*File, error) {
 		if dec.More() {
 			return nil, LineError(lineNo, "unexpected data after the JSON object (one object per line)")
 		}
+		if err := mnemo.CheckJSONText(line); err != nil {
+			return nil, LineError(lineNo, "%s", mnemo.ErrorMessage(err))
+		}
 		if !header {
 			header = true
 			var err error

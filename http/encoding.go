@@ -17,7 +17,8 @@ import (
 // says: the seed's curl -d examples send JSON as form-urlencoded. An empty
 // or non-object body yields a nil map and no error, so that the service
 // can say what it needs in AutoMem's words; broken JSON is a 400 naming
-// the problem.
+// the problem, and so is text the decoder would silently change (invalid
+// UTF-8, a lone surrogate escape), which only the raw body shows.
 func (s *Server) readJSONObject(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
 	raw, err := s.readBody(w, r)
 	if err != nil || len(bytes.TrimSpace(raw)) == 0 {
@@ -26,10 +27,16 @@ func (s *Server) readJSONObject(w http.ResponseWriter, r *http.Request) (map[str
 	var v any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&v); err != nil {
+		if named := mnemo.NumberOutOfRange(raw); named != nil {
+			return nil, named
+		}
 		return nil, mnemo.Errorf(mnemo.EINVALID, "Request body is not valid JSON: %v", jsonProblem(err))
 	}
 	if dec.More() {
 		return nil, mnemo.Errorf(mnemo.EINVALID, "Request body is not valid JSON: unexpected data after the JSON value")
+	}
+	if err := mnemo.CheckJSONText(raw); err != nil {
+		return nil, err
 	}
 	obj, _ := v.(map[string]any)
 	return obj, nil

@@ -60,6 +60,11 @@ func (s *Server) mcpHandler() http.Handler {
 			if err == nil && opening {
 				err = mcp.CheckOpening(raw)
 			}
+			if err == nil {
+				// The SDK would decode invalid UTF-8 and lone surrogates in
+				// a tool's arguments to U+FFFD: only the raw text shows them.
+				err = mnemo.CheckJSONText(raw)
+			}
 			if err != nil {
 				s.error(w, r, err)
 				return

@@ -102,6 +102,10 @@ func (s *Server) handleRegisterClient(w http.ResponseWriter, r *http.Request) {
 		s.oauthError(w, r, &mnemo.OAuthError{Code: "invalid_client_metadata", Description: "a JSON object with redirect_uris is required"})
 		return
 	}
+	if err := mnemo.CheckJSONText(raw); err != nil {
+		s.oauthError(w, r, &mnemo.OAuthError{Code: "invalid_client_metadata", Description: mnemo.ErrorMessage(err)})
+		return
+	}
 	c, err := s.svc.OAuth.RegisterClient(r.Context(), body, s.clientAddr(r))
 	if err != nil {
 		s.oauthError(w, r, err)

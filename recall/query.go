@@ -229,6 +229,10 @@ func (p *params) parse(cfg Config, dim int, now time.Time) (*Query, error) {
 	if s := p.text("time_query", "time"); s != "" {
 		q.TimeQuery = s
 		w, parsed := ParseTimeQuery(q.TimeQuery, now)
+		if parsed && !w.InRange() {
+			return nil, mnemo.Errorf(mnemo.EINVALID, "'time_query' %q reaches outside years 0001 to 9999: it may go back at most %d hours, %d days, %d weeks, %d months or %d years, and no further than year 1",
+				q.TimeQuery, mnemo.MaxBack("hour"), mnemo.MaxBack("day"), mnemo.MaxBack("week"), mnemo.MaxBack("month"), mnemo.MaxBack("year"))
+		}
 		q.Window, q.TimeQueryUnparsed = w, !parsed
 	}
 	if s, ok := first(v, "start"); ok && strings.TrimSpace(s) != "" {

@@ -1,6 +1,7 @@
 package recall
 
 import (
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -78,26 +79,25 @@ func ParseTimeQuery(expr string, now time.Time) (w Window, ok bool) {
 		return win(now.AddDate(0, 0, -7), now)
 	}
 	if m := reLastN.FindStringSubmatch(s); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return win(back(now, n, m[2]), now)
+		return win(back(now, count(m[1]), m[2]), now)
 	}
 	if m := reAgo.FindStringSubmatch(s); m != nil {
-		n := 1
-		if v, err := strconv.Atoi(m[1]); err == nil {
-			n = v
+		n := int64(1)
+		if m[1] != "a" && m[1] != "an" && m[1] != "one" {
+			n = count(m[1])
 		}
 		switch m[2] {
 		case "day":
-			d := day.AddDate(0, 0, -n)
+			d := back(day, n, "day")
 			return win(d, d.AddDate(0, 0, 1))
 		case "week":
-			mon := monday(day).AddDate(0, 0, -7*n)
+			mon := back(monday(day), n, "week")
 			return win(mon, mon.AddDate(0, 0, 7))
 		case "month":
-			first := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -n, 0)
+			first := back(time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC), n, "month")
 			return win(first, first.AddDate(0, 1, 0))
 		case "year":
-			jan := time.Date(now.Year()-n, 1, 1, 0, 0, 0, 0, time.UTC)
+			jan := back(time.Date(now.Year(), 1, 1, 0, 0, 0, 0, time.UTC), n, "year")
 			return win(jan, jan.AddDate(1, 0, 0))
 		}
 	}
@@ -159,16 +159,30 @@ func monday(day time.Time) time.Time {
 	return day.AddDate(0, 0, -((int(day.Weekday()) + 6) % 7))
 }
 
-func back(now time.Time, n int, unit string) time.Time {
-	switch unit {
-	case "hour":
-		return now.Add(-time.Duration(n) * time.Hour)
-	case "day":
-		return now.AddDate(0, 0, -n)
-	case "week":
-		return now.AddDate(0, 0, -7*n)
-	case "month":
-		return now.AddDate(0, -n, 0)
+// count reads the N of an expression; a number too long for int64 is
+// beyond every bound of mnemo.Back, not zero.
+func count(digits string) int64 {
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil {
+		return math.MaxInt64
 	}
-	return now.AddDate(-n, 0, 0)
+	return n
+}
+
+// beforeYear1 is the start of a window that reaches back past year 1: the
+// caller refuses a window outside years 1 to 9999 (WindowInRange).
+var beforeYear1 = mnemo.MinTime.Add(-time.Nanosecond)
+
+// back is now minus n units, without overflow: beforeYear1 when that
+// falls before year 1 or n is beyond mnemo.MaxBack.
+func back(now time.Time, n int64, unit string) time.Time {
+	if t, ok := mnemo.Back(now, n, unit); ok {
+		return t
+	}
+	return beforeYear1
+}
+
+// InRange reports whether both of w's bounds lie within years 1 to 9999.
+func (w Window) InRange() bool {
+	return (w.Start == nil || mnemo.InTimeRange(*w.Start)) && (w.End == nil || mnemo.InTimeRange(*w.End))
 }

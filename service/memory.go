@@ -124,7 +124,7 @@ func (s *Service) StoreMemories(ctx context.Context, items []any) (*mnemo.BatchR
 	now := s.now()
 	mems := make([]*mnemo.Memory, len(items))
 	for i, it := range items {
-		if mems[i], err = mnemo.NewBatchMemory(it, i, now, s.cfg.Limits); err != nil {
+		if mems[i], err = mnemo.NewBatchMemory(it, i, now, s.cfg.Limits, s.embedder.Dim()); err != nil {
 			return nil, err
 		}
 	}
@@ -234,11 +234,11 @@ func (s *Service) UpdateMemory(ctx context.Context, id string, fields map[string
 	if err != nil {
 		return nil, err
 	}
-	changed, err := mnemo.ApplyPatch(m, fields, s.cfg.Limits)
+	changed, err := mnemo.ApplyPatch(m, fields, s.cfg.Limits, s.embedder.Dim())
 	if err != nil {
 		return nil, err
 	}
-	if changed {
+	if changed || m.Embedding != nil {
 		if _, err := s.embed(ctx, req, []*mnemo.Memory{m}); err != nil {
 			m.Embedding = []float32{} // the old vector describes the old content
 		}
@@ -272,6 +272,9 @@ func (s *Service) DeleteMemory(ctx context.Context, id string) (*mnemo.DeleteRes
 func (s *Service) cleanTags(tags []string) ([]string, error) {
 	var out []string
 	for _, t := range tags {
+		if err := mnemo.CheckText("'tags'", t); err != nil {
+			return nil, err
+		}
 		if t = strings.TrimSpace(t); t != "" {
 			out = append(out, t)
 		}

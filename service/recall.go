@@ -19,6 +19,9 @@ func (s *Service) Recall(ctx context.Context, params url.Values) (*mnemo.RecallR
 	if err != nil {
 		return nil, err
 	}
+	if err := mnemo.CheckQuery(params); err != nil {
+		return nil, err
+	}
 	q, err := recall.ParseQuery(params, s.cfg.Recall, s.cfg.Limits, s.embedder.Dim(), s.now())
 	if err != nil {
 		return nil, err
@@ -43,6 +46,12 @@ const relatedVisitLimit = 1000
 func (s *Service) Related(ctx context.Context, id string, params url.Values) (*mnemo.RelatedResult, error) {
 	req, err := s.request(ctx, mnemo.ScopeRead)
 	if err != nil {
+		return nil, err
+	}
+	if err := mnemo.CheckQuery(params); err != nil {
+		return nil, err
+	}
+	if err := mnemo.CheckText("'memory_id'", id); err != nil {
 		return nil, err
 	}
 	id = strings.TrimSpace(id)
