@@ -250,3 +250,99 @@ func TestStoreOnFullDisk(t *testing.T) {
 		t.Fatalf("stats after reopening: %+v, %v; want %d memories", s, err, acked-2)
 	}
 }
+
+// fillDisk writes a file in dir until the file system is full.
+func fillDisk(t *testing.T, dir string) {
+	t.Helper()
+	f, err := os.Create(filepath.Join(dir, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+}
+
+// TestRegistryFlushOnFullDisk: usage a flush cannot write is kept, shown,
+// and written by a later flush, and Close writes it even when it is the
+// one that finds the disk full.
+func TestRegistryFlushOnFullDisk(t *testing.T) {
+	ctx := context.Background()
+	// Enough rows that the flush needs new pages, not those of a WAL
+	// written before.
+	rows := make([]mnemo.Usage, 20000)
+	for i := range rows {
+		rows[i] = mnemo.Usage{TenantID: "acme", Day: "2026-12-06", Kind: fmt.Sprintf("kind-%05d", i), Count: int64(i + 1)}
+	}
+	open := func(t *testing.T) (string, *Registry, *Disk) {
+		dir := mountTmpfs(t, 12<<20)
+		d, err := OpenDisk(dir, 4<<20, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := OpenRegistry(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() }) // before the file system is unmounted
+		// No background flush: the test decides when one runs.
+		close(r.stop)
+		<-r.done
+		r.stop = make(chan struct{})
+		r.SetDisk(d)
+		fillDisk(t, dir)
+		if err := r.AddUsage(ctx, rows); err != nil {
+			t.Fatal(err)
+		}
+		return dir, r, d
+	}
+	onDisk := func(t *testing.T, dir string) {
+		t.Helper()
+		r, err := OpenRegistry(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		got, err := r.Usage(ctx, "acme", "2026-12-06", "2026-12-06")
+		if err != nil || len(got) != len(rows) || got[0] != rows[0] || got[len(rows)-1] != rows[len(rows)-1] {
+			t.Fatalf("usage after reopening: %d rows, %v", len(got), err)
+		}
+	}
+
+	t.Run("flush", func(t *testing.T) {
+		dir, r, d := open(t)
+		if err := r.Flush(ctx); mnemo.ErrorCode(err) != mnemo.EFULL {
+			t.Fatalf("flush on the full disk: %v", err)
+		}
+		if !d.Full() {
+			t.Fatal("the disk is not full after the flush found it full")
+		}
+		if got, err := r.Usage(ctx, "acme", "2026-12-06", "2026-12-06"); err != nil || len(got) != len(rows) {
+			t.Fatalf("usage after a failed flush: %d rows, %v", len(got), err)
+		}
+		if err := r.Flush(ctx); err != nil {
+			t.Fatalf("flush on the released reserve: %v", err)
+		}
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		onDisk(t, dir)
+	})
+	t.Run("close", func(t *testing.T) {
+		dir, r, d := open(t)
+		if err := r.Close(); err != nil {
+			t.Fatalf("close on the full disk: %v", err)
+		}
+		if !d.Full() {
+			t.Fatal("the disk is not full after closing on it")
+		}
+		onDisk(t, dir)
+	})
+}
