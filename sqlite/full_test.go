@@ -277,7 +277,7 @@ func TestRegistryFlushOnFullDisk(t *testing.T) {
 	ctx := context.Background()
 	// Enough rows that the flush needs new pages, not those of a WAL
 	// written before.
-	rows := make([]mnemo.Usage, 20000)
+	rows := make([]mnemo.Usage, 5000)
 	for i := range rows {
 		rows[i] = mnemo.Usage{TenantID: "acme", Day: "2026-12-06", Kind: fmt.Sprintf("kind-%05d", i), Count: int64(i + 1)}
 	}
