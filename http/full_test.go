@@ -54,6 +54,8 @@ func TestFullDiskIsNotAnErrorPerRequest(t *testing.T) {
 	if err != nil || !res.IsError || fmt.Sprint(res.Content[0].(*sdk.TextContent).Text) != "507: The server's disk is full" {
 		t.Fatalf("store_memory on a full disk: %v %+v", err, res)
 	}
+	session.Close()
+	ts.Close() // waits for the handlers, which log after they answer
 	if strings.Contains(logs.String(), `"level":"ERROR"`) {
 		t.Fatalf("a refusal on a full disk is logged as an ERROR:\n%s", logs.String())
 	}
