@@ -213,7 +213,11 @@ func (r *Registry) run() {
 		case <-t.C:
 			err := r.Flush(context.Background())
 			if err != nil && !failing {
-				r.logger.Error("flush registry counters; kept for the next flush", "err", err)
+				level := slog.LevelError
+				if mnemo.ErrorCode(err) == mnemo.EFULL {
+					level = slog.LevelWarn // the disk logs that it is full, once
+				}
+				r.logger.Log(context.Background(), level, "flush registry counters; kept for the next flush", "err", err)
 			} else if err == nil && failing {
 				r.logger.Info("registry counters flushed again")
 			}
