@@ -61,11 +61,6 @@ func (r *Registry) dataDisk() *Disk {
 // reserveName is the reserve file in the data directory.
 const reserveName = "disk-reserve"
 
-// DefaultDiskReserve is the reserve's default size: room for deletes, the
-// usage flush and checkpoints of many tenants, and small beside any disk
-// that holds a data directory.
-const DefaultDiskReserve = 64 << 20
-
 // minFree is the free space below which an I/O error of SQLite counts as
 // a full disk (SQLite reports a failed growth of its shared-memory file
 // as an I/O error, whatever the cause), and the least free space at which
@@ -103,12 +98,12 @@ func OpenDisk(dataDir string, reserve int64, logger *slog.Logger) (*Disk, error)
 	return d, nil
 }
 
-// makeReserve writes the reserve file unless it is there. It is written
-// with random bytes, not allocated: a file system that compresses would
-// store zeros in no space at all. It goes to a temporary name first, so a
-// crash never leaves a short reserve that looks whole.
+// makeReserve writes the reserve file unless it is there, whole. It is
+// written with random bytes, not allocated: a file system that compresses
+// would store zeros in no space at all. It goes to a temporary name
+// first, and one whose blocks a crash left unwritten is written again.
 func (d *Disk) makeReserve() error {
-	if fi, err := os.Stat(d.path); err == nil && fi.Size() == d.reserve {
+	if fi, err := os.Stat(d.path); err == nil && fi.Size() == d.reserve && allocatedBytes(fi) >= d.reserve {
 		return nil
 	}
 	tmp := d.path + ".tmp"
@@ -132,7 +127,7 @@ func writeRandom(path string, size int64) error {
 	r.Read(buf)
 	// No fsync: written, the space is taken (a file system that delays
 	// allocation still reserves it), and a reserve a crash cut short is
-	// made again at the next start.
+	// made again at the next start (see makeReserve).
 	for left := size; left > 0 && err == nil; left -= int64(len(buf)) {
 		_, err = f.Write(buf[:min(left, int64(len(buf)))])
 	}

@@ -138,9 +138,25 @@ func TestDiskReserve(t *testing.T) {
 		t.Fatalf("the recovery is not logged:\n%s", log)
 	}
 
-	// Opened again: the reserve is kept; with 0, it is removed.
+	// Opened again: the reserve is kept, unless a crash left it without
+	// its blocks (sparse); with 0, it is removed.
 	if _, err := OpenDisk(dir, reserve, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, reserve); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenDisk(dir, reserve, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || allocatedBytes(fi) < reserve {
+		t.Fatalf("a sparse reserve is kept: %v, %v", fi, err)
 	}
 	if _, err := OpenDisk(dir, 0, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
