@@ -168,6 +168,7 @@ type HealthResult struct {
 	Timestamp        string         `json:"timestamp"`
 	Graph            *string        `json:"graph"`
 	TenantID         string         `json:"tenant_id,omitempty"`
+	Disk             string         `json:"disk"` // "ok", or "full": new data refused until space returns (status "degraded")
 }
 
 // CreatedTenant is a new tenant with its first key and that key's token,

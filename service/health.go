@@ -20,7 +20,13 @@ func (s *Service) Health(ctx context.Context, c *mnemo.Caller) *mnemo.HealthResu
 		VectorDimensions: map[string]any{"configured": dim, "effective": dim, "collection": nil, "mismatch": false},
 		Embedding:        map[string]any{"model": s.embedder.Model(), "backlog": backlog},
 		Enrichment:       map[string]any{"status": "stopped", "queue_depth": 0, "pending": 0, "inflight": 0, "processed": 0, "failed": 0},
-		Timestamp:        mnemo.FormatTime(s.now())}
+		Timestamp:        mnemo.FormatTime(s.now()), Disk: "ok"}
+	defer func() {
+		// Last: a full disk degrades every answer, whatever the tenant's.
+		if s.cfg.DiskFull != nil && s.cfg.DiskFull() {
+			h.Status, h.Disk = "degraded", "full"
+		}
+	}()
 	if c == nil {
 		return h
 	}

@@ -78,6 +78,9 @@ type Config struct {
 	// Backlog reports how many memories, over all tenants, wait for a
 	// vector (nil: none tracked).
 	Backlog func() int64
+	// DiskFull reports whether the data directory's disk is full, which
+	// /health shows (nil: not watched).
+	DiskFull func() bool
 	// Now is the clock (nil: the system's, in UTC); tests set it.
 	Now func() time.Time
 }

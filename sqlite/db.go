@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
@@ -29,6 +30,8 @@ type db struct {
 	wmu        sync.Mutex
 	queue      []*pendingWrite // writes waiting for a transaction
 	committing bool            // a write is committing the queue
+
+	disk atomic.Pointer[Disk] // tells a full disk apart (see Disk.check); nil: none watched
 }
 
 // stmts is a connection pool that keeps the statements it runs prepared,
@@ -336,7 +339,7 @@ func (d *db) commit(group []*pendingWrite) {
 		}
 	}
 	for _, p := range group {
-		p.finish(d.run([]*pendingWrite{p}))
+		p.finish(d.disk.Load().check(d.run([]*pendingWrite{p})))
 	}
 }
 

@@ -242,6 +242,11 @@ func OpenRegistry(ctx context.Context, dataDir string) (*Registry, error) {
 // interval of them is lost in a crash), from the next flush on.
 func (r *Registry) SetFlushInterval(d time.Duration) { r.every.Store(int64(max(d, time.Millisecond))) }
 
+// SetDisk sets the data directory's disk, which the registry's writes and
+// those of tenant stores opened from now on report a full disk to, and
+// which refuses new data while it is full. Call it before NewStores.
+func (r *Registry) SetDisk(d *Disk) { r.db.disk.Store(d) }
+
 // SetLogger sets where failed flushes are reported.
 func (r *Registry) SetLogger(l *slog.Logger) { r.logger = l }
 
@@ -249,14 +254,23 @@ func (r *Registry) run() {
 	defer close(r.done)
 	t := time.NewTimer(time.Duration(r.every.Load()))
 	defer t.Stop()
+	failing := false // a failure is logged when it starts and ends, not every interval
 	for {
 		select {
 		case <-r.stop:
 			return
 		case <-t.C:
-			if err := r.Flush(context.Background()); err != nil {
-				r.logger.Error("flush registry counters; kept for the next flush", "err", err)
+			err := r.Flush(context.Background())
+			if err != nil && !failing {
+				level := slog.LevelError
+				if mnemo.ErrorCode(err) == mnemo.EFULL {
+					level = slog.LevelWarn // the disk logs that it is full, once
+				}
+				r.logger.Log(context.Background(), level, "flush registry counters; kept for the next flush", "err", err)
+			} else if err == nil && failing {
+				r.logger.Info("registry counters flushed again")
 			}
+			failing = err != nil
 			t.Reset(time.Duration(r.every.Load()))
 		}
 	}
@@ -269,6 +283,11 @@ func (r *Registry) Close() error {
 		close(r.stop)
 		<-r.done
 		r.closeErr = r.Flush(context.Background())
+		if mnemo.ErrorCode(r.closeErr) == mnemo.EFULL {
+			// Finding the disk full released the reserve: the flush has
+			// room now, and what it holds is lost if it fails here.
+			r.closeErr = r.Flush(context.Background())
+		}
 		if e := r.db.close(); r.closeErr == nil {
 			r.closeErr = e
 		}
@@ -354,6 +373,9 @@ func fromNullMicros(v sql.NullInt64) *time.Time {
 // CreateTenant inserts t and its first key in one transaction, so a tenant
 // never exists without a way in. A taken id or token is a 409.
 func (r *Registry) CreateTenant(ctx context.Context, t *mnemo.Tenant, key *mnemo.Key, keyHash []byte) error {
+	if err := r.db.disk.Load().refuse(); err != nil {
+		return err
+	}
 	return r.db.write(ctx, func(tx *txn) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM tenants WHERE id = ?`, t.ID).Scan(&n); err != nil {

@@ -156,6 +156,9 @@ func (s *Store) Unembedded(ctx context.Context, limit int) ([]*mnemo.Memory, err
 
 // SetEmbedding stores the vector of an existing memory.
 func (s *Store) SetEmbedding(ctx context.Context, id string, vec []float32, model string) error {
+	if err := s.db.disk.Load().refuse(); err != nil {
+		return err // a vector is new data; the backfill tries again
+	}
 	_, err := s.write(ctx, mnemo.Quotas{}, func(tx *txn, changes *[]indexChange) error {
 		var rid int64
 		if err := tx.QueryRowContext(ctx, `SELECT rid FROM memories WHERE id = ?`, id).Scan(&rid); err != nil {

@@ -119,6 +119,9 @@ const mergeRelation = `INSERT INTO relations (src, dst, type, strength, props, u
 // set, is stored with its EmbeddingModel. It returns the ids created, in
 // order, and how many relations are new.
 func (s *Store) Import(ctx context.Context, mems []*mnemo.Memory, rels []mnemo.Relation, quotas mnemo.Quotas) (created []string, relationsCreated int, err error) {
+	if err := s.db.disk.Load().refuse(); err != nil {
+		return nil, 0, err
+	}
 	_, err = s.write(ctx, quotas, func(tx *txn, changes *[]indexChange) error {
 		created, relationsCreated = nil, 0
 		rids := map[string]int64{}

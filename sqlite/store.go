@@ -275,6 +275,9 @@ func upsertVector(ctx context.Context, tx *txn, rid int64, vec []float32, model 
 
 // Write applies w in one transaction: all of it or nothing.
 func (s *Store) Write(ctx context.Context, w mnemo.Write, quotas mnemo.Quotas) (mnemo.TenantStats, error) {
+	if err := s.db.disk.Load().refuse(); err != nil {
+		return mnemo.TenantStats{}, err
+	}
 	return s.write(ctx, quotas, func(tx *txn, changes *[]indexChange) error {
 		for _, m := range w.Create {
 			if err := s.insert(ctx, tx, m, changes); err != nil {

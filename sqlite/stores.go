@@ -140,7 +140,7 @@ func (p *Stores) Create(ctx context.Context, tenantID string) error {
 		return err
 	}
 	if err := os.Mkdir(dir, 0o700); err != nil {
-		return err
+		return p.registry.dataDisk().check(err)
 	}
 	st, release, err := p.Open(ctx, tenantID)
 	if err != nil {
@@ -201,8 +201,9 @@ func (p *Stores) openStore(ctx context.Context, e *entry) (*Store, error) {
 	// over with the next request, and never finish for a large tenant.
 	st, err := openStore(context.WithoutCancel(ctx), filepath.Join(dir, "memories.db"), p.model, p.dim, p.Limits, p.logger.With("tenant", e.id))
 	if err != nil {
-		return nil, err
+		return nil, p.registry.dataDisk().check(err)
 	}
+	st.db.disk.Store(p.registry.dataDisk())
 	st.logger = p.logger
 	st.onChange = func(ctx context.Context, s mnemo.TenantStats) {
 		p.mu.Lock()

@@ -21,6 +21,7 @@ var settings = []setting{
 	{Env: "HOST", Flag: "host", Default: "", Help: "address to bind; empty means every interface"},
 	{Env: "MNEMO_PUBLIC_URL", Flag: "public-url", Default: "", Help: "base URL clients use, e.g. https://memory.example.com, the OAuth issuer in metadata; set it in production (default: each request's scheme and Host, answered with Cache-Control: no-store and Vary: Host)"},
 	{Env: "MNEMO_DATA_DIR", Flag: "data-dir", Default: "./data", Help: "directory for registry.db and tenants/<id>/memories.db"},
+	{Env: "MNEMO_DISK_RESERVE", Flag: "disk-reserve", Default: "67108864", Help: "bytes (64 MiB) kept in a file in the data directory and released when the disk fills, so that deletes and usage still reach disk; new data resumes once this much and as much again (at least 1 MiB) is free; 0 keeps no reserve"},
 	{Env: "ADMIN_API_TOKEN", Default: "", Secret: true, Help: "operator token for /admin routes; unset closes them (403)"},
 	{Env: "AUTOMEM_API_TOKEN", Default: "", Secret: true, Help: "single-tenant migration: bind this token to a tenant named 'default'"},
 	{Env: "EMBEDDING_PROVIDER", Flag: "embedding-provider", Default: "auto", Help: "hash, openai, or auto (openai when OPENAI_API_KEY or OPENAI_BASE_URL is set, else hash)"},

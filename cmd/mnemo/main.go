@@ -331,10 +331,22 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		// 0600, but other users can list the tenants.
 		logger.Warn("the data directory is open to other users: chmod 700 it", "data_dir", dataDir, "mode", fi.Mode().Perm().String())
 	}
+	// The disk reserve comes first: a full disk found from here on has room
+	// for deletes and the registry's flush (see sqlite.Disk).
+	reserve, err := c.int("MNEMO_DISK_RESERVE")
+	if err != nil || reserve < 0 {
+		return fmt.Errorf("MNEMO_DISK_RESERVE must be 0 or more bytes, got %q", c["MNEMO_DISK_RESERVE"])
+	}
+	disk, err := sqlite.OpenDisk(dataDir, int64(reserve), logger)
+	if err != nil {
+		return err
+	}
+	scfg.DiskFull = disk.Full
 	registry, err := sqlite.OpenRegistry(ctx, dataDir)
 	if err != nil {
 		return err
 	}
+	registry.SetDisk(disk) // before NewStores: the stores it opens share it
 	defer func() {
 		if err := registry.Close(); err != nil { // its last flush: usage, counters, key touches
 			logger.Error("close the registry", "err", err)
