@@ -144,13 +144,17 @@ func TestFullDisk(t *testing.T) {
 		t.Fatalf("usage on the full disk: %v, want %d memories_stored", usage, len(acked))
 	}
 
-	// The full disk is one ERROR when it fills, not one per refusal.
+	// The disk filling is logged once; besides that, the only ERRORs are
+	// the refused requests, each with its cause.
 	if n := len(logLines(t, s, "the disk is full")); n != 1 {
 		t.Fatalf("the full disk was logged %d times:\n%s", n, s.Logs())
 	}
 	for _, e := range logLines(t, s, "") {
-		if e["level"] == "ERROR" && !strings.Contains(e["msg"].(string), "the disk is full") {
-			t.Fatalf("an ERROR besides the full disk: %v", e)
+		if e["level"] != "ERROR" || strings.Contains(e["msg"].(string), "the disk is full") {
+			continue
+		}
+		if e["status"] != float64(507) || e["msg"] == "request failed" && !strings.Contains(fmt.Sprint(e["err"]), "disk is full") {
+			t.Fatalf("an ERROR besides the full disk and its refusals: %v", e)
 		}
 	}
 

@@ -57,9 +57,7 @@ func outcome(o string) string {
 func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 	err = mnemo.Budget(r.Context(), err)
 	status := StatusCode(mnemo.ErrorCode(err))
-	// A full disk is logged when it fills and when it has space again
-	// (sqlite.Disk), not once per refused request.
-	if status >= 500 && status != http.StatusInsufficientStorage {
+	if status >= 500 {
 		s.logger.Error("request failed", "request_id", mnemo.RequestIDFromContext(r.Context()), "method", r.Method,
 			"path", r.URL.Path, "status", status, "err", err.Error())
 	}

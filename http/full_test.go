@@ -3,6 +3,7 @@ package http
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -22,9 +23,9 @@ func (fullMemories) StoreMemory(context.Context, map[string]any) (*mnemo.StoreRe
 	return nil, fmt.Errorf("write: %w", mnemo.Errorf(mnemo.EFULL, "The server's disk is full"))
 }
 
-// A full disk is a 507 with its message over HTTP and MCP, and not an
-// ERROR per request: the disk logs it once when it fills.
-func TestFullDiskIsNotAnErrorPerRequest(t *testing.T) {
+// A full disk is a 507 with its message over HTTP and MCP, and, like every
+// 5xx, an ERROR line with its cause and request id.
+func TestFullDiskIsLoggedWithItsCause(t *testing.T) {
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, nil))
 	s, svc := newTestServer(t, logger, func(svcs *Services) { svcs.Memories = fullMemories{svcs.Memories} })
@@ -56,10 +57,17 @@ func TestFullDiskIsNotAnErrorPerRequest(t *testing.T) {
 	}
 	session.Close()
 	ts.Close() // waits for the handlers, which log after they answer
-	if strings.Contains(logs.String(), `"level":"ERROR"`) {
-		t.Fatalf("a refusal on a full disk is logged as an ERROR:\n%s", logs.String())
+	var route, tool bool
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var e map[string]any
+		json.Unmarshal([]byte(line), &e)
+		if e["level"] != "ERROR" || e["request_id"] == nil || e["request_id"] == "" || !strings.Contains(fmt.Sprint(e["err"]), "disk is full") {
+			continue
+		}
+		route = route || e["msg"] == "request failed" && e["status"] == float64(507)
+		tool = tool || e["msg"] == "tool call failed" && e["code"] == mnemo.EFULL
 	}
-	if !strings.Contains(logs.String(), `"level":"WARN","msg":"request"`) || !strings.Contains(logs.String(), `"status":507`) {
-		t.Fatalf("the refused request is not logged as a WARN request line:\n%s", logs.String())
+	if !route || !tool {
+		t.Fatalf("the 507s are not logged at ERROR with their cause (route %v, tool %v):\n%s", route, tool, logs.String())
 	}
 }

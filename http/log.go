@@ -62,10 +62,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			attrs = append(attrs, "tenant", rec.tenant)
 		}
 		level := slog.LevelInfo
-		switch {
-		case rec.status == http.StatusInsufficientStorage:
-			level = slog.LevelWarn // a full disk is an ERROR once, when it fills (sqlite.Disk)
-		case rec.status >= 500:
+		if rec.status >= 500 {
 			level = slog.LevelError
 		}
 		s.logger.Log(r.Context(), level, "request", attrs...)

@@ -176,8 +176,7 @@ func (t *tools) toolError(ctx context.Context, err error) error {
 	err = mnemo.Budget(ctx, err)
 	code := mnemo.ErrorCode(err)
 	status := t.opts.ErrorStatus(code)
-	// A full disk is logged once when it fills (sqlite.Disk), not per call.
-	if code == mnemo.EINTERNAL || (status >= 500 && code != mnemo.EFULL) {
+	if code == mnemo.EINTERNAL || status >= 500 {
 		t.opts.Logger.Error("tool call failed", "request_id", mnemo.RequestIDFromContext(ctx), "code", code, "err", err)
 	}
 	return &apiError{code: code, status: status, message: mnemo.ErrorMessage(err)}
