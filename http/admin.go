@@ -92,7 +92,11 @@ func (s *Server) handleListTenants(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	withStats := strings.EqualFold(r.URL.Query().Get("include_stats"), "true") || r.URL.Query().Get("include_stats") == "1"
+	withStats, err := boolParam(r, "include_stats", false)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
 	tenants, total, err := s.svc.Tenants.Tenants(r.Context(), limit, offset)
 	if err != nil {
 		s.error(w, r, err)

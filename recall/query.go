@@ -235,12 +235,14 @@ func (p *params) parse(cfg Config, dim int, now time.Time) (*Query, error) {
 		}
 		q.Window, q.TimeQueryUnparsed = w, !parsed
 	}
+	explicit := 0 // of start and end, how many the client gave
 	if s, ok := first(v, "start"); ok && strings.TrimSpace(s) != "" {
 		t, err := mnemo.ParseTime(s)
 		if err != nil {
 			return nil, mnemo.Errorf(mnemo.EINVALID, "Invalid start time: 'start' must be ISO 8601, got %q", s)
 		}
 		q.Window.Start = &t
+		explicit++
 	}
 	if s, ok := first(v, "end"); ok && strings.TrimSpace(s) != "" {
 		t, err := mnemo.ParseTime(s)
@@ -248,6 +250,10 @@ func (p *params) parse(cfg Config, dim int, now time.Time) (*Query, error) {
 			return nil, mnemo.Errorf(mnemo.EINVALID, "Invalid end time: 'end' must be ISO 8601, got %q", s)
 		}
 		q.Window.End = &t
+		explicit++
+	}
+	if start, end := q.Window.Start, q.Window.End; explicit == 2 && start.After(*end) {
+		return nil, mnemo.Errorf(mnemo.EINVALID, "'start' (%s) must not be after 'end' (%s)", mnemo.FormatTime(*start), mnemo.FormatTime(*end))
 	}
 	q.Filter = mnemo.Filter{Start: q.Window.Start, End: q.Window.End, TagMode: "any", TagMatch: "prefix"}
 	for _, t := range tags {

@@ -163,11 +163,11 @@ func (s *Service) RegisterClient(ctx context.Context, fields map[string]any, add
 		raw, _ := v.(string)
 		u, ok := parseRedirect(raw)
 		if !ok {
-			return nil, badRedirect("each redirect URI must be at most " + strconv.Itoa(mnemo.MaxRedirectURIBytes) +
+			return nil, badRedirect("redirect_uris[" + strconv.Itoa(i) + "] must be a string of at most " + strconv.Itoa(mnemo.MaxRedirectURIBytes) +
 				" bytes, https (or http on localhost), with an ASCII host and without a fragment or user information")
 		}
 		if s.cfg.OAuth.RefuseUnverified && !s.verified(u) {
-			return nil, badRedirect("redirect host " + u.Hostname() + " is not on this server's allow-list")
+			return nil, badRedirect("redirect_uris[" + strconv.Itoa(i) + "]: the host " + u.Hostname() + " is not on this server's allow-list")
 		}
 		uris[i] = raw
 	}
