@@ -654,3 +654,154 @@ func syncDir(dir string) {
 		d.Close()
 	}
 }
+
+// RestoreTenant puts one tenant's store back from a backup archive into
+// the data directory dataDir, while a server may run on it: the way out of
+// a damaged store. The tenant's database is unpacked and checked
+// (quick_check, schema version) in a staging directory, the damaged files
+// are kept in tenants/.orphan-<id>-damaged-<time>/, and the restored file
+// is renamed into place; the server's next request for the tenant finds a
+// new file, checks it and serves it. Writes made after the backup are not
+// in it.
+//
+// Unless force is set, a store that passes the checks is refused: under a
+// running server, replacing it would lose its newer writes (stop the
+// server first, then force).
+func RestoreTenant(ctx context.Context, r io.Reader, dataDir, id string, force bool) (BackupManifest, error) {
+	var man BackupManifest
+	if err := mnemo.ValidateTenantID(id); err != nil {
+		return man, err
+	}
+	regPath := filepath.Join(dataDir, registryName)
+	if _, err := os.Stat(regPath); err != nil {
+		return man, fmt.Errorf("restore: %s is not a mnemo data directory: %w", dataDir, err)
+	}
+	if !tenantExists(ctx, regPath, id) {
+		return man, fmt.Errorf("restore: tenant %q is not in the registry of %s; create it first, or restore the whole backup into an empty directory", id, dataDir)
+	}
+	dir := filepath.Join(dataDir, "tenants", id)
+	path := filepath.Join(dir, storeName)
+	if !force {
+		holding, err := tenantsHoldingData(ctx, regPath)
+		if err != nil {
+			return man, fmt.Errorf("restore: %w", err)
+		}
+		reason, err := checkFile(path, func() bool { return holding[id] })
+		if err == nil && reason == "" {
+			if _, err := os.Stat(path); err == nil && checkDatabase(ctx, path) == nil {
+				return man, fmt.Errorf("restore: tenant %q's store is not damaged; replacing it under a running server would lose its newer writes (stop the server, then use --force)", id)
+			}
+		}
+	}
+
+	stage, err := os.MkdirTemp(dataDir, backupTemp)
+	if err != nil {
+		return man, fmt.Errorf("restore: %w", err)
+	}
+	defer os.RemoveAll(stage)
+	lock, err := lockStaging(stage)
+	if err != nil {
+		return man, fmt.Errorf("restore: %w", err)
+	}
+	defer lock.Close()
+	staged := filepath.Join(stage, storeName)
+	if man, err = unpackTenant(ctx, r, id, staged); err != nil {
+		return man, err
+	}
+	if err := checkDatabase(ctx, staged); err != nil {
+		return man, fmt.Errorf("restore tenant %s: %w", id, err)
+	}
+
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return man, fmt.Errorf("restore: %w", err)
+	}
+	// The damaged files are kept (linked, so the database is never absent
+	// from its place), and its write-ahead log goes: applied to the
+	// restored file it would damage that one too.
+	aside := filepath.Join(dataDir, "tenants", fmt.Sprintf("%s%s-damaged-%d", orphanPrefix, id, time.Now().UnixNano()))
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if _, err := os.Stat(path + suffix); err != nil {
+			continue
+		}
+		if err := os.MkdirAll(aside, 0o700); err != nil {
+			return man, fmt.Errorf("restore: %w", err)
+		}
+		if err := os.Link(path+suffix, filepath.Join(aside, storeName+suffix)); err != nil {
+			return man, fmt.Errorf("restore: keep the damaged files: %w", err)
+		}
+		if suffix != "" {
+			if err := os.Remove(path + suffix); err != nil {
+				return man, fmt.Errorf("restore: %w", err)
+			}
+		}
+	}
+	if err := os.Rename(staged, path); err != nil {
+		return man, fmt.Errorf("restore: %w", err)
+	}
+	syncDir(dir)
+	return man, nil
+}
+
+// unpackTenant writes tenants/<id>/memories.db of a backup archive to dst.
+func unpackTenant(ctx context.Context, r io.Reader, id, dst string) (BackupManifest, error) {
+	var man BackupManifest
+	gz, err := gzip.NewReader(r)
+	if err != nil {
+		return man, fmt.Errorf("restore: not a gzip archive: %w", err)
+	}
+	tr := tar.NewReader(gz)
+	want := "tenants/" + id + "/" + storeName
+	first, found := true, false
+	var skipped string
+	for {
+		if err := ctx.Err(); err != nil {
+			return man, err
+		}
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return man, fmt.Errorf("restore: reading archive: %w", err)
+		}
+		if first {
+			first = false
+			if err := readManifest(h, tr, &man); err != nil {
+				return man, err
+			}
+			continue
+		}
+		switch path.Clean(h.Name) {
+		case want:
+			if h.Typeflag != tar.TypeReg {
+				return man, fmt.Errorf("restore: archive member %s is not a file", h.Name)
+			}
+			if err := writeMember(dst, tr); err != nil {
+				return man, fmt.Errorf("restore %s: %w", want, err)
+			}
+			found = true
+		case skippedName:
+			var sk BackupSkipped
+			if json.NewDecoder(io.LimitReader(tr, 1<<20)).Decode(&sk) == nil {
+				for _, d := range sk.Skipped {
+					if d.TenantID == id {
+						skipped = d.Reason
+					}
+				}
+			}
+		}
+	}
+	if first {
+		return man, fmt.Errorf("restore: the archive is empty")
+	}
+	if _, err := io.Copy(io.Discard, gz); err != nil {
+		return man, fmt.Errorf("restore: reading archive: %w", err)
+	}
+	if !found {
+		if skipped != "" {
+			return man, fmt.Errorf("restore: this backup skipped tenant %q (%s); use an older backup", id, skipped)
+		}
+		return man, fmt.Errorf("restore: the archive has no tenant %q", id)
+	}
+	return man, nil
+}

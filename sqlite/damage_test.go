@@ -374,3 +374,52 @@ func BenchmarkOpen10k(b *testing.B) {
 		st.Close()
 	}
 }
+
+// The operator's way out: one tenant's store put back from a backup while
+// the pool serves the others; the damaged files are kept aside.
+func TestRestoreTenantOverDamagedStore(t *testing.T) {
+	ctx := context.Background()
+	p, _, dataDir, path := damagedFixture(t)
+	var buf bytes.Buffer
+	if _, err := BackupDir(ctx, dataDir, &buf, base); err != nil {
+		t.Fatal(err)
+	}
+	archive := buf.Bytes()
+
+	// A healthy store is not replaced without force.
+	_, err := RestoreTenant(ctx, bytes.NewReader(archive), dataDir, "bad", false)
+	if err == nil || !strings.Contains(err.Error(), "not damaged") {
+		t.Fatalf("RestoreTenant over a healthy store: %v", err)
+	}
+	wantHealthy(t, p, "good", 200)
+
+	os.Truncate(path, 0)
+	wantDamaged(t, p, "bad", "empty")
+	if _, err := RestoreTenant(ctx, bytes.NewReader(archive), dataDir, "nobody", false); err == nil {
+		t.Fatal("RestoreTenant of a tenant the registry lacks succeeded")
+	}
+	if _, err := RestoreTenant(ctx, bytes.NewReader(archive), dataDir, "bad", false); err != nil {
+		t.Fatalf("RestoreTenant: %v", err)
+	}
+	wantHealthy(t, p, "bad", 200)
+	if d := p.Pool().Damaged; len(d) != 0 {
+		t.Fatalf("Pool().Damaged after RestoreTenant = %+v", d)
+	}
+	var aside []string
+	for _, n := range dirNames(t, filepath.Join(dataDir, "tenants")) {
+		if strings.HasPrefix(n, orphanPrefix+"bad-damaged-") {
+			aside = append(aside, n)
+		}
+	}
+	if len(aside) != 1 {
+		t.Fatalf("damaged files kept in %v, want one .orphan-bad-damaged-* directory", aside)
+	}
+	if fi, err := os.Stat(filepath.Join(dataDir, "tenants", aside[0], storeName)); err != nil || fi.Size() != 0 {
+		t.Fatalf("the kept damaged file: %v, %v", fi, err)
+	}
+	// A restart leaves the kept files alone.
+	newPool(t, dataDir, p.registry)
+	if _, err := os.Stat(filepath.Join(dataDir, "tenants", aside[0])); err != nil {
+		t.Fatalf("the kept damaged files went at the restart: %v", err)
+	}
+}

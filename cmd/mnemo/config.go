@@ -84,6 +84,8 @@ var settings = []setting{
 	{Env: "MNEMO_EMBED_RETRY_INTERVAL", Flag: "embed-retry-interval", Default: "30s", Help: "how often memories stored without a vector (embedder down) are retried"},
 	{Env: "MNEMO_USAGE_FLUSH_INTERVAL", Flag: "usage-flush-interval", Default: "1s", Help: "how often usage counters, tenant counters and key last-use times are written to disk; a crash loses at most this much of them (a clean shutdown loses nothing)"},
 	{Env: "MNEMO_STORE_IDLE_TIMEOUT", Flag: "store-idle-timeout", Default: "5m", Help: "close a tenant database after this long unused"},
+	{Env: "MNEMO_MAX_OPEN_STORES", Flag: "max-open-stores", Default: "0", Help: "tenant databases open at once; past it the least recently used idle one is closed, and with every one in use a request waits up to 2s, then gets 503 with Retry-After (0 = from the file limit: (limit - max(limit/4, 128)) / 11 descriptors per store)"},
+	{Env: "MNEMO_VECTOR_MEMORY_MB", Flag: "vector-memory-mb", Default: "1024", Help: "MiB the in-memory vector indexes of open tenant databases may take; past it the least recently used idle database is closed (0 = no bound)"},
 	{Env: "MNEMO_LOG_LEVEL", Flag: "log-level", Default: "info", Help: "debug, info, warn or error"},
 }
 
