@@ -93,16 +93,11 @@ func BackupDir(ctx context.Context, dataDir string, w io.Writer, now time.Time) 
 		return res, fmt.Errorf("backup: %s is not a mnemo data directory: %w", dataDir, err)
 	}
 	clearStaleTemps(dataDir, now)
-	tmp, err := os.MkdirTemp(dataDir, backupTemp)
+	tmp, done, err := newStaging(dataDir)
 	if err != nil {
 		return res, fmt.Errorf("backup: %w", err)
 	}
-	defer os.RemoveAll(tmp)
-	lock, err := lockStaging(tmp)
-	if err != nil {
-		return res, fmt.Errorf("backup: %w", err)
-	}
-	defer lock.Close()
+	defer done()
 
 	regSnap := filepath.Join(tmp, registryName)
 	if err := vacuumInto(ctx, regPath, regSnap); err != nil {
@@ -223,6 +218,23 @@ func clearStaleTemps(dataDir string, now time.Time) {
 		}
 		lock.Close()
 	}
+}
+
+// newStaging makes a locked staging directory in dataDir; done removes it.
+func newStaging(dataDir string) (dir string, done func(), err error) {
+	dir, err = os.MkdirTemp(dataDir, backupTemp)
+	if err != nil {
+		return "", nil, err
+	}
+	lock, err := lockStaging(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return dir, func() {
+		lock.Close()
+		os.RemoveAll(dir)
+	}, nil
 }
 
 // lockStaging takes the lock that tells clearStaleTemps a backup is using
@@ -694,16 +706,11 @@ func RestoreTenant(ctx context.Context, r io.Reader, dataDir, id string, force b
 		}
 	}
 
-	stage, err := os.MkdirTemp(dataDir, backupTemp)
+	stage, done, err := newStaging(dataDir)
 	if err != nil {
 		return man, fmt.Errorf("restore: %w", err)
 	}
-	defer os.RemoveAll(stage)
-	lock, err := lockStaging(stage)
-	if err != nil {
-		return man, fmt.Errorf("restore: %w", err)
-	}
-	defer lock.Close()
+	defer done()
 	staged := filepath.Join(stage, storeName)
 	if man, err = unpackTenant(ctx, r, id, staged); err != nil {
 		return man, err

@@ -302,11 +302,10 @@ func restore(t *testing.T, path string, content []byte) {
 	}
 }
 
-// BenchmarkVerify10k times the quick_check a store gets on its first open
-// in a process, on a store of 10,000 memories with 768-dimension vectors:
-//
-//	go test ./sqlite -run '^$' -bench Verify10k -benchtime 5x
-func BenchmarkVerify10k(b *testing.B) {
+// bigStore makes a store of 10,000 memories with 768-dimension vectors
+// and returns its path, closed.
+func bigStore(b *testing.B) string {
+	b.Helper()
 	ctx := context.Background()
 	path := filepath.Join(b.TempDir(), "memories.db")
 	st, err := openStore(ctx, path, testModel, 768, mnemo.DefaultLimits, nil)
@@ -325,101 +324,46 @@ func BenchmarkVerify10k(b *testing.B) {
 	if _, _, err := st.Import(ctx, mems, nil, mnemo.Quotas{}); err != nil {
 		b.Fatal(err)
 	}
-	st.Close()
-	fi, _ := os.Stat(path)
-	b.ReportMetric(float64(fi.Size())/(1<<20), "MiB")
-	b.ResetTimer()
+	if err := st.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// benchOpen times opening the store at path, then check on it.
+func benchOpen(b *testing.B, path string, check func(st *Store) error) {
+	ctx := context.Background()
 	for b.Loop() {
 		st, err := openStore(ctx, path, testModel, 768, mnemo.DefaultLimits, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if reason, err := verify(ctx, st.db); err != nil || reason != "" {
-			b.Fatal(reason, err)
+		if err := check(st); err != nil {
+			b.Fatal(err)
 		}
 		st.Close()
 	}
+}
+
+// BenchmarkVerify10k times the quick_check a store gets on its first open
+// in a process, on a store of 10,000 memories with 768-dimension vectors
+// (about 85 ms, against 2 ms for the open alone: BenchmarkOpen10k):
+//
+//	go test ./sqlite -run '^$' -bench 10k -benchtime 5x
+func BenchmarkVerify10k(b *testing.B) {
+	benchOpen(b, bigStore(b), func(st *Store) error {
+		reason, err := verify(context.Background(), st.db)
+		if reason != "" {
+			return fmt.Errorf("%s", reason)
+		}
+		return err
+	})
 }
 
 // BenchmarkOpen10k is the same open without the quick_check.
 func BenchmarkOpen10k(b *testing.B) {
-	ctx := context.Background()
-	path := filepath.Join(b.TempDir(), "memories.db")
-	st, err := openStore(ctx, path, testModel, 768, mnemo.DefaultLimits, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var mems []*mnemo.Memory
-	for i := range 10000 {
-		vec := make([]float32, 768)
-		for j := range vec {
-			vec[j] = float32((i*31+j*17)%97) / 97
-		}
-		m := mem(fmt.Sprintf("00000000-0000-4000-8000-%012d", i), fmt.Sprintf("memory %d: %s", i, strings.Repeat("some remembered words ", 10)), hours(i), "tag", fmt.Sprintf("t%d", i%50))
-		mems = append(mems, withVec(m, testModel, vec...))
-	}
-	if _, _, err := st.Import(ctx, mems, nil, mnemo.Quotas{}); err != nil {
-		b.Fatal(err)
-	}
-	st.Close()
-	b.ResetTimer()
-	for b.Loop() {
-		st, err := openStore(ctx, path, testModel, 768, mnemo.DefaultLimits, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := st.Stats(ctx); err != nil {
-			b.Fatal(err)
-		}
-		st.Close()
-	}
-}
-
-// The operator's way out: one tenant's store put back from a backup while
-// the pool serves the others; the damaged files are kept aside.
-func TestRestoreTenantOverDamagedStore(t *testing.T) {
-	ctx := context.Background()
-	p, _, dataDir, path := damagedFixture(t)
-	var buf bytes.Buffer
-	if _, err := BackupDir(ctx, dataDir, &buf, base); err != nil {
-		t.Fatal(err)
-	}
-	archive := buf.Bytes()
-
-	// A healthy store is not replaced without force.
-	_, err := RestoreTenant(ctx, bytes.NewReader(archive), dataDir, "bad", false)
-	if err == nil || !strings.Contains(err.Error(), "not damaged") {
-		t.Fatalf("RestoreTenant over a healthy store: %v", err)
-	}
-	wantHealthy(t, p, "good", 200)
-
-	os.Truncate(path, 0)
-	wantDamaged(t, p, "bad", "empty")
-	if _, err := RestoreTenant(ctx, bytes.NewReader(archive), dataDir, "nobody", false); err == nil {
-		t.Fatal("RestoreTenant of a tenant the registry lacks succeeded")
-	}
-	if _, err := RestoreTenant(ctx, bytes.NewReader(archive), dataDir, "bad", false); err != nil {
-		t.Fatalf("RestoreTenant: %v", err)
-	}
-	wantHealthy(t, p, "bad", 200)
-	if d := p.Pool().Damaged; len(d) != 0 {
-		t.Fatalf("Pool().Damaged after RestoreTenant = %+v", d)
-	}
-	var aside []string
-	for _, n := range dirNames(t, filepath.Join(dataDir, "tenants")) {
-		if strings.HasPrefix(n, orphanPrefix+"bad-damaged-") {
-			aside = append(aside, n)
-		}
-	}
-	if len(aside) != 1 {
-		t.Fatalf("damaged files kept in %v, want one .orphan-bad-damaged-* directory", aside)
-	}
-	if fi, err := os.Stat(filepath.Join(dataDir, "tenants", aside[0], storeName)); err != nil || fi.Size() != 0 {
-		t.Fatalf("the kept damaged file: %v, %v", fi, err)
-	}
-	// A restart leaves the kept files alone.
-	newPool(t, dataDir, p.registry)
-	if _, err := os.Stat(filepath.Join(dataDir, "tenants", aside[0])); err != nil {
-		t.Fatalf("the kept damaged files went at the restart: %v", err)
-	}
+	benchOpen(b, bigStore(b), func(st *Store) error {
+		_, err := st.Stats(context.Background())
+		return err
+	})
 }
