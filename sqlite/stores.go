@@ -216,7 +216,11 @@ func (p *Stores) openTenant(ctx context.Context, tenantID string, creating bool)
 	if err := mnemo.ValidateTenantID(tenantID); err != nil {
 		return nil, nil, err
 	}
-	if err := p.stillDamaged(tenantID); err != nil {
+	if creating {
+		// A request that raced the creation may have found the directory
+		// missing; the store being made is the answer to that.
+		p.forget(tenantID)
+	} else if err := p.stillDamaged(tenantID); err != nil {
 		return nil, nil, err
 	}
 	e, victim, err := p.acquire(ctx, tenantID)
@@ -358,8 +362,10 @@ func (p *Stores) removeLocked(e *entry) {
 func (p *Stores) openStore(ctx context.Context, e *entry, creating bool) (*Store, error) {
 	// A request that waited on e.mu while another found the store damaged
 	// gets the same answer without opening it again.
-	if err := p.stillDamaged(e.id); err != nil {
-		return nil, err
+	if !creating {
+		if err := p.stillDamaged(e.id); err != nil {
+			return nil, err
+		}
 	}
 	dir := p.tenantDir(e.id)
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
