@@ -60,6 +60,26 @@ func (p *Stores) markDamaged(id, path, reason string) error {
 	return damagedError(id)
 }
 
+// damagedInUse marks a tenant damaged whose open store met damage: the
+// store leaves the pool at once, so the next request gets the damaged
+// answer, and closes when its last request releases it. The request that
+// met the damage fails with SQLite's error.
+func (p *Stores) damagedInUse(e *entry, path string, err error) {
+	p.mu.Lock()
+	if _, known := p.damaged[e.id]; known || e.dropped {
+		p.mu.Unlock()
+		return
+	}
+	p.removeLocked(e)
+	e.dropped = true // closed at its last release, and its counters no longer reported
+	closeNow := e.refs == 0
+	p.mu.Unlock()
+	p.markDamaged(e.id, path, "SQLite met damage in use: "+err.Error())
+	if closeNow {
+		go p.closeEntry(e) // not under the caller's statement
+	}
+}
+
 // stillDamaged returns the damaged answer while the file found damaged is
 // still in place. Once another file is there (the operator restored it),
 // the mark is cleared and the store is checked again as it opens.

@@ -367,3 +367,27 @@ func BenchmarkOpen10k(b *testing.B) {
 		return err
 	})
 }
+
+// Damage met by a query of an open store (after its quick_check) takes the
+// store out of service: the request that met it fails, the next ones get
+// the damaged answer, and the store closes.
+func TestStoresDamageMetInUse(t *testing.T) {
+	ctx := context.Background()
+	p, _, _, path := damagedFixture(t) // both stores passed quick_check in this process
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, release := mustOpen(t, p, "bad") // open before the damage: its checks passed
+	ps := pageSize(t, path)
+	overwrite(t, path, ps, bytes.Repeat([]byte{0xFF}, int(fi.Size()-ps)))
+	if _, err := st.List(ctx, mnemo.Filter{}, mnemo.OrderTimeAsc, 1000, 0); err == nil {
+		t.Fatal("List of a store whose every page but the first is garbage succeeded")
+	}
+	wantDamaged(t, p, "bad", "in use")
+	release()
+	if got := pooled(p); len(got) != 0 {
+		t.Fatalf("open stores = %v, want none: the damaged one leaves the pool", got)
+	}
+	wantHealthy(t, p, "good", 200)
+}

@@ -418,6 +418,10 @@ func (p *Stores) openStore(ctx context.Context, e *entry, creating bool) (*Store
 	p.mu.Lock()
 	p.verified[e.id] = true
 	p.mu.Unlock()
+	// Damage a query meets later (a page gone bad since the store was
+	// checked) takes the store out of service too.
+	st.db.writer.damaged = func(err error) { p.damagedInUse(e, path, err) }
+	st.db.reader.damaged = st.db.writer.damaged
 	st.logger = p.logger
 	st.onChange = func(ctx context.Context, s mnemo.TenantStats) {
 		p.mu.Lock()
