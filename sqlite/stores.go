@@ -45,8 +45,8 @@ type Stores struct {
 	// MaxOpen bounds the stores open at once (0: no bound); see
 	// DefaultMaxOpen.
 	MaxOpen int
-	// VectorBudget bounds the bytes of the resident vector indexes of the
-	// idle stores kept open (0: no bound).
+	// VectorBudget bounds the bytes of the resident vector indexes of open
+	// stores: past it, idle stores are closed (0: no bound).
 	VectorBudget int64
 	// OpenWait is how long a request waits for an open store to be
 	// released when every one is in use, before it is refused.
