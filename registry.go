@@ -176,6 +176,10 @@ type BackupResult struct {
 	Tenants int
 	// Vanished are tenants deleted while the backup ran: left out.
 	Vanished []string
+	// Skipped are tenants whose store could not be read (damaged): their
+	// data is left out, with why; they stay in the archived registry, so a
+	// restore keeps their keys and marks them damaged.
+	Skipped []DamagedStore
 }
 
 // Backuper writes a consistent archive of everything the service stores

@@ -169,6 +169,18 @@ type HealthResult struct {
 	Graph            *string        `json:"graph"`
 	TenantID         string         `json:"tenant_id,omitempty"`
 	Disk             string         `json:"disk"` // "ok", or "full": new data refused until space returns (status "degraded")
+	// Stores is the tenant store pool: how many are open and how many are
+	// damaged; only the operator's view, or a damaged tenant's own, names
+	// them.
+	Stores *StoresHealth `json:"stores,omitempty"`
+}
+
+// StoresHealth is the state of the tenant store pool in /health.
+type StoresHealth struct {
+	Open           int            `json:"open"`
+	MaxOpen        int            `json:"max_open"`
+	Damaged        int            `json:"damaged"`
+	DamagedTenants []DamagedStore `json:"damaged_tenants,omitempty"`
 }
 
 // CreatedTenant is a new tenant with its first key and that key's token,

@@ -192,6 +192,12 @@ type HealthService interface {
 	// Health is AutoMem's /health. With a caller it adds that tenant's
 	// counts; without one it names no tenant.
 	Health(ctx context.Context, c *Caller) *HealthResult
+	// AdminHealth is Health for the operator: it names the damaged
+	// tenants.
+	AdminHealth(ctx context.Context) *HealthResult
+	// StorePool reports the backend's pool of open tenant stores (zero
+	// when the backend keeps none).
+	StorePool() StorePool
 	// Refusals counts the requests each limit has refused since start, by
 	// reason: rate_limit, quota, concurrency, auth_throttle,
 	// oauth_registration, mcp_sessions.

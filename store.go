@@ -125,6 +125,30 @@ type Stores interface {
 	Drop(ctx context.Context, tenantID string) error
 }
 
+// StorePool is the state of a backend's pool of open tenant stores, for
+// /health and /metrics.
+type StorePool struct {
+	// Open is how many stores are open; MaxOpen bounds it (0: no bound).
+	Open, MaxOpen int
+	// Evictions counts stores closed early to make room (the bound, or the
+	// vector budget); Refusals counts requests refused because none could
+	// be opened (every open store in use, or no file descriptor left).
+	Evictions, Refusals int64
+	// VectorBytes is what the resident vector indexes take; VectorBudget
+	// bounds it (0: no bound).
+	VectorBytes, VectorBudget int64
+	// Damaged are the tenants whose store failed its checks: out of
+	// service until the operator restores them.
+	Damaged []DamagedStore
+}
+
+// DamagedStore is a tenant whose store failed its checks when opened.
+type DamagedStore struct {
+	TenantID string    `json:"tenant_id"`
+	Reason   string    `json:"reason"`
+	Since    time.Time `json:"since"`
+}
+
 // Embedder turns texts into vectors.
 type Embedder interface {
 	Model() string

@@ -81,9 +81,12 @@ type Server struct {
 	URL     string
 	DataDir string
 	Env     map[string]string
-	cmd     *exec.Cmd
-	logs    *syncBuffer
-	done    chan struct{}
+	// Wrap, when set, runs the binary under this command (such as a shell
+	// that lowers a limit, then execs it).
+	Wrap []string
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	done chan struct{}
 }
 
 // syncBuffer is the server's log: written by the goroutine that reads the
@@ -122,7 +125,8 @@ func Start(t *testing.T, env map[string]string) *Server {
 
 func (s *Server) start() {
 	s.t.Helper()
-	cmd := exec.Command(binary, "serve")
+	argv := append(append([]string{}, s.Wrap...), binary, "serve")
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "HOST=127.0.0.1", "PORT=0", "MNEMO_DATA_DIR=" + s.DataDir}
 	for k, v := range s.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)

@@ -457,7 +457,23 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.stream(w, r, "application/gzip", func(sw *startedWriter, begin func(string)) error {
-		_, err := s.svc.Portability.Backup(r.Context(), sw, begin)
+		// Which tenants were skipped (damaged) is known only at the end:
+		// a trailer says it, and the archive's skipped.json says why.
+		res, err := s.svc.Portability.Backup(r.Context(), sw, func(name string) {
+			begin(name)
+			w.Header().Set("Trailer", skippedTrailer)
+		})
+		if err == nil {
+			ids := make([]string, len(res.Skipped))
+			for i, d := range res.Skipped {
+				ids[i] = d.TenantID
+			}
+			w.Header().Set(skippedTrailer, strings.Join(ids, ","))
+		}
 		return err
 	})
 }
+
+// skippedTrailer names the tenants a backup skipped because their store
+// is damaged (empty: none).
+const skippedTrailer = "X-Mnemo-Skipped-Tenants"

@@ -164,13 +164,24 @@ func (s *Server) handleAnalyze(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, r, http.StatusOK, res)
 }
 
-// handleHealth is AutoMem's /health: always 200, no auth. With a valid
+// handleHealth is AutoMem's /health: 200, no auth. An admin token sent in
+// X-Admin-Token is checked as on an admin route, and gets the operator's
+// view, which names damaged tenants. With a valid
 // tenant key it adds that tenant's counts; without one it tells nothing
 // about any tenant. A key on /health is checked like anywhere else: a
 // wrong key counts as a failed authentication, and a key short enough to
 // guess confirms nothing from a throttled address, so /health is no better
 // than any route for testing keys.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	// With X-Admin-Token, the operator's view, which names damaged tenants.
+	if r.Header.Get("X-Admin-Token") != "" || r.Header.Get("X-Admin-Api-Key") != "" {
+		if err := s.svc.Auth.AuthenticateAdmin(r.Context(), adminToken(r), s.clientAddr(r)); err != nil {
+			s.error(w, r, err)
+			return
+		}
+		s.reply(w, r, http.StatusOK, s.svc.Health.AdminHealth(r.Context()))
+		return
+	}
 	var caller *mnemo.Caller
 	if token := s.tenantToken(r); token != "" {
 		if c, err := s.svc.Auth.Authenticate(r.Context(), token, s.clientAddr(r)); err == nil {

@@ -115,14 +115,48 @@ var (
 	prunedDesc   = prometheus.NewDesc("mnemo_records_pruned_total", "Registry records removed past their retention, or as orphans at start, by kind.", []string{"kind"}, nil)
 )
 
+// The tenant store pool. A damaged tenant is named: there are few, and an
+// operator must know which to restore.
+var (
+	storesOpenDesc     = prometheus.NewDesc("mnemo_stores_open", "Tenant stores open.", nil, nil)
+	storesMaxOpenDesc  = prometheus.NewDesc("mnemo_stores_max_open", "Bound on the tenant stores open at once (MNEMO_MAX_OPEN_STORES; 0: none).", nil, nil)
+	storeEvictionsDesc = prometheus.NewDesc("mnemo_store_evictions_total", "Idle tenant stores closed early to make room (the open-store bound or the vector budget).", nil, nil)
+	storeRefusalsDesc  = prometheus.NewDesc("mnemo_store_refusals_total", "Requests answered 503 because no tenant store could be opened (every open one in use, or no file descriptor left).", nil, nil)
+	storeVectorsDesc   = prometheus.NewDesc("mnemo_store_vector_bytes", "Bytes of the resident vector indexes of open tenant stores.", nil, nil)
+	storesDamagedDesc  = prometheus.NewDesc("mnemo_stores_damaged", "Tenants whose store is damaged and out of service until restored.", nil, nil)
+	storeDamagedDesc   = prometheus.NewDesc("mnemo_store_damaged", "1 for each tenant whose store is damaged (at most 100 named).", []string{"tenant"}, nil)
+	maxNamedDamaged    = 100
+)
+
 func (c *serviceCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- refusalsDesc
 	ch <- tenantsDesc
 	ch <- memoriesDesc
 	ch <- prunedDesc
+	for _, d := range []*prometheus.Desc{storesOpenDesc, storesMaxOpenDesc, storeEvictionsDesc, storeRefusalsDesc, storeVectorsDesc, storesDamagedDesc, storeDamagedDesc} {
+		ch <- d
+	}
+}
+
+// collectStores reports the tenant store pool.
+func (c *serviceCollector) collectStores(ch chan<- prometheus.Metric) {
+	p := c.s.svc.Health.StorePool()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	gauge(storesOpenDesc, float64(p.Open))
+	gauge(storesMaxOpenDesc, float64(p.MaxOpen))
+	ch <- prometheus.MustNewConstMetric(storeEvictionsDesc, prometheus.CounterValue, float64(p.Evictions))
+	ch <- prometheus.MustNewConstMetric(storeRefusalsDesc, prometheus.CounterValue, float64(p.Refusals))
+	gauge(storeVectorsDesc, float64(p.VectorBytes))
+	gauge(storesDamagedDesc, float64(len(p.Damaged)))
+	for _, d := range p.Damaged[:min(len(p.Damaged), maxNamedDamaged)] {
+		gauge(storeDamagedDesc, 1, d.TenantID)
+	}
 }
 
 func (c *serviceCollector) Collect(ch chan<- prometheus.Metric) {
+	c.collectStores(ch)
 	for reason, n := range c.s.svc.Health.Refusals() {
 		ch <- prometheus.MustNewConstMetric(refusalsDesc, prometheus.CounterValue, float64(n), reason)
 	}

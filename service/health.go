@@ -28,6 +28,7 @@ func (s *Service) Health(ctx context.Context, c *mnemo.Caller) *mnemo.HealthResu
 		}
 	}()
 	if c == nil {
+		s.storesHealth(h, "", false)
 		return h
 	}
 	t := c.Tenant
@@ -41,5 +42,49 @@ func (s *Service) Health(ctx context.Context, c *mnemo.Caller) *mnemo.HealthResu
 	} else {
 		h.SyncStatus = "synced"
 	}
+	s.storesHealth(h, t.ID, false)
 	return h
+}
+
+// AdminHealth is the operator's /health: the service's, naming the damaged
+// tenants.
+func (s *Service) AdminHealth(ctx context.Context) *mnemo.HealthResult {
+	h := s.Health(ctx, nil)
+	s.storesHealth(h, "", true)
+	return h
+}
+
+// storePool is a backend's store pool that reports its state.
+type storePool interface{ Pool() mnemo.StorePool }
+
+// StorePool reports the backend's pool of open tenant stores.
+func (s *Service) StorePool() mnemo.StorePool {
+	if p, ok := s.b.Stores.(storePool); ok {
+		return p.Pool()
+	}
+	return mnemo.StorePool{}
+}
+
+// storesHealth adds the store pool to h. A damaged tenant makes the
+// service degraded; the operator's view (named) lists every damaged
+// tenant, a tenant's view (tenant set) only itself, the anonymous view
+// only how many.
+func (s *Service) storesHealth(h *mnemo.HealthResult, tenant string, named bool) {
+	pool := s.StorePool()
+	if tenant != "" {
+		for _, d := range pool.Damaged {
+			if d.TenantID == tenant {
+				h.Status = "degraded"
+				h.Stores = &mnemo.StoresHealth{Damaged: 1, DamagedTenants: []mnemo.DamagedStore{d}}
+			}
+		}
+		return
+	}
+	h.Stores = &mnemo.StoresHealth{Open: pool.Open, MaxOpen: pool.MaxOpen, Damaged: len(pool.Damaged)}
+	if len(pool.Damaged) > 0 {
+		h.Status = "degraded"
+		if named {
+			h.Stores.DamagedTenants = pool.Damaged
+		}
+	}
 }

@@ -202,5 +202,9 @@ func (s *Service) Backup(ctx context.Context, w io.Writer, begin func(filename s
 	if err == nil {
 		s.logger.Info("backup", "request_id", mnemo.RequestIDFromContext(ctx), "file", name, "tenants", res.Tenants, "deleted_during_backup", res.Vanished)
 	}
+	for _, d := range res.Skipped {
+		s.logger.Error("backup skipped a damaged tenant; restore it (docs/operations.md, Faults)", "request_id", mnemo.RequestIDFromContext(ctx),
+			"file", name, "tenant", d.TenantID, "reason", d.Reason)
+	}
 	return res, err
 }

@@ -15,14 +15,16 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mnemohq/mnemo"
 )
 
 // Backup archive format. The archive is a tar.gz whose first member is
-// manifest.json; then tenants/<id>/memories.db for every tenant; then
-// registry.db. Each database is a consistent snapshot taken with VACUUM
+// manifest.json; then tenants/<id>/memories.db for every tenant; then, when
+// a tenant's store could not be read, skipped.json naming those tenants;
+// then registry.db. Each database is a consistent snapshot taken with VACUUM
 // INTO, which reads inside one transaction and so works while the server
 // keeps writing, from this process or another one.
 const (
@@ -33,6 +35,8 @@ const (
 	registryName = "registry.db"
 	storeName    = "memories.db"
 	backupTemp   = ".backup-"
+	backupLock   = "lock"
+	skippedName  = "skipped.json"
 )
 
 // BackupManifest is manifest.json, the first member of a backup archive.
@@ -44,6 +48,12 @@ type BackupManifest struct {
 	// that is too old fails before it unpacks anything.
 	RegistrySchema int `json:"registry_schema"`
 	TenantSchema   int `json:"tenant_schema"`
+}
+
+// BackupSkipped is skipped.json: the tenants a backup left out because
+// their store could not be read. The archive holds every other tenant.
+type BackupSkipped struct {
+	Skipped []mnemo.DamagedStore `json:"skipped"`
 }
 
 // Backup writes a tar.gz of the registry's data directory to w, as
@@ -65,6 +75,12 @@ func (r *Registry) Backup(ctx context.Context, w io.Writer, now time.Time) (mnem
 // from the archived registry. So every tenant of a restored registry has
 // its data, and the archive never holds data without its keys.
 //
+// A tenant whose store cannot be read (it fails checkFile, or SQLite
+// cannot copy it) is skipped: its data is left out, it is named in
+// skipped.json and in the result, and every other tenant is still saved.
+// It stays in the archived registry, so a restore keeps its keys and the
+// restored server marks it damaged.
+//
 // Nothing is written to w until the registry is copied, so a caller can
 // still answer with an error when that fails. Snapshots are staged one at a
 // time in a temporary directory inside dataDir (the same disk as the data,
@@ -77,17 +93,21 @@ func BackupDir(ctx context.Context, dataDir string, w io.Writer, now time.Time) 
 		return res, fmt.Errorf("backup: %s is not a mnemo data directory: %w", dataDir, err)
 	}
 	clearStaleTemps(dataDir, now)
-	tmp, err := os.MkdirTemp(dataDir, backupTemp)
+	tmp, done, err := newStaging(dataDir)
 	if err != nil {
 		return res, fmt.Errorf("backup: %w", err)
 	}
-	defer os.RemoveAll(tmp)
+	defer done()
 
 	regSnap := filepath.Join(tmp, registryName)
 	if err := vacuumInto(ctx, regPath, regSnap); err != nil {
 		return res, fmt.Errorf("backup registry: %w", err)
 	}
 	tenants, err := snapshotTenants(ctx, regSnap)
+	if err != nil {
+		return res, fmt.Errorf("backup registry: %w", err)
+	}
+	holding, err := tenantsHoldingData(ctx, regSnap)
 	if err != nil {
 		return res, fmt.Errorf("backup registry: %w", err)
 	}
@@ -108,12 +128,34 @@ func BackupDir(ctx context.Context, dataDir string, w io.Writer, now time.Time) 
 		}
 		src := filepath.Join(dataDir, "tenants", id, storeName)
 		dst := filepath.Join(tmp, "tenant.db")
-		if err := vacuumInto(ctx, src, dst); err != nil {
-			if _, statErr := os.Stat(src); errors.Is(statErr, fs.ErrNotExist) {
+		// Deleted since the registry was copied (its directory is renamed
+		// away after its registry row goes), or never made and empty: left
+		// out. A missing directory that held data is skipped below.
+		if _, err := os.Stat(filepath.Dir(src)); errors.Is(err, fs.ErrNotExist) && (!holding[id] || !tenantExists(ctx, regPath, id)) {
+			res.Vanished = append(res.Vanished, id)
+			continue
+		}
+		reason, err := checkFile(src, func() bool { return holding[id] })
+		if err == nil && reason == "" {
+			err = vacuumInto(ctx, src, dst)
+			if err != nil && isCorrupt(err) {
+				reason, err = "SQLite cannot read it: "+err.Error(), nil
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return res, ctx.Err()
+			}
+			if _, statErr := os.Stat(src); errors.Is(statErr, fs.ErrNotExist) && !tenantExists(ctx, regPath, id) {
 				res.Vanished = append(res.Vanished, id)
 				continue
 			}
-			return res, fmt.Errorf("backup tenant %s: %w", id, err)
+			reason = "it could not be read: " + err.Error()
+		}
+		if reason != "" {
+			os.Remove(dst)
+			res.Skipped = append(res.Skipped, mnemo.DamagedStore{TenantID: id, Reason: reason, Since: now})
+			continue
 		}
 		if err := addDir(tw, "tenants/"+id+"/", now); err != nil {
 			return res, err
@@ -131,6 +173,12 @@ func BackupDir(ctx context.Context, dataDir string, w io.Writer, now time.Time) 
 			return res, fmt.Errorf("backup registry: %w", err)
 		}
 	}
+	if len(res.Skipped) > 0 {
+		b, _ := json.MarshalIndent(BackupSkipped{Skipped: res.Skipped}, "", "  ")
+		if err := addBytes(tw, skippedName, b, now); err != nil {
+			return res, err
+		}
+	}
 	if err := addFile(tw, registryName, regSnap, now); err != nil {
 		return res, err
 	}
@@ -143,8 +191,11 @@ func BackupDir(ctx context.Context, dataDir string, w io.Writer, now time.Time) 
 	return res, nil
 }
 
-// clearStaleTemps removes staging directories that a backup interrupted by
-// a crash left behind; a day is far longer than any backup runs.
+// clearStaleTemps removes the staging directories of backups that ended
+// without removing them (a crash, a kill). A running backup holds a lock
+// on its staging directory's lock file, in this process or another, so
+// only abandoned ones go; one without a lock file is either that old
+// format or a backup that has just begun, and goes after a minute.
 func clearStaleTemps(dataDir string, now time.Time) {
 	entries, err := os.ReadDir(dataDir)
 	if err != nil {
@@ -154,10 +205,51 @@ func clearStaleTemps(dataDir string, now time.Time) {
 		if !e.IsDir() || !strings.HasPrefix(e.Name(), backupTemp) {
 			continue
 		}
-		if fi, err := e.Info(); err == nil && now.Sub(fi.ModTime()) > 24*time.Hour {
-			os.RemoveAll(filepath.Join(dataDir, e.Name()))
+		dir := filepath.Join(dataDir, e.Name())
+		lock, err := os.Open(filepath.Join(dir, backupLock))
+		if err != nil {
+			if fi, err := e.Info(); err == nil && now.Sub(fi.ModTime()) > time.Minute {
+				os.RemoveAll(dir)
+			}
+			continue
 		}
+		if syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			os.RemoveAll(dir)
+		}
+		lock.Close()
 	}
+}
+
+// newStaging makes a locked staging directory in dataDir; done removes it.
+func newStaging(dataDir string) (dir string, done func(), err error) {
+	dir, err = os.MkdirTemp(dataDir, backupTemp)
+	if err != nil {
+		return "", nil, err
+	}
+	lock, err := lockStaging(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return dir, func() {
+		lock.Close()
+		os.RemoveAll(dir)
+	}, nil
+}
+
+// lockStaging takes the lock that tells clearStaleTemps a backup is using
+// dir; it is released when the returned file is closed, or the process
+// ends.
+func lockStaging(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, backupLock), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // readOnlyDSN opens path read-only: the connection never creates the file
@@ -215,6 +307,47 @@ func snapshotTenants(ctx context.Context, regSnap string) ([]string, error) {
 		ids = append(ids, id)
 	}
 	return ids, rows.Err()
+}
+
+// tenantsHoldingData lists the tenants of a registry snapshot whose
+// counters say they hold memories or relations: for them a missing or
+// empty database file is lost data, not a new tenant.
+func tenantsHoldingData(ctx context.Context, regSnap string) (map[string]bool, error) {
+	conn, err := sql.Open("sqlite", readOnlyDSN(regSnap))
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	rows, err := conn.QueryContext(ctx, `SELECT id FROM tenants WHERE memories > 0 OR relations > 0`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out[id] = true
+	}
+	return out, rows.Err()
+}
+
+// tenantExists reports whether the live registry still lists id, to tell
+// a tenant deleted while the backup ran from one whose files are lost.
+// When the registry cannot say, the tenant is taken to exist.
+func tenantExists(ctx context.Context, regPath, id string) bool {
+	conn, err := sql.Open("sqlite", readOnlyDSN(regPath))
+	if err != nil {
+		return true
+	}
+	defer conn.Close()
+	var n int
+	if err := conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM tenants WHERE id = ?`, id).Scan(&n); err != nil {
+		return true
+	}
+	return n > 0
 }
 
 // forgetTenants deletes tenants (their keys go by cascade) from a registry
@@ -318,11 +451,16 @@ func Restore(ctx context.Context, r io.Reader, dataDir string) (man BackupManife
 	if err != nil {
 		return man, fmt.Errorf("restore %s: %w", registryName, err)
 	}
+	skipped, err := readSkipped(filepath.Join(stage, skippedName))
+	if err != nil {
+		return man, err
+	}
 	for _, id := range tenants {
-		if _, err := os.Stat(filepath.Join(stage, "tenants", id, storeName)); err != nil {
+		if _, err := os.Stat(filepath.Join(stage, "tenants", id, storeName)); err != nil && !skipped[id] {
 			return man, fmt.Errorf("restore: the registry lists tenant %q but the archive has no tenants/%s/%s", id, id, storeName)
 		}
 	}
+	os.Remove(filepath.Join(stage, skippedName))
 	if err := os.MkdirAll(filepath.Join(stage, "tenants"), 0o700); err != nil {
 		return man, fmt.Errorf("restore: %w", err)
 	}
@@ -384,7 +522,9 @@ func unpack(ctx context.Context, r io.Reader, stage string) ([]string, BackupMan
 		if err := writeMember(target, tr); err != nil {
 			return nil, man, fmt.Errorf("restore %s: %w", name, err)
 		}
-		files = append(files, name)
+		if name != skippedName {
+			files = append(files, name)
+		}
 	}
 	if first {
 		return nil, man, fmt.Errorf("restore: the archive is empty")
@@ -395,6 +535,28 @@ func unpack(ctx context.Context, r io.Reader, stage string) ([]string, BackupMan
 		return nil, man, fmt.Errorf("restore: reading archive: %w", err)
 	}
 	return files, man, nil
+}
+
+// readSkipped reads the tenants a backup skipped, from its skipped.json if
+// it has one. Their data is not in the archive: the restored server finds
+// them missing and marks them damaged.
+func readSkipped(path string) (map[string]bool, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	var sk BackupSkipped
+	if err := json.Unmarshal(b, &sk); err != nil {
+		return nil, fmt.Errorf("restore: %s: %w", skippedName, err)
+	}
+	out := map[string]bool{}
+	for _, d := range sk.Skipped {
+		out[d.TenantID] = true
+	}
+	return out, nil
 }
 
 func readManifest(h *tar.Header, r io.Reader, man *BackupManifest) error {
@@ -437,6 +599,7 @@ func backupMember(h *tar.Header) (name string, isDir bool, err error) {
 	parts := strings.Split(name, "/")
 	switch {
 	case !isDir && name == registryName:
+	case !isDir && name == skippedName:
 	case isDir && name == "tenants":
 	case isDir && len(parts) == 2 && parts[0] == "tenants" && mnemo.ValidateTenantID(parts[1]) == nil:
 	case !isDir && len(parts) == 3 && parts[0] == "tenants" && mnemo.ValidateTenantID(parts[1]) == nil && parts[2] == storeName:
@@ -502,4 +665,150 @@ func syncDir(dir string) {
 		d.Sync()
 		d.Close()
 	}
+}
+
+// RestoreTenant puts one tenant's store back from a backup archive into
+// the data directory dataDir, while a server may run on it: the way out of
+// a damaged store. The tenant's database is unpacked and checked
+// (quick_check, schema version) in a staging directory, the damaged files
+// are kept in tenants/.orphan-<id>-damaged-<time>/, and the restored file
+// is renamed into place; the server's next request for the tenant finds a
+// new file, checks it and serves it. Writes made after the backup are not
+// in it.
+//
+// Unless force is set, a store that passes the checks is refused: under a
+// running server, replacing it would lose its newer writes (stop the
+// server first, then force).
+func RestoreTenant(ctx context.Context, r io.Reader, dataDir, id string, force bool) (BackupManifest, error) {
+	var man BackupManifest
+	if err := mnemo.ValidateTenantID(id); err != nil {
+		return man, err
+	}
+	regPath := filepath.Join(dataDir, registryName)
+	if _, err := os.Stat(regPath); err != nil {
+		return man, fmt.Errorf("restore: %s is not a mnemo data directory: %w", dataDir, err)
+	}
+	if !tenantExists(ctx, regPath, id) {
+		return man, fmt.Errorf("restore: tenant %q is not in the registry of %s; create it first, or restore the whole backup into an empty directory", id, dataDir)
+	}
+	dir := filepath.Join(dataDir, "tenants", id)
+	path := filepath.Join(dir, storeName)
+	if !force {
+		holding, err := tenantsHoldingData(ctx, regPath)
+		if err != nil {
+			return man, fmt.Errorf("restore: %w", err)
+		}
+		reason, err := checkFile(path, func() bool { return holding[id] })
+		if err == nil && reason == "" {
+			if _, err := os.Stat(path); err == nil && checkDatabase(ctx, path) == nil {
+				return man, fmt.Errorf("restore: tenant %q's store is not damaged; replacing it under a running server would lose its newer writes (stop the server, then use --force)", id)
+			}
+		}
+	}
+
+	stage, done, err := newStaging(dataDir)
+	if err != nil {
+		return man, fmt.Errorf("restore: %w", err)
+	}
+	defer done()
+	staged := filepath.Join(stage, storeName)
+	if man, err = unpackTenant(ctx, r, id, staged); err != nil {
+		return man, err
+	}
+	if err := checkDatabase(ctx, staged); err != nil {
+		return man, fmt.Errorf("restore tenant %s: %w", id, err)
+	}
+
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return man, fmt.Errorf("restore: %w", err)
+	}
+	// The damaged files are kept (linked, so the database is never absent
+	// from its place), and its write-ahead log goes: applied to the
+	// restored file it would damage that one too.
+	aside := filepath.Join(dataDir, "tenants", fmt.Sprintf("%s%s-damaged-%d", orphanPrefix, id, time.Now().UnixNano()))
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if _, err := os.Stat(path + suffix); err != nil {
+			continue
+		}
+		if err := os.MkdirAll(aside, 0o700); err != nil {
+			return man, fmt.Errorf("restore: %w", err)
+		}
+		if err := os.Link(path+suffix, filepath.Join(aside, storeName+suffix)); err != nil {
+			return man, fmt.Errorf("restore: keep the damaged files: %w", err)
+		}
+		if suffix != "" {
+			if err := os.Remove(path + suffix); err != nil {
+				return man, fmt.Errorf("restore: %w", err)
+			}
+		}
+	}
+	if err := os.Rename(staged, path); err != nil {
+		return man, fmt.Errorf("restore: %w", err)
+	}
+	syncDir(dir)
+	return man, nil
+}
+
+// unpackTenant writes tenants/<id>/memories.db of a backup archive to dst.
+func unpackTenant(ctx context.Context, r io.Reader, id, dst string) (BackupManifest, error) {
+	var man BackupManifest
+	gz, err := gzip.NewReader(r)
+	if err != nil {
+		return man, fmt.Errorf("restore: not a gzip archive: %w", err)
+	}
+	tr := tar.NewReader(gz)
+	want := "tenants/" + id + "/" + storeName
+	first, found := true, false
+	var skipped string
+	for {
+		if err := ctx.Err(); err != nil {
+			return man, err
+		}
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return man, fmt.Errorf("restore: reading archive: %w", err)
+		}
+		if first {
+			first = false
+			if err := readManifest(h, tr, &man); err != nil {
+				return man, err
+			}
+			continue
+		}
+		switch path.Clean(h.Name) {
+		case want:
+			if h.Typeflag != tar.TypeReg {
+				return man, fmt.Errorf("restore: archive member %s is not a file", h.Name)
+			}
+			if err := writeMember(dst, tr); err != nil {
+				return man, fmt.Errorf("restore %s: %w", want, err)
+			}
+			found = true
+		case skippedName:
+			var sk BackupSkipped
+			if json.NewDecoder(io.LimitReader(tr, 1<<20)).Decode(&sk) == nil {
+				for _, d := range sk.Skipped {
+					if d.TenantID == id {
+						skipped = d.Reason
+					}
+				}
+			}
+		}
+	}
+	if first {
+		return man, fmt.Errorf("restore: the archive is empty")
+	}
+	if _, err := io.Copy(io.Discard, gz); err != nil {
+		return man, fmt.Errorf("restore: reading archive: %w", err)
+	}
+	if !found {
+		if skipped != "" {
+			return man, fmt.Errorf("restore: this backup skipped tenant %q (%s); use an older backup", id, skipped)
+		}
+		return man, fmt.Errorf("restore: the archive has no tenant %q", id)
+	}
+	return man, nil
 }

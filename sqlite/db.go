@@ -43,6 +43,18 @@ type stmts struct {
 	*sql.DB
 	mu sync.Mutex
 	m  map[string]*sql.Stmt
+	// damaged, when set, hears of an error that says the file is damaged
+	// (see isCorrupt), so that the pool takes the store out of service.
+	damaged func(error)
+}
+
+// check passes err to c.damaged when it says the file is damaged, and
+// returns it.
+func (c *stmts) check(err error) error {
+	if err != nil && c.damaged != nil && isCorrupt(err) {
+		c.damaged(err)
+	}
+	return err
 }
 
 const maxPrepared = 64
@@ -87,18 +99,24 @@ func (c *stmts) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
 func (c *stmts) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	st, err := c.prepared(ctx, q)
 	if err != nil || st == nil {
-		return c.DB.QueryContext(ctx, q, args...)
+		rows, err := c.DB.QueryContext(ctx, q, args...)
+		return rows, c.check(err)
 	}
-	return st.QueryContext(ctx, args...)
+	rows, err := st.QueryContext(ctx, args...)
+	return rows, c.check(err)
 }
 
 // QueryRowContext runs q prepared.
 func (c *stmts) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
 	st, err := c.prepared(ctx, q)
+	var row *sql.Row
 	if err != nil || st == nil {
-		return c.DB.QueryRowContext(ctx, q, args...)
+		row = c.DB.QueryRowContext(ctx, q, args...)
+	} else {
+		row = st.QueryRowContext(ctx, args...)
 	}
-	return st.QueryRowContext(ctx, args...)
+	c.check(row.Err())
+	return row
 }
 
 // Close closes the prepared statements, then the pool.
@@ -339,7 +357,7 @@ func (d *db) commit(group []*pendingWrite) {
 		}
 	}
 	for _, p := range group {
-		p.finish(d.disk.Load().check(d.run([]*pendingWrite{p})))
+		p.finish(d.disk.Load().check(d.writer.check(d.run([]*pendingWrite{p}))))
 	}
 }
 

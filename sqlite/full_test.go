@@ -326,7 +326,7 @@ func TestRegistryFlushOnFullDisk(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer r.Close()
-		got, err := r.Usage(ctx, "acme", "2026-12-06", "2026-12-06")
+		got, err := r.Usage(ctx, "acme", 0, "2026-12-06", "2026-12-06")
 		if err != nil || len(got) != len(rows) || got[0] != rows[0] || got[len(rows)-1] != rows[len(rows)-1] {
 			t.Fatalf("usage after reopening: %d rows, %v", len(got), err)
 		}
@@ -340,7 +340,7 @@ func TestRegistryFlushOnFullDisk(t *testing.T) {
 		if !d.Full() {
 			t.Fatal("the disk is not full after the flush found it full")
 		}
-		if got, err := r.Usage(ctx, "acme", "2026-12-06", "2026-12-06"); err != nil || len(got) != len(rows) {
+		if got, err := r.Usage(ctx, "acme", 0, "2026-12-06", "2026-12-06"); err != nil || len(got) != len(rows) {
 			t.Fatalf("usage after a failed flush: %d rows, %v", len(got), err)
 		}
 		if err := r.Flush(ctx); err != nil {

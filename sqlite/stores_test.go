@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -233,8 +235,9 @@ func TestStoresOpenMissingTenant(t *testing.T) {
 	_, release := mustOpen(t, p, "ghost")
 	release()
 
-	// A registered tenant whose data directory is gone is the server's
-	// fault, not a 404 that nobody hears about.
+	// A registered tenant whose data directory is gone is damaged: a 503
+	// that names it, not a 404 that nobody hears about, and never an empty
+	// store made in its place.
 	mustCreateStore(t, p, "lost")
 	p.IdleTimeout = 0
 	p.CloseIdle()
@@ -242,9 +245,15 @@ func TestStoresOpenMissingTenant(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err := p.Open(context.Background(), "lost")
-	wantCode(t, "Open(lost)", err, mnemo.EINTERNAL)
-	if !strings.Contains(err.Error(), "data directory") {
-		t.Fatalf("the error does not say what is missing: %v", err)
+	wantCode(t, "Open(lost)", err, mnemo.EUNAVAILABLE)
+	if !strings.Contains(err.Error(), "damaged") {
+		t.Fatalf("the error does not say the store is damaged: %v", err)
+	}
+	if d := p.Pool().Damaged; len(d) != 1 || d[0].TenantID != "lost" || !strings.Contains(d[0].Reason, "data directory") {
+		t.Fatalf("Pool().Damaged = %+v, want lost with what is missing", d)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "tenants", "lost")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the lost tenant's directory was made again: %v", err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/mnemohq/mnemo"
 	"github.com/mnemohq/mnemo/sqlite"
 )
 
@@ -59,7 +60,7 @@ func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 			return err
 		}
 		fmt.Fprintf(stderr, "backup of %s: %d tenants\n", *dataDir, res.Tenants)
-		return nil
+		return skipped(res, stderr)
 	}
 	if _, err := os.Stat(*out); err == nil {
 		return fmt.Errorf("backup: %s exists; choose another --out", *out)
@@ -89,16 +90,46 @@ func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if len(res.Vanished) > 0 {
 		fmt.Fprintf(stdout, "tenants deleted while the backup ran, left out: %v\n", res.Vanished)
 	}
-	return nil
+	return skipped(res, stderr)
+}
+
+// exitPartial is the exit status of a backup that saved every healthy
+// tenant and skipped damaged ones: the archive is complete and usable, but
+// the operator has tenants to restore. (2 is a backup that failed.)
+const exitPartial = 3
+
+// exitError is an error that ends mnemo with its own exit status.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+func (e *exitError) ExitCode() int { return e.code }
+
+// skipped names on stderr the tenants a backup skipped, and makes the
+// command end with exitPartial.
+func skipped(res mnemo.BackupResult, stderr io.Writer) error {
+	if len(res.Skipped) == 0 {
+		return nil
+	}
+	for _, d := range res.Skipped {
+		fmt.Fprintf(stderr, "skipped tenant %s: its store is damaged: %s\n", d.TenantID, d.Reason)
+	}
+	return &exitError{code: exitPartial, msg: fmt.Sprintf("backup: %d damaged tenants skipped (listed above and in the archive's skipped.json); every other tenant is saved", len(res.Skipped))}
 }
 
 // restoreCommand unpacks a backup archive into a new or empty directory.
 func restoreCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir := fs.String("data-dir", defaultDataDir(), "directory to restore into; must be missing or empty (MNEMO_DATA_DIR)")
+	dataDir := fs.String("data-dir", defaultDataDir(), "directory to restore into; must be missing or empty, unless --tenant (MNEMO_DATA_DIR)")
+	tenant := fs.String("tenant", "", "restore only this tenant's store into an existing data directory, replacing a damaged one; safe while the server runs")
+	force := fs.Bool("force", false, "with --tenant, replace a store that is not damaged (stop the server first: its newer writes are lost)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: mnemo restore [--data-dir D] ARCHIVE\n\nUnpacks a backup (from mnemo backup or GET /backup) into a new or empty directory; ARCHIVE \"-\" reads stdin.")
+		fmt.Fprintln(stderr, "Usage: mnemo restore [--data-dir D] [--tenant ID [--force]] ARCHIVE\n\n"+
+			"Unpacks a backup (from mnemo backup or GET /backup) into a new or empty directory; ARCHIVE \"-\" reads stdin.\n"+
+			"With --tenant, puts back one damaged tenant's store from the backup while the server runs on D.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -116,6 +147,18 @@ func restoreCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 		defer f.Close()
 		in = f
+	}
+	if *tenant != "" {
+		man, err := sqlite.RestoreTenant(ctx, in, *dataDir, *tenant, *force)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "restored tenant %s from the backup of %s into %s; the damaged files are kept in %s\n",
+			*tenant, man.CreatedAt, *dataDir, filepath.Join(*dataDir, "tenants", ".orphan-"+*tenant+"-damaged-*"))
+		return nil
+	}
+	if *force {
+		return fmt.Errorf("restore: --force goes with --tenant")
 	}
 	man, err := sqlite.Restore(ctx, in, *dataDir)
 	if err != nil {

@@ -41,6 +41,10 @@ func main() {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "mnemo:", err)
 		}
+		var coded interface{ ExitCode() int }
+		if errors.As(err, &coded) {
+			os.Exit(coded.ExitCode())
+		}
 		os.Exit(2)
 	}
 }
@@ -209,6 +213,7 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	concurrency, authFailures := n.int("MNEMO_TENANT_MAX_CONCURRENT"), n.int("MNEMO_AUTH_FAILURES_PER_MINUTE")
 	throttleEntries, minToken := n.int("MNEMO_AUTH_THROTTLE_MAX_ENTRIES"), n.int("MNEMO_MIN_CLIENT_TOKEN_LENGTH")
 	mcpPerTenant, mcpTotal, mcpBody := n.int("MNEMO_MCP_TENANT_MAX_SESSIONS"), n.int("MNEMO_MCP_MAX_SESSIONS"), n.int("MNEMO_MCP_MAX_BODY_BYTES")
+	maxOpen, vectorMB := n.int("MNEMO_MAX_OPEN_STORES"), n.int("MNEMO_VECTOR_MEMORY_MB")
 	rcfg := recall.DefaultConfig
 	rcfg.MaxLimit = n.int("RECALL_MAX_LIMIT")
 	rcfg.RelationLimit = n.int("RECALL_RELATION_LIMIT")
@@ -252,6 +257,12 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	idle, err := time.ParseDuration(c["MNEMO_STORE_IDLE_TIMEOUT"])
 	if err != nil {
 		return fmt.Errorf("MNEMO_STORE_IDLE_TIMEOUT: %w", err)
+	}
+	if maxOpen < 0 || vectorMB < 0 {
+		return fmt.Errorf("MNEMO_MAX_OPEN_STORES and MNEMO_VECTOR_MEMORY_MB must be 0 or more, got %d and %d", maxOpen, vectorMB)
+	}
+	if maxOpen == 0 {
+		maxOpen = sqlite.DefaultMaxOpen()
 	}
 	retry, err := time.ParseDuration(c["MNEMO_EMBED_RETRY_INTERVAL"])
 	if err != nil || retry <= 0 {
@@ -371,6 +382,8 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	}()
 	stores.IdleTimeout = idle
 	stores.Limits = limits
+	stores.MaxOpen, stores.VectorBudget = maxOpen, int64(vectorMB)<<20
+	logger.Info("tenant store bound", "max_open_stores", maxOpen, "vector_memory_mb", vectorMB)
 	limiter := &local.Limits{MaxThrottleEntries: throttleEntries}
 
 	backfill := &service.Backfill{Registry: registry, Stores: stores, Embedder: embedder, Logger: logger, Interval: retry, Batch: 64}

@@ -69,6 +69,8 @@ func TestServeRejectsBadSettings(t *testing.T) {
 		"negative client cap":       {"MNEMO_OAUTH_MAX_CLIENTS", "-1"},
 		"refuse unverified":         {"MNEMO_OAUTH_REFUSE_UNVERIFIED", "perhaps"},
 		"limit":                     {"MNEMO_MAX_TAGS", "0"},
+		"negative store bound":      {"MNEMO_MAX_OPEN_STORES", "-1"},
+		"vector budget":             {"MNEMO_VECTOR_MEMORY_MB", "lots"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Setenv("MNEMO_DATA_DIR", t.TempDir())
