@@ -63,7 +63,8 @@ func (p *Stores) markDamaged(id, path, reason string) error {
 // damagedInUse marks a tenant damaged whose open store met damage: the
 // store leaves the pool at once, so the next request gets the damaged
 // answer, and closes when its last request releases it. The request that
-// met the damage fails with SQLite's error.
+// met the damage gets that answer too, when the error reached it through
+// the pool's check (a row's error read after the first row does not).
 func (p *Stores) damagedInUse(e *entry, path string, err error) {
 	p.mu.Lock()
 	if _, known := p.damaged[e.id]; known || e.dropped {

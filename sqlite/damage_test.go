@@ -369,8 +369,8 @@ func BenchmarkOpen10k(b *testing.B) {
 }
 
 // Damage met by a query of an open store (after its quick_check) takes the
-// store out of service: the request that met it fails, the next ones get
-// the damaged answer, and the store closes.
+// store out of service: the request that met it and the next ones get the
+// damaged answer, and the store closes.
 func TestStoresDamageMetInUse(t *testing.T) {
 	ctx := context.Background()
 	p, _, _, path := damagedFixture(t) // both stores passed quick_check in this process
@@ -381,8 +381,8 @@ func TestStoresDamageMetInUse(t *testing.T) {
 	st, release := mustOpen(t, p, "bad") // open before the damage: its checks passed
 	ps := pageSize(t, path)
 	overwrite(t, path, ps, bytes.Repeat([]byte{0xFF}, int(fi.Size()-ps)))
-	if _, err := st.List(ctx, mnemo.Filter{}, mnemo.OrderTimeAsc, 1000, 0); err == nil {
-		t.Fatal("List of a store whose every page but the first is garbage succeeded")
+	if _, err := st.List(ctx, mnemo.Filter{}, mnemo.OrderTimeAsc, 1000, 0); mnemo.ErrorCode(err) != mnemo.EUNAVAILABLE || !isCorrupt(err) {
+		t.Fatalf("List of a store whose every page but the first is garbage: %v, want the damaged answer with SQLite's cause", err)
 	}
 	wantDamaged(t, p, "bad", "in use")
 	release()

@@ -44,15 +44,16 @@ type stmts struct {
 	mu sync.Mutex
 	m  map[string]*sql.Stmt
 	// damaged, when set, hears of an error that says the file is damaged
-	// (see isCorrupt), so that the pool takes the store out of service.
-	damaged func(error)
+	// (see isCorrupt), so that the pool takes the store out of service,
+	// and returns the error to answer with instead.
+	damaged func(error) error
 }
 
 // check passes err to c.damaged when it says the file is damaged, and
-// returns it.
+// returns what to answer with.
 func (c *stmts) check(err error) error {
 	if err != nil && c.damaged != nil && isCorrupt(err) {
-		c.damaged(err)
+		return c.damaged(err)
 	}
 	return err
 }

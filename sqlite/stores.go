@@ -421,7 +421,10 @@ func (p *Stores) openStore(ctx context.Context, e *entry, creating bool) (*Store
 	p.mu.Unlock()
 	// Damage a query meets later (a page gone bad since the store was
 	// checked) takes the store out of service too.
-	st.db.writer.damaged = func(err error) { p.damagedInUse(e, path, err) }
+	st.db.writer.damaged = func(err error) error {
+		p.damagedInUse(e, path, err)
+		return fmt.Errorf("%w: %w", err, damagedError(e.id)) // the damaged tenant's 503, with SQLite's cause for the log
+	}
 	st.db.reader.damaged = st.db.writer.damaged
 	st.logger = p.logger
 	st.onChange = func(ctx context.Context, s mnemo.TenantStats) {
