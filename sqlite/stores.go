@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -170,6 +171,50 @@ func (p *Stores) reconcile(ctx context.Context) error {
 }
 
 func (p *Stores) tenantDir(id string) string { return filepath.Join(p.dir, id) }
+
+// RemoveSetAside deletes the directories set aside (.orphan-*: an
+// interrupted deletion's leftovers, a damaged store replaced by a restore)
+// before olderThan, and returns how many it removed. They are kept a while
+// in case the operator needs them, not forever.
+func (p *Stores) RemoveSetAside(olderThan time.Time) (int, error) {
+	entries, err := os.ReadDir(p.dir)
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	for _, e := range entries {
+		name := e.Name()
+		at, ok := setAsideAt(name)
+		if !ok || !at.Before(olderThan) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(p.dir, name)); err != nil {
+			return removed, err
+		}
+		p.logger.Info("removed a directory set aside past its retention", "dir", name, "set_aside", at.Format(time.RFC3339))
+		removed++
+	}
+	return removed, nil
+}
+
+// setAsideAt reads when a .orphan-<name>-<unix nanoseconds> directory was
+// set aside.
+func setAsideAt(name string) (time.Time, bool) {
+	rest, ok := strings.CutPrefix(name, orphanPrefix)
+	if !ok {
+		return time.Time{}, false
+	}
+	i := strings.LastIndexByte(rest, '-')
+	if i < 0 {
+		return time.Time{}, false
+	}
+	digits := rest[i+1:]
+	ns, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || len(digits) != 19 { // time.Now().UnixNano() as mnemo wrote it, not a name that ends in a number
+		return time.Time{}, false
+	}
+	return time.Unix(0, ns), true
+}
 
 // Create makes the empty data directory of a new tenant. A directory left
 // from an earlier tenant of the same id that a crash kept is removed first;

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -865,4 +866,35 @@ func TestStoresRegistryStatsWhenReportsArriveOutOfOrder(t *testing.T) {
 	if tn.Stats.Memories != want.Memories {
 		t.Fatalf("registry says %d memories; the store has %d", tn.Stats.Memories, want.Memories)
 	}
+}
+
+// Directories set aside are deleted once older than the retention, and
+// nothing else is: not a younger one, not a tenant's, not a name that only
+// looks like one.
+func TestRemoveSetAside(t *testing.T) {
+	p, _ := newStores(t, t.TempDir())
+	mustCreateStore(t, p, "acme")
+	now := time.Now()
+	dirs := map[string]bool{ // name: removed
+		fmt.Sprintf(".orphan-gone-%d", now.Add(-40*24*time.Hour).UnixNano()):         true,
+		fmt.Sprintf(".orphan-acme-damaged-%d", now.Add(-31*24*time.Hour).UnixNano()): true,
+		fmt.Sprintf(".orphan-young-%d", now.Add(-29*24*time.Hour).UnixNano()):        false,
+		".orphan-no-time": false,
+		".orphan-short-5": false,
+	}
+	for name := range dirs {
+		if err := os.Mkdir(filepath.Join(p.dir, name), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := p.RemoveSetAside(now.Add(-30 * 24 * time.Hour))
+	if err != nil || n != 2 {
+		t.Fatalf("RemoveSetAside = %d, %v; want 2 removed", n, err)
+	}
+	for name, removed := range dirs {
+		if _, err := os.Stat(filepath.Join(p.dir, name)); os.IsNotExist(err) != removed {
+			t.Errorf("%s: removed %v, want %v", name, os.IsNotExist(err), removed)
+		}
+	}
+	wantHealthy(t, p, "acme", 0)
 }

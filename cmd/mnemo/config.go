@@ -91,6 +91,7 @@ var settings = []setting{
 	{Env: "MNEMO_OAUTH_GRANT_RETENTION", Flag: "oauth-grant-retention", Default: "24h", Help: "how long an expired OAuth code or token is kept, so that it is still told from one never issued (0 = forever)"},
 	{Env: "MNEMO_OAUTH_IDLE_CLIENT_TTL", Flag: "oauth-idle-client-ttl", Default: "90d", Help: "an OAuth client with no code or token left is deleted this long after its last token (0 = never)"},
 	{Env: "MNEMO_PRUNE_INTERVAL", Flag: "prune-interval", Default: "10m", Help: "how often records past their retention are removed"},
+	{Env: "MNEMO_SET_ASIDE_RETENTION", Flag: "set-aside-retention", Default: "30d", Help: "tenant directories set aside (.orphan-*: an interrupted deletion's leftovers, a damaged store a restore replaced) are deleted at start once older than this (0 = kept forever)"},
 	{Env: "MNEMO_PRUNE_BATCH", Flag: "prune-batch", Default: "500", Help: "rows removed per registry transaction when pruning, so that pruning never holds the registry's writer long"},
 	{Env: "MNEMO_MAX_OPEN_STORES", Flag: "max-open-stores", Default: "0", Help: "tenant databases open at once; past it the least recently used idle one is closed, and with every one in use a request waits up to 2s, then gets 503 with Retry-After (0 = from the file limit: (limit - max(limit/4, 128)) / 11 descriptors per store)"},
 	{Env: "MNEMO_VECTOR_MEMORY_MB", Flag: "vector-memory-mb", Default: "1024", Help: "MiB the in-memory vector indexes of open tenant databases may take; past it the least recently used idle database is closed (0 = no bound)"},

@@ -264,6 +264,10 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	if maxOpen == 0 {
 		maxOpen = sqlite.DefaultMaxOpen()
 	}
+	setAside, err := parseRetention(c["MNEMO_SET_ASIDE_RETENTION"])
+	if err != nil {
+		return fmt.Errorf("MNEMO_SET_ASIDE_RETENTION must be a duration (1h30m) or days (30d), 0 or more, got %q", c["MNEMO_SET_ASIDE_RETENTION"])
+	}
 	retry, err := time.ParseDuration(c["MNEMO_EMBED_RETRY_INTERVAL"])
 	if err != nil || retry <= 0 {
 		return fmt.Errorf("MNEMO_EMBED_RETRY_INTERVAL must be a positive duration, got %q", c["MNEMO_EMBED_RETRY_INTERVAL"])
@@ -380,6 +384,11 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 			logger.Error("close the tenant stores", "err", err)
 		}
 	}()
+	if setAside > 0 {
+		if _, err := stores.RemoveSetAside(time.Now().Add(-setAside)); err != nil {
+			return fmt.Errorf("remove set-aside tenant directories: %w", err)
+		}
+	}
 	stores.IdleTimeout = idle
 	stores.Limits = limits
 	stores.MaxOpen, stores.VectorBudget = maxOpen, int64(vectorMB)<<20
