@@ -463,9 +463,11 @@ func ApplyPatch(m *Memory, body map[string]any, lim Limits, dim int) (contentCha
 	} else if f.tInvalid != nil {
 		m.TInvalid = f.tInvalid
 	}
-	// Checked only when the update sets either end, so that a memory stored
-	// before the rule can still be updated otherwise.
-	if (f.tValid != nil || f.tInvalid != nil) && m.TInvalid != nil && m.TInvalid.Before(m.TValid) {
+	// Checked only when the update sets both ends, as a store checks only
+	// what it was sent: AutoMem's bridge supersedes a memory by a PATCH of
+	// t_invalid alone (now), which must work on a memory valid from a
+	// future date, as mnemo's own supersede does.
+	if f.tValid != nil && f.tInvalid != nil && m.TInvalid.Before(m.TValid) {
 		return false, Errorf(EINVALID, "'t_invalid' (%s) must not be before 't_valid' (%s)", FormatTime(*m.TInvalid), FormatTime(m.TValid))
 	}
 	return contentChanged, nil

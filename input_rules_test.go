@@ -100,17 +100,22 @@ func TestApplyPatchTagsRule(t *testing.T) {
 
 func TestApplyPatchValidity(t *testing.T) {
 	m := patchBase() // t_valid 2025-01-01
-	_, err := ApplyPatch(m, map[string]any{"t_invalid": "2024-12-31T23:59:59Z"}, testLim, 3)
+	_, err := ApplyPatch(m, map[string]any{"t_valid": "2025-01-01", "t_invalid": "2024-12-31T23:59:59Z"}, testLim, 3)
 	wantErr(t, err, "'t_invalid' (2024-12-31T23:59:59+00:00) must not be before 't_valid' (2025-01-01T00:00:00+00:00)")
+	// One end alone is not held against the stored other: AutoMem's bridge
+	// supersedes by a PATCH of t_invalid (now), also of a memory valid from
+	// a future date; and a memory stored before the rule can still be
+	// updated otherwise.
+	for _, body := range []map[string]any{{"t_invalid": "2024-12-31T23:59:59Z"}, {"t_valid": "2026-07-01"}, {"importance": 0.9}} {
+		m = patchBase()
+		m.TInvalid = ptrTime(time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC))
+		if _, err := ApplyPatch(m, body, testLim, 3); err != nil {
+			t.Errorf("PATCH %v: %v", body, err)
+		}
+	}
 	m = patchBase()
-	m.TInvalid = ptrTime(time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC))
-	_, err = ApplyPatch(m, map[string]any{"t_valid": "2025-07-01"}, testLim, 3)
-	wantErr(t, err, "'t_invalid' (2025-06-01T00:00:00+00:00) must not be before 't_valid' (2025-07-01T00:00:00+00:00)")
-	// A memory stored before the rule can still be updated otherwise.
-	m = patchBase()
-	m.TInvalid = ptrTime(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
-	if _, err := ApplyPatch(m, map[string]any{"importance": 0.9}, testLim, 3); err != nil || m.Importance != 0.9 {
-		t.Errorf("unrelated update of an old memory: %v", err)
+	if _, err := ApplyPatch(m, map[string]any{"t_invalid": "2024-12-31T23:59:59Z"}, testLim, 3); err != nil || m.TInvalid == nil || m.TInvalid.Year() != 2024 {
+		t.Errorf("supersede of a memory valid from a later date: %+v, %v", m.TInvalid, err)
 	}
 }
 

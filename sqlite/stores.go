@@ -368,11 +368,15 @@ func (p *Stores) signalLocked() {
 // open, removing the entry when nobody else waits on it.
 func (p *Stores) abandon(e *entry) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	e.refs--
 	if e.refs == 0 && p.open[e.id] == e {
 		delete(p.open, e.id) // leave no empty entry behind
 		p.signalLocked()
+	}
+	closeNow := e.dropped && e.refs == 0 // a deletion came meanwhile: its data goes with the last reference
+	p.mu.Unlock()
+	if closeNow {
+		p.closeEntry(e)
 	}
 }
 
@@ -526,6 +530,13 @@ func (p *Stores) release(e *entry, st *Store) {
 		if e.refs == 0 {
 			e.elem = p.idle.PushFront(e)
 			p.signalLocked()
+		}
+		if p.VectorBudget > 0 && e.refs == 0 && e.vecBytes > p.VectorBudget {
+			// Alone beyond the budget: this store closes, not everyone
+			// else's to make room it would not fit in anyway.
+			p.removeLocked(e)
+			p.evictions++
+			victims = append(victims, e)
 		}
 		for p.VectorBudget > 0 && p.vectorBytes > p.VectorBudget {
 			v := p.evictLocked()
@@ -698,7 +709,18 @@ func outOfFiles(err error) bool {
 	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
 		return true
 	}
-	return sqliteCode(err) == sqliteCantOpen
+	if sqliteCode(err) != sqliteCantOpen {
+		return false
+	}
+	// SQLite says "cannot open" for a missing directory or a permission
+	// slip too; only a process without a descriptor to spare is out of
+	// files.
+	f, perr := os.Open(os.DevNull)
+	if perr != nil {
+		return errors.Is(perr, syscall.EMFILE) || errors.Is(perr, syscall.ENFILE)
+	}
+	f.Close()
+	return false
 }
 
 // isCorrupt reports whether err is SQLite finding the file damaged or not
