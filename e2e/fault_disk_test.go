@@ -98,6 +98,7 @@ func TestFullDisk(t *testing.T) {
 		{"update", "PATCH", "/memory/" + acked[1], map[string]any{"content": "changed"}, false},
 		{"import", "POST", "/admin/tenants/acme/import", export, true},
 		{"tenant creation", "POST", "/admin/tenants", map[string]any{"tenant_id": "newcomer", "api_token": "newcomer-token-0123456789"}, true},
+		{"key creation", "POST", "/admin/tenants/acme/keys", map[string]any{"label": "late"}, true},
 	} {
 		var r *Response
 		if w.admin {
@@ -108,6 +109,11 @@ func TestFullDisk(t *testing.T) {
 		if r.Status != 507 || r.Body["message"] != fullMessage {
 			t.Fatalf("%s on the full disk: %d %s", w.what, r.Status, r.Raw)
 		}
+	}
+	// Anyone may register an OAuth client: that must not spend the reserve
+	// that deletes and the usage flush need.
+	if r := s.Do("POST", "/oauth/register", map[string]any{"client_name": "late", "redirect_uris": []string{"http://127.0.0.1:9/cb"}}); r.Status != 507 {
+		t.Fatalf("OAuth registration on the full disk: %d %s", r.Status, r.Raw)
 	}
 	health := s.Do("GET", "/health", nil).Expect(t, 200)
 	if health.Body["status"] != "degraded" || health.Body["disk"] != "full" {

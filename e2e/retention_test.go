@@ -222,6 +222,18 @@ func TestRecreatedTenantStartsClean(t *testing.T) {
 			all["acme@1"].(map[string]any)["totals"].(map[string]any)["store"] != 2.0 {
 			t.Errorf("%s: /admin/usage tenants %v, want acme (incarnation 2) and acme@1", what, all)
 		}
+		// The CSV too: a script that sums by tenant_id bills the new
+		// customer only for its own.
+		csv := string(s.Admin("GET", "/admin/usage"+Q(append(rng, "format", "csv")...), nil).Expect(t, 200).Raw)
+		stores := map[string]string{}
+		for _, line := range strings.Split(strings.TrimSpace(csv), "\n")[1:] {
+			if f := strings.Split(strings.TrimSpace(line), ","); f[2] == "store" {
+				stores[f[0]] = f[3] + " in incarnation " + f[4]
+			}
+		}
+		if want := map[string]string{"acme": "1 in incarnation 2", "acme@1": "2 in incarnation 1"}; !reflect.DeepEqual(stores, want) {
+			t.Errorf("%s: /admin/usage CSV stores %v, want %v:\n%s", what, stores, want, csv)
+		}
 	}
 	check("running", 1)
 	s.Restart(false)

@@ -308,12 +308,21 @@ func (s *Server) writeUsage(w http.ResponseWriter, r *http.Request, tenantID str
 		s.error(w, r, err)
 		return
 	}
+	// An earlier life of an id created again is listed apart, as
+	// "<id>@<incarnation>", so the new tenant's bill holds none of it, even
+	// for a script that sums by tenant_id.
+	name := func(u mnemo.Usage) string {
+		if u.Superseded && tenantID == "" {
+			return fmt.Sprintf("%s@%d", u.TenantID, u.Incarnation)
+		}
+		return u.TenantID
+	}
 	if format == "csv" {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		cw := csv.NewWriter(w)
 		cw.Write([]string{"tenant_id", "day", "kind", "count", "incarnation"})
 		for _, u := range rows {
-			cw.Write([]string{u.TenantID, u.Day, u.Kind, strconv.FormatInt(u.Count, 10), strconv.FormatInt(u.Incarnation, 10)})
+			cw.Write([]string{name(u), u.Day, u.Kind, strconv.FormatInt(u.Count, 10), strconv.FormatInt(u.Incarnation, 10)})
 		}
 		cw.Flush()
 		return
@@ -325,12 +334,7 @@ func (s *Server) writeUsage(w http.ResponseWriter, r *http.Request, tenantID str
 	}
 	byTenant := map[string]*tenantUsage{}
 	for _, u := range rows {
-		// An earlier life of an id created again is listed apart, as
-		// "<id>@<incarnation>", so the new tenant's bill holds none of it.
-		name := u.TenantID
-		if u.Superseded && tenantID == "" {
-			name = fmt.Sprintf("%s@%d", u.TenantID, u.Incarnation)
-		}
+		name := name(u)
 		tu := byTenant[name]
 		if tu == nil {
 			tu = &tenantUsage{Days: map[string]map[string]int64{}, Totals: map[string]int64{}, Incarnation: u.Incarnation}

@@ -263,12 +263,12 @@ func TestRequestsQueueBehindTheirOwnTenant(t *testing.T) {
 	wantCode(t, "a request waiting past its budget", err, mnemo.ETIMEOUT)
 	held.End()
 	close(w.blockReads)
-	w.blockReads = nil
 	for _, done := range []chan error{first, second} {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
 	}
+	w.blockReads = nil // once the reads are over: a recall reads in parallel goroutines
 
 	// While a small write waits for its commit, the tenant's turn is free.
 	w.blockWrites, w.writing = make(chan struct{}), make(chan struct{}, 1)

@@ -89,6 +89,12 @@ func OpenDisk(dataDir string, reserve int64, logger *slog.Logger) (*Disk, error)
 		}
 		return d, nil
 	}
+	if size, err := volumeBytes(dataDir); err == nil && size < 4*d.resumeAt() {
+		// Once full, writes resume only with resumeAt free: on a volume
+		// not much larger, that may take freeing nearly everything.
+		logger.Warn("the disk reserve is large for this volume: once the disk fills, writes resume only when this much is free; lower MNEMO_DISK_RESERVE",
+			"volume_bytes", size, "resume_at_free_bytes", d.resumeAt(), "reserve_bytes", reserve)
+	}
 	if err := d.makeReserve(); err != nil {
 		if !d.isFull(err) {
 			return nil, fmt.Errorf("make the disk reserve %s: %w", d.path, err)

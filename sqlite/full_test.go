@@ -362,3 +362,19 @@ func TestRegistryFlushOnFullDisk(t *testing.T) {
 		onDisk(t, dir)
 	})
 }
+
+// A reserve so large for its volume that writes, once the disk fills,
+// resume only when most of it is free again is warned of at start; one
+// in proportion is not.
+func TestDiskReserveLargeForTheVolume(t *testing.T) {
+	dir := mountTmpfs(t, 16<<20)
+	var free int64
+	_, log := testDisk(t, dir, 2<<20, &free) // resumes at 4 MiB free: a quarter of the volume
+	if strings.Contains(log.String(), "large for this volume") {
+		t.Fatalf("a 2 MiB reserve on 16 MiB was warned of:\n%s", log)
+	}
+	_, log = testDisk(t, dir, 3<<20, &free) // resumes at 6 MiB free
+	if !strings.Contains(log.String(), "large for this volume") || !strings.Contains(log.String(), "resume_at_free_bytes=6291456") {
+		t.Fatalf("a 3 MiB reserve on 16 MiB was not warned of:\n%s", log)
+	}
+}

@@ -31,6 +31,9 @@ func (r *Registry) UpdateTenant(ctx context.Context, t *mnemo.Tenant) error {
 
 // AddKey adds a key to an existing tenant; a token already in use is a 409.
 func (r *Registry) AddKey(ctx context.Context, key *mnemo.Key, keyHash []byte) error {
+	if err := r.db.disk.Load().refuse(); err != nil { // new data: the reserve is for deletes and usage
+		return err
+	}
 	return r.db.write(ctx, func(tx *txn) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM keys WHERE hash = ?`, keyHash).Scan(&n); err != nil {

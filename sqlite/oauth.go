@@ -14,6 +14,9 @@ import (
 // clients never used that were registered before unusedBefore, then, at
 // max, the oldest never-used ones; see mnemo.OAuthStore.
 func (r *Registry) RegisterOAuthClient(ctx context.Context, c *mnemo.OAuthClient, unusedBefore time.Time, maxClients int) error {
+	if err := r.db.disk.Load().refuse(); err != nil { // anyone may register: it must not spend the reserve
+		return err
+	}
 	uris, _ := json.Marshal(c.RedirectURIs)
 	return r.db.write(ctx, func(tx *txn) error {
 		if err := deleteClients(ctx, tx, `SELECT id FROM oauth_clients WHERE used_at IS NULL AND created_at < ?`, micros(unusedBefore)); err != nil {
