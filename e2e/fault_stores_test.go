@@ -349,8 +349,16 @@ func TestFaultDamagedTenants(t *testing.T) {
 	if out, err := mnemoCmd("restore", "--data-dir", s.DataDir, "--tenant", "good", f.archive); err == nil || !strings.Contains(out, "not damaged") {
 		t.Fatalf("restore --tenant over a healthy store: %v\n%s", err, out)
 	}
+	// Rolling a healthy tenant back is refused while the server runs: it
+	// holds the registry open, and its newer acknowledged writes would go.
+	if out, err := mnemoCmd("restore", "--data-dir", s.DataDir, "--tenant", "good", "--force", f.archive); err == nil ||
+		!strings.Contains(out, "a server (or a backup) is using") {
+		t.Fatalf("restore --tenant --force under a running server: %v\n%s", err, out)
+	}
+	s.As(f.tokens["good"], "POST", "/memory", map[string]any{"content": "good writes after the refused restore"}).Expect(t, 201)
 	for _, id := range []string{"zero", "corrupt"} {
-		if out, err := mnemoCmd("restore", "--data-dir", s.DataDir, "--tenant", id, f.archive); err != nil {
+		out, err := mnemoCmd("restore", "--data-dir", s.DataDir, "--tenant", id, f.archive)
+		if err != nil || !strings.Contains(out, "restored tenant "+id+" (incarnation 1, created ") {
 			t.Fatalf("restore --tenant %s: %v\n%s", id, err, out)
 		}
 		f.expectIntact(t, s, id)
@@ -403,5 +411,16 @@ func TestFaultCorruptPageAndReimport(t *testing.T) {
 	}
 	if h := s.Do("GET", "/health", nil).Expect(t, 200).Body; h["status"] != "healthy" {
 		t.Fatalf("/health after the re-import = %v", h)
+	}
+	// The backup holds the deleted tenant's store, not the new one's: a
+	// restore of it is refused, even forced with the server stopped.
+	s.Stop()
+	if out, err := mnemoCmd("restore", "--data-dir", s.DataDir, "--tenant", "corrupt", "--force", f.archive); err == nil ||
+		!regexp.MustCompile(`the backup's tenant "corrupt" is incarnation 1, created [^,]+, but the live one is incarnation 2, created `).MatchString(out) {
+		t.Fatalf("restore --tenant of an earlier incarnation: %v\n%s", err, out)
+	}
+	s.start()
+	for _, mid := range f.ids["corrupt"] {
+		s.As(f.tokens["corrupt"], "GET", "/memory/"+mid, nil).Expect(t, 200)
 	}
 }

@@ -667,6 +667,15 @@ func syncDir(dir string) {
 	}
 }
 
+// RestoredTenant says what RestoreTenant put back.
+type RestoredTenant struct {
+	Manifest BackupManifest
+	// The life of the tenant id the store belongs to: the live tenant's,
+	// which the archived one must be.
+	Incarnation int64
+	CreatedAt   time.Time
+}
+
 // RestoreTenant puts one tenant's store back from a backup archive into
 // the data directory dataDir, while a server may run on it: the way out of
 // a damaged store. The tenant's database is unpacked and checked
@@ -676,51 +685,82 @@ func syncDir(dir string) {
 // new file, checks it and serves it. Writes made after the backup are not
 // in it.
 //
+// The archive's registry must show the same life of the id as the live
+// one (incarnation and creation time), force or not: an id deleted and
+// created again is another customer, who must never get the old one's
+// memories.
+//
 // Unless force is set, a store that passes the checks is refused: under a
-// running server, replacing it would lose its newer writes (stop the
-// server first, then force).
-func RestoreTenant(ctx context.Context, r io.Reader, dataDir, id string, force bool) (BackupManifest, error) {
-	var man BackupManifest
+// running server, replacing it would lose its newer writes. With force,
+// the registry must be free (no server or backup holds it open), and it is
+// locked until the restore ends, so that no server starts meanwhile.
+func RestoreTenant(ctx context.Context, r io.Reader, dataDir, id string, force bool) (RestoredTenant, error) {
+	var res RestoredTenant
 	if err := mnemo.ValidateTenantID(id); err != nil {
-		return man, err
+		return res, err
 	}
 	regPath := filepath.Join(dataDir, registryName)
 	if _, err := os.Stat(regPath); err != nil {
-		return man, fmt.Errorf("restore: %s is not a mnemo data directory: %w", dataDir, err)
+		return res, fmt.Errorf("restore: %s is not a mnemo data directory: %w", dataDir, err)
 	}
-	if !tenantExists(ctx, regPath, id) {
-		return man, fmt.Errorf("restore: tenant %q is not in the registry of %s; create it first, or restore the whole backup into an empty directory", id, dataDir)
+	var live querier
+	if force {
+		conn, release, err := lockRegistry(ctx, regPath)
+		if err != nil {
+			return res, err
+		}
+		defer release()
+		live = conn
+	} else {
+		conn, err := sql.Open("sqlite", readOnlyDSN(regPath))
+		if err != nil {
+			return res, fmt.Errorf("restore: %w", err)
+		}
+		defer conn.Close()
+		live = conn
+	}
+	current, ok, err := readTenantLife(ctx, live, id)
+	if err != nil {
+		return res, fmt.Errorf("restore: read the registry of %s: %w", dataDir, err)
+	}
+	if !ok {
+		return res, fmt.Errorf("restore: tenant %q is not in the registry of %s; create it first, or restore the whole backup into an empty directory", id, dataDir)
 	}
 	dir := filepath.Join(dataDir, "tenants", id)
 	path := filepath.Join(dir, storeName)
 	if !force {
 		holding, err := tenantsHoldingData(ctx, regPath)
 		if err != nil {
-			return man, fmt.Errorf("restore: %w", err)
+			return res, fmt.Errorf("restore: %w", err)
 		}
 		reason, err := checkFile(path, func() bool { return holding[id] })
 		if err == nil && reason == "" {
 			if _, err := os.Stat(path); err == nil && checkDatabase(ctx, path) == nil {
-				return man, fmt.Errorf("restore: tenant %q's store is not damaged; replacing it under a running server would lose its newer writes (stop the server, then use --force)", id)
+				return res, fmt.Errorf("restore: tenant %q's store is not damaged; replacing it under a running server would lose its newer writes (stop the server, then use --force)", id)
 			}
 		}
 	}
 
 	stage, done, err := newStaging(dataDir)
 	if err != nil {
-		return man, fmt.Errorf("restore: %w", err)
+		return res, fmt.Errorf("restore: %w", err)
 	}
 	defer done()
 	staged := filepath.Join(stage, storeName)
-	if man, err = unpackTenant(ctx, r, id, staged); err != nil {
-		return man, err
+	archivedReg := filepath.Join(stage, registryName)
+	if res.Manifest, err = unpackTenant(ctx, r, id, staged, archivedReg); err != nil {
+		return res, err
+	}
+	if err := sameLife(ctx, archivedReg, id, current); err != nil {
+		return res, err
 	}
 	if err := checkDatabase(ctx, staged); err != nil {
-		return man, fmt.Errorf("restore tenant %s: %w", id, err)
+		return res, fmt.Errorf("restore tenant %s: %w", id, err)
 	}
+	res.Incarnation, res.CreatedAt = current.incarnation, current.createdAt
 
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return man, fmt.Errorf("restore: %w", err)
+		return res, fmt.Errorf("restore: %w", err)
 	}
 	// The damaged files are kept (linked, so the database is never absent
 	// from its place), and its write-ahead log goes: applied to the
@@ -731,26 +771,137 @@ func RestoreTenant(ctx context.Context, r io.Reader, dataDir, id string, force b
 			continue
 		}
 		if err := os.MkdirAll(aside, 0o700); err != nil {
-			return man, fmt.Errorf("restore: %w", err)
+			return res, fmt.Errorf("restore: %w", err)
 		}
 		if err := os.Link(path+suffix, filepath.Join(aside, storeName+suffix)); err != nil {
-			return man, fmt.Errorf("restore: keep the damaged files: %w", err)
+			return res, fmt.Errorf("restore: keep the damaged files: %w", err)
 		}
 		if suffix != "" {
 			if err := os.Remove(path + suffix); err != nil {
-				return man, fmt.Errorf("restore: %w", err)
+				return res, fmt.Errorf("restore: %w", err)
 			}
 		}
 	}
 	if err := os.Rename(staged, path); err != nil {
-		return man, fmt.Errorf("restore: %w", err)
+		return res, fmt.Errorf("restore: %w", err)
 	}
 	syncDir(dir)
-	return man, nil
+	return res, nil
 }
 
-// unpackTenant writes tenants/<id>/memories.db of a backup archive to dst.
-func unpackTenant(ctx context.Context, r io.Reader, id, dst string) (BackupManifest, error) {
+// querier is a connection or a pool.
+type querier interface {
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+// tenantLife tells one life of a tenant id from another.
+type tenantLife struct {
+	incarnation int64 // 0: unknown (a registry from before incarnations)
+	createdAt   time.Time
+}
+
+func (l tenantLife) String() string {
+	inc := "of unknown incarnation (a registry from before incarnations)"
+	if l.incarnation > 0 {
+		inc = fmt.Sprintf("incarnation %d", l.incarnation)
+	}
+	return fmt.Sprintf("%s, created %s", inc, mnemo.FormatTime(l.createdAt))
+}
+
+// readTenantLife reads tenant id's incarnation and creation time from a
+// registry, of any schema version; ok is false when it has no such tenant.
+func readTenantLife(ctx context.Context, q querier, id string) (life tenantLife, ok bool, err error) {
+	var hasIncarnation int
+	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('tenants') WHERE name = 'incarnation'`).Scan(&hasIncarnation); err != nil {
+		return life, false, err
+	}
+	col := "0"
+	if hasIncarnation > 0 {
+		col = "incarnation"
+	}
+	var created int64
+	err = q.QueryRowContext(ctx, `SELECT `+col+`, created_at FROM tenants WHERE id = ?`, id).Scan(&life.incarnation, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return life, false, nil
+	}
+	if err != nil {
+		return life, false, err
+	}
+	life.createdAt = time.UnixMicro(created).UTC()
+	return life, true, nil
+}
+
+// sameLife checks that the archived registry at archivedReg has tenant id
+// in the life current: the same creation time and, when both registries
+// know it, the same incarnation. The incarnation is what tells two lives
+// apart for sure; the creation time does it for a registry from before
+// incarnations.
+func sameLife(ctx context.Context, archivedReg, id string, current tenantLife) error {
+	conn, err := sql.Open("sqlite", readOnlyDSN(archivedReg))
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	defer conn.Close()
+	archived, ok, err := readTenantLife(ctx, conn, id)
+	if err != nil {
+		return fmt.Errorf("restore: read the backup's %s: %w", registryName, err)
+	}
+	if !ok {
+		return fmt.Errorf("restore: the backup's registry has no tenant %q: its store belongs to no tenant of the backup", id)
+	}
+	known := archived.incarnation > 0 && current.incarnation > 0
+	if !archived.createdAt.Equal(current.createdAt) || known && archived.incarnation != current.incarnation {
+		return fmt.Errorf("restore: the backup's tenant %q is %s, but the live one is %s: the id was deleted and created again, "+
+			"and the backup holds the earlier tenant's memories; refused, also with --force (use a backup taken since %s)",
+			id, archived, current, mnemo.FormatTime(current.createdAt))
+	}
+	return nil
+}
+
+// sqliteBusy is SQLite's primary result code for a lock held elsewhere.
+const sqliteBusy = 5
+
+// lockRegistry takes SQLite's exclusive lock on the registry at regPath
+// and holds it until release. Every connection to a WAL database keeps a
+// shared lock on it while open, and a server keeps its registry open from
+// start to stop, so the lock is refused at once while a server runs on the
+// directory (or a backup reads it); while it is held, a server cannot
+// start there. The registry is only read through the returned connection.
+func lockRegistry(ctx context.Context, regPath string) (conn *sql.Conn, release func(), err error) {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(0)")
+	q.Add("_pragma", "locking_mode(EXCLUSIVE)")
+	pool, err := sql.Open("sqlite", "file:"+(&url.URL{Path: regPath}).EscapedPath()+"?"+q.Encode())
+	if err != nil {
+		return nil, nil, fmt.Errorf("restore: %w", err)
+	}
+	pool.SetMaxOpenConns(1)
+	conn, err = pool.Conn(ctx)
+	if err == nil {
+		// In WAL mode with exclusive locking, the first read takes the lock.
+		var n int
+		err = conn.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master`).Scan(&n)
+		if err != nil {
+			conn.Close()
+		}
+	}
+	if err != nil {
+		pool.Close()
+		if sqliteCode(err) == sqliteBusy {
+			return nil, nil, fmt.Errorf("restore: a server (or a backup) is using %s; --force replaces the tenant's store whole, "+
+				"and the writes such a server acknowledges would be lost: stop the server, then run the restore again", regPath)
+		}
+		return nil, nil, fmt.Errorf("restore: lock the registry: %w", err)
+	}
+	return conn, func() {
+		conn.Close()
+		pool.Close()
+	}, nil
+}
+
+// unpackTenant writes tenants/<id>/memories.db of a backup archive to dst,
+// and its registry.db to regDst: it says whose store that is.
+func unpackTenant(ctx context.Context, r io.Reader, id, dst, regDst string) (BackupManifest, error) {
 	var man BackupManifest
 	gz, err := gzip.NewReader(r)
 	if err != nil {
@@ -758,7 +909,7 @@ func unpackTenant(ctx context.Context, r io.Reader, id, dst string) (BackupManif
 	}
 	tr := tar.NewReader(gz)
 	want := "tenants/" + id + "/" + storeName
-	first, found := true, false
+	first, found, foundReg := true, false, false
 	var skipped string
 	for {
 		if err := ctx.Err(); err != nil {
@@ -787,6 +938,14 @@ func unpackTenant(ctx context.Context, r io.Reader, id, dst string) (BackupManif
 				return man, fmt.Errorf("restore %s: %w", want, err)
 			}
 			found = true
+		case registryName:
+			if h.Typeflag != tar.TypeReg {
+				return man, fmt.Errorf("restore: archive member %s is not a file", h.Name)
+			}
+			if err := writeMember(regDst, tr); err != nil {
+				return man, fmt.Errorf("restore %s: %w", registryName, err)
+			}
+			foundReg = true
 		case skippedName:
 			var sk BackupSkipped
 			if json.NewDecoder(io.LimitReader(tr, 1<<20)).Decode(&sk) == nil {
@@ -809,6 +968,9 @@ func unpackTenant(ctx context.Context, r io.Reader, id, dst string) (BackupManif
 			return man, fmt.Errorf("restore: this backup skipped tenant %q (%s); use an older backup", id, skipped)
 		}
 		return man, fmt.Errorf("restore: the archive has no tenant %q", id)
+	}
+	if !foundReg {
+		return man, fmt.Errorf("restore: the archive has no %s (truncated?)", registryName)
 	}
 	return man, nil
 }

@@ -137,6 +137,16 @@ var registryMigrations = []migration{
 	// Usage gains an index by day and audit one by incarnation, for the
 	// pruner and the readers; a client records its last activity, so an
 	// idle one can expire.
+	//
+	// An id that exists now and was deleted before it was created (a
+	// successful tenant.delete in the audit before its created_at) is
+	// another customer than the one its older rows are about: those rows,
+	// up to the last such delete, are a closed incarnation 1 ending at that
+	// delete, and the tenant is incarnation 2. Usage is per day, so the day
+	// of that delete goes whole to incarnation 1 (docs/operations.md,
+	// Retention): the new customer is never billed for the old one.
+	// Earlier deletes of the id are not told apart: its older lives are all
+	// in incarnation 1.
 	execAll(
 		`ALTER TABLE tenants ADD COLUMN incarnation INTEGER NOT NULL DEFAULT 1`,
 		`CREATE TABLE incarnations (
@@ -147,7 +157,19 @@ var registryMigrations = []migration{
 			PRIMARY KEY (tenant_id, incarnation)
 		) WITHOUT ROWID`,
 		`CREATE INDEX incarnations_deleted ON incarnations(deleted_at) WHERE deleted_at IS NOT NULL`,
-		`INSERT INTO incarnations (tenant_id, incarnation, created_at) SELECT id, 1, created_at FROM tenants`,
+		`CREATE TEMP TABLE recreated AS
+			SELECT t.id AS tenant_id, max(a.at) AS deleted_at, date(max(a.at) / 1000000, 'unixepoch') AS deleted_day
+			FROM tenants t JOIN audit a ON a.tenant_id = t.id
+			WHERE a.action = 'tenant.delete' AND a.outcome = 'success' AND a.at < t.created_at
+			GROUP BY t.id`,
+		`UPDATE tenants SET incarnation = 2 WHERE id IN (SELECT tenant_id FROM recreated)`,
+		`INSERT INTO incarnations (tenant_id, incarnation, created_at) SELECT id, incarnation, created_at FROM tenants`,
+		`INSERT INTO incarnations (tenant_id, incarnation, created_at, deleted_at)
+			SELECT r.tenant_id, 1, min(
+				(SELECT min(at) FROM audit WHERE tenant_id = r.tenant_id AND at <= r.deleted_at),
+				coalesce((SELECT unixepoch(min(day)) * 1000000 FROM usage WHERE tenant_id = r.tenant_id AND day <= r.deleted_day), r.deleted_at)),
+				r.deleted_at
+			FROM recreated r`,
 		`INSERT OR IGNORE INTO incarnations (tenant_id, incarnation, created_at, deleted_at)
 			SELECT tenant_id, 1, min(at), max(at) FROM audit
 			WHERE tenant_id != '' AND tenant_id NOT IN (SELECT id FROM tenants) GROUP BY tenant_id`,
@@ -156,6 +178,7 @@ var registryMigrations = []migration{
 			WHERE tenant_id NOT IN (SELECT id FROM tenants) GROUP BY tenant_id`,
 		`ALTER TABLE audit ADD COLUMN incarnation INTEGER NOT NULL DEFAULT 1`,
 		`UPDATE audit SET incarnation = 0 WHERE tenant_id = ''`,
+		`UPDATE audit SET incarnation = 2 WHERE at > (SELECT deleted_at FROM recreated WHERE tenant_id = audit.tenant_id)`,
 		`DROP INDEX audit_tenant`,
 		`CREATE INDEX audit_tenant ON audit(tenant_id, incarnation, id)`,
 		`CREATE TABLE usage_v6 (
@@ -166,12 +189,15 @@ var registryMigrations = []migration{
 			count       INTEGER NOT NULL,
 			PRIMARY KEY (tenant_id, incarnation, day, kind)
 		) WITHOUT ROWID`,
-		`INSERT INTO usage_v6 (tenant_id, incarnation, day, kind, count) SELECT tenant_id, 1, day, kind, count FROM usage`,
+		`INSERT INTO usage_v6 (tenant_id, incarnation, day, kind, count)
+			SELECT u.tenant_id, CASE WHEN u.day > r.deleted_day THEN 2 ELSE 1 END, u.day, u.kind, u.count
+			FROM usage u LEFT JOIN recreated r ON r.tenant_id = u.tenant_id`,
 		`DROP TABLE usage`,
 		`ALTER TABLE usage_v6 RENAME TO usage`,
 		`CREATE INDEX usage_day ON usage(day)`,
 		`ALTER TABLE oauth_clients ADD COLUMN active_at INTEGER`,
 		`UPDATE oauth_clients SET active_at = used_at`,
+		`DROP TABLE temp.recreated`,
 	),
 }
 

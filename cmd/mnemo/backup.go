@@ -125,7 +125,7 @@ func restoreCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data-dir", defaultDataDir(), "directory to restore into; must be missing or empty, unless --tenant (MNEMO_DATA_DIR)")
 	tenant := fs.String("tenant", "", "restore only this tenant's store into an existing data directory, replacing a damaged one; safe while the server runs")
-	force := fs.Bool("force", false, "with --tenant, replace a store that is not damaged (stop the server first: its newer writes are lost)")
+	force := fs.Bool("force", false, "with --tenant, replace a store that is not damaged, rolling it back (refused while a server runs on D)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: mnemo restore [--data-dir D] [--tenant ID [--force]] ARCHIVE\n\n"+
 			"Unpacks a backup (from mnemo backup or GET /backup) into a new or empty directory; ARCHIVE \"-\" reads stdin.\n"+
@@ -149,12 +149,13 @@ func restoreCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		in = f
 	}
 	if *tenant != "" {
-		man, err := sqlite.RestoreTenant(ctx, in, *dataDir, *tenant, *force)
+		res, err := sqlite.RestoreTenant(ctx, in, *dataDir, *tenant, *force)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "restored tenant %s from the backup of %s into %s; the damaged files are kept in %s\n",
-			*tenant, man.CreatedAt, *dataDir, filepath.Join(*dataDir, "tenants", ".orphan-"+*tenant+"-damaged-*"))
+		fmt.Fprintf(stdout, "restored tenant %s (incarnation %d, created %s) from the backup of %s into %s; the damaged files are kept in %s\n",
+			*tenant, res.Incarnation, mnemo.FormatTime(res.CreatedAt), res.Manifest.CreatedAt, *dataDir,
+			filepath.Join(*dataDir, "tenants", ".orphan-"+*tenant+"-damaged-*"))
 		return nil
 	}
 	if *force {
