@@ -20,6 +20,7 @@ import (
 
 	"github.com/mnemohq/mnemo/falkordb"
 	"github.com/mnemohq/mnemo/internal/falkortest"
+	"github.com/redis/go-redis/v9"
 )
 
 // memoryProps are the properties AutoMem gives a :Memory node
@@ -610,5 +611,103 @@ func TestProbeFulltextIndex(t *testing.T) {
 		falkordb.Params{"q": "fox", "ids": []string{"b", "c"}})
 	if err != nil || !reflect.DeepEqual(ids(t, res), []string{"c", "b"}) {
 		t.Fatalf("scoped full-text: %v, %v", res, err)
+	}
+}
+
+// explain returns GRAPH.EXPLAIN's plan as one string.
+func explain(t *testing.T, c *falkordb.Client, graph, cypher string) string {
+	t.Helper()
+	plan, err := c.Redis().Do(context.Background(), "GRAPH.EXPLAIN", graph, cypher).Result()
+	if err != nil {
+		t.Fatalf("explain %q: %v", cypher, err)
+	}
+	var lines []string
+	for _, l := range plan.([]any) {
+		lines = append(lines, strings.TrimSpace(l.(string)))
+	}
+	return strings.Join(lines, " | ")
+}
+
+// TestProbeRangeIndexes: exact-match indexes on the properties the store
+// looks up by (id), scopes by (tag_prefixes, a list: membership uses the
+// index) and orders or windows by (timestamp), as GRAPH.EXPLAIN shows.
+func TestProbeRangeIndexes(t *testing.T) {
+	_, c, g := newGraph(t, "memories_idx")
+	ctx := context.Background()
+	for _, prop := range []string{"id", "tag_prefixes", "timestamp"} {
+		res, err := g.Query(ctx, "CREATE INDEX FOR (m:Memory) ON (m."+prop+")", nil)
+		if err != nil || res.Stat("Indices created") != 1 {
+			t.Fatalf("index on %s: %v %v", prop, res, err)
+		}
+	}
+	if _, err := g.Query(ctx, "UNWIND range(1, 100) AS i CREATE (:Memory {id: toString(i), tag_prefixes: ['t' + toString(i % 10)], timestamp: '2026-01-01T00:00:' + right('0' + toString(i % 60), 2) + 'Z'})", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []struct{ cypher, want string }{
+		{"MATCH (m:Memory {id: '5'}) RETURN m.id", "Node By Index Scan"},
+		{"MATCH (m:Memory) WHERE m.id IN ['5', '6'] RETURN m.id", "Node By Index Scan"},
+		{"MATCH (m:Memory) WHERE 't3' IN m.tag_prefixes RETURN m.id", "Node By Index Scan"},
+		{"MATCH (m:Memory) WHERE m.timestamp >= '2026-01-01T00:00:30Z' RETURN m.id", "Node By Index Scan"},
+	} {
+		if plan := explain(t, c, "memories_idx", q.cypher); !strings.Contains(plan, q.want) {
+			t.Errorf("%s: plan %q, want %s", q.cypher, plan, q.want)
+		} else {
+			t.Logf("%s: %s", q.cypher, plan)
+		}
+	}
+	res, err := g.ROQuery(ctx, "MATCH (m:Memory) WHERE 't3' IN m.tag_prefixes RETURN count(m)", nil)
+	if err != nil || res.Rows[0][0] != int64(10) {
+		t.Fatalf("tag scope through the index: %v %v", res, err)
+	}
+}
+
+// TestProbeAtomicity: what one write can make atomic. A query that fails
+// midway leaves nothing behind (FalkorDB undoes it), so one GRAPH.QUERY is
+// a transaction; a query can check a count and write only under it. A
+// GRAPH.QUERY runs inside MULTI/EXEC beside plain Redis commands, but not
+// inside a Lua script.
+func TestProbeAtomicity(t *testing.T) {
+	_, c, g := newGraph(t, "memories_tx")
+	ctx := context.Background()
+	rdb := c.Redis()
+	_, err := g.Query(ctx, "UNWIND [1, 2, 0] AS d CREATE (:Memory {v: 10 / d})", nil)
+	var qe *falkordb.QueryError
+	if !errors.As(err, &qe) {
+		t.Fatalf("division by zero: %v, want a QueryError", err)
+	}
+	t.Logf("failed query: %v", err)
+	res, err := g.ROQuery(ctx, "MATCH (m:Memory) RETURN count(m)", nil)
+	if err != nil || res.Rows[0][0] != int64(0) {
+		t.Fatalf("after a failed query: %v %v, want 0 nodes", res, err)
+	}
+
+	// MULTI/EXEC: a counter and a graph write together.
+	cmds, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.IncrBy(ctx, "tenant:tx:memories", 1)
+		p.Do(ctx, "GRAPH.QUERY", "memories_tx", "CREATE (:Memory {id: 'm1'})", "--compact")
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("MULTI with GRAPH.QUERY: %v (%v)", err, cmds)
+	}
+	// A Lua script cannot call GRAPH.QUERY, so "check a Redis counter,
+	// then write the graph" cannot be one script.
+	script := redis.NewScript(`return redis.call('GRAPH.QUERY', KEYS[1], ARGV[1])`)
+	if err := script.Run(ctx, rdb, []string{"memories_tx"}, "CREATE (:Memory {id: 'lua'})").Err(); err == nil ||
+		!strings.Contains(err.Error(), "not allowed from script") {
+		t.Fatalf("GRAPH.QUERY from Lua: %v, want refused", err)
+	}
+	// A quota check inside the query itself is atomic with the write: the
+	// write happens only when the count allows it.
+	quota := "MATCH (m:Memory) WITH count(m) AS n WHERE n < $max CREATE (:Memory {id: $id}) RETURN n"
+	if res, err := g.Query(ctx, quota, falkordb.Params{"max": 2, "id": "m2"}); err != nil || len(res.Rows) != 1 {
+		t.Fatalf("write under quota: %v %v", res, err)
+	}
+	if res, err := g.Query(ctx, quota, falkordb.Params{"max": 2, "id": "m3"}); err != nil || len(res.Rows) != 0 || res.Stat("Nodes created") != 0 {
+		t.Fatalf("write over quota: %v %v", res, err)
+	}
+	res, err = g.ROQuery(ctx, "MATCH (m:Memory) RETURN m.id ORDER BY m.id", nil)
+	if err != nil || !reflect.DeepEqual(ids(t, res), []string{"m1", "m2"}) {
+		t.Fatalf("after MULTI and Lua: %v %v", res, err)
 	}
 }
