@@ -8,7 +8,7 @@
 // that client ignores the caller's context (a package-level
 // context.Background), panics on parameter types it does not know, and
 // quotes strings with Go's escapes, which FalkorDB does not all read (it
-// keeps "\u00e9" as six characters; see TestParamsSurviveHostileStrings).
+// keeps "\u00e9" as six characters; see TestStringLiteralEscapes).
 //
 // Replies are requested with --compact. FalkorDB's other ("verbose") reply
 // turns lists and maps into display strings: ['a, b', 'c'] comes back as

@@ -86,6 +86,21 @@ func TestParamsSurviveHostileStrings(t *testing.T) {
 	}
 }
 
+// TestStringLiteralEscapes pins the lexer the parameter writer relies on:
+// \\ \' \n \t \r are escapes; \u and \0 are not (falkordb-go's Go-style
+// quoting would turn "\u200b" into six characters).
+func TestStringLiteralEscapes(t *testing.T) {
+	_, _, g := newGraph(t, "lexer")
+	res, err := g.Query(context.Background(), `RETURN 'a\\b', 'it\'s', 'x\ny\tz\r', '\u00e9', '\0'`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []any{`a\b`, "it's", "x\ny\tz\r", `\u00e9`, `\0`}
+	if !reflect.DeepEqual(res.Rows[0], want) {
+		t.Fatalf("literals %#v, want %#v", res.Rows[0], want)
+	}
+}
+
 type named string
 
 // TestParamsRoundTripTypes: each Go value comes back from "RETURN $v" as
