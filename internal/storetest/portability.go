@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mnemohq/mnemo"
@@ -198,7 +199,7 @@ func testImport(t *testing.T, open func(t *testing.T) mnemo.MemoryStore) {
 }
 
 // An import with a relation end that exists nowhere writes nothing
-// (ENOTFOUND), not even the memories before it.
+// (ENOTFOUND), not even the memories and relations before it.
 func testImportAllOrNothing(t *testing.T, open func(t *testing.T) mnemo.MemoryStore) {
 	s := open(t)
 	mustCreate(t, s, mem("old", "old", hours(1)))
@@ -206,6 +207,10 @@ func testImportAllOrNothing(t *testing.T, open func(t *testing.T) mnemo.MemorySt
 	a := withVec(mem("a", "alpha walrus", hours(2), "imp"), Model, 1, 0, 0, 0)
 	_, _, err := s.Import(ctx, []*mnemo.Memory{a}, []mnemo.Relation{rel("a", "old", "RELATES_TO", 0.5, hours(3)), rel("a", "ghost", "RELATES_TO", 0.5, hours(3))}, mnemo.Quotas{})
 	wantCode(t, "Import with a missing relation end", err, mnemo.ENOTFOUND)
+	// The message names it: the importer shows it to whoever fixes the file.
+	if msg := mnemo.ErrorMessage(err); !strings.Contains(msg, id("ghost")) {
+		t.Errorf("the message does not name the missing memory %s: %q", id("ghost"), msg)
+	}
 	wantGone(t, s, "a")
 	if after := stats(t, s); !sameCounters(after, before) {
 		t.Errorf("a failed Import changed Stats from %+v to %+v", before, after)

@@ -95,7 +95,8 @@ func testUpdate(t *testing.T, open func(t *testing.T) mnemo.MemoryStore) {
 	mustUpdate(t, s, upd)
 	wantMemory(t, s, upd)
 
-	for term, want := range map[string][]string{"zebra": {}, "grazes": {}, "keep": {}, "giraffe": {"u"}, "leaves": {"u"}} {
+	// Tags are searched as text too: the old ones no longer, the new ones.
+	for term, want := range map[string][]string{"zebra": {}, "grazes": {}, "keep": {}, "giraffe": {"u"}, "leaves": {"u"}, "new": {"u"}} {
 		if got := hitNames(keyword(t, s, []string{term}, mnemo.Filter{}, 10)); !slices.Equal(got, want) {
 			t.Errorf("Keyword(%q) after Update = %v, want %v", term, got, want)
 		}
@@ -133,6 +134,9 @@ func testUpdate(t *testing.T, open func(t *testing.T) mnemo.MemoryStore) {
 	mustUpdate(t, s, &upd3)
 	if got := list(t, s, mnemo.Filter{Tags: []string{"extra"}}); !slices.Equal(got, []string{"u"}) {
 		t.Errorf("tag filter after a tags-only Update = %v, want [u]", got)
+	}
+	if got := hitNames(keyword(t, s, []string{"extra"}, mnemo.Filter{}, 10)); !slices.Equal(got, []string{"u"}) {
+		t.Errorf("Keyword(extra) after a tags-only Update = %v, want [u]", got)
 	}
 	wantCounts(t, s, 2, 0, 1)
 
@@ -182,7 +186,10 @@ func testUpdateEmbedding(t *testing.T, open func(t *testing.T) mnemo.MemoryStore
 // Relate merges on (From, Type, To): relating again replaces strength,
 // props and time; another type or the reverse direction is another
 // relation; the same relation twice in a write is one. A missing end is
-// ENOTFOUND and the whole write is undone. Props left nil read back empty.
+// ENOTFOUND and the whole write is undone, with AutoMem's message: the
+// service checks the ends first (service/associate.go), but one deleted
+// meanwhile reaches the client through this error. Props left nil read
+// back empty.
 func testRelate(t *testing.T, open func(t *testing.T) mnemo.MemoryStore) {
 	s := open(t)
 	mustCreate(t, s, mem("a", "a", hours(1)), mem("b", "b", hours(2)), mem("c", "c", hours(3)))
@@ -232,6 +239,9 @@ func testRelate(t *testing.T, open func(t *testing.T) mnemo.MemoryStore) {
 	} {
 		_, err := s.Write(ctx, mnemo.Write{Relate: tc.rels}, mnemo.Quotas{})
 		wantCode(t, "Relate "+tc.name, err, mnemo.ENOTFOUND)
+		if msg := mnemo.ErrorMessage(err); msg != "One or both memories do not exist" {
+			t.Errorf("Relate %s: message %q", tc.name, msg)
+		}
 		wantCounts(t, s, 3, 4, 0)
 	}
 	got, err = s.Relations(ctx, []mnemo.RelationType{"RELATES_TO"}, 10)
