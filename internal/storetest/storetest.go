@@ -45,6 +45,7 @@ var memoryStoreCases = []contractCase{
 	{"Write/Supersede", testSupersede},
 	{"Write/Added", testWriteAdded},
 	{"Write/Quotas", testQuotas},
+	{"Write/Concurrent", testConcurrentWrites},
 	{"Memories", testMemories},
 	{"Delete", testDelete},
 	{"DeleteMatching", testDeleteMatching},

@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -453,3 +455,71 @@ func testQuotas(t *testing.T, open func(t *testing.T) mnemo.MemoryStore) {
 }
 
 func ptrF(f float64) *float64 { return &f }
+
+// Concurrent writes each succeed or fail alone, however a backend batches
+// them (SQLite commits them in groups): a write that fails (a missing
+// relation end) leaves nothing, the writes beside it are all kept; and
+// under a quota only some fit, exactly those are kept (issue 11: quota
+// checks stay atomic under concurrent writes).
+func testConcurrentWrites(t *testing.T, open func(t *testing.T) mnemo.MemoryStore) {
+	s := open(t)
+	mustCreate(t, s, mem("anchor", "anchor", hours(0)))
+	const n = 60
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			m := mem(fmt.Sprintf("c%02d", i), fmt.Sprintf("memory %d", i), hours(i+1))
+			w := mnemo.Write{Create: []*mnemo.Memory{m}}
+			if i%3 == 0 {
+				w.Relate = []mnemo.Relation{rel(fmt.Sprintf("c%02d", i), "ghost", "RELATES_TO", 0.5, hours(i+1))}
+			}
+			_, errs[i] = s.Write(ctx, w, mnemo.Quotas{})
+		})
+	}
+	wg.Wait()
+	kept := 0
+	for i, err := range errs {
+		_, getErr := s.Memory(ctx, id(fmt.Sprintf("c%02d", i)))
+		switch {
+		case i%3 == 0:
+			wantCode(t, fmt.Sprintf("write %d", i), err, mnemo.ENOTFOUND)
+			wantCode(t, fmt.Sprintf("memory of failed write %d", i), getErr, mnemo.ENOTFOUND)
+		case err != nil || getErr != nil:
+			t.Fatalf("write %d: %v, then %v", i, err, getErr)
+		default:
+			kept++
+		}
+	}
+	if kept != n-n/3 {
+		t.Fatalf("%d writes kept, want %d", kept, n-n/3)
+	}
+	wantCounts(t, s, int64(1+kept), 0, 0)
+
+	limit := int64(1 + kept + 5)
+	var mu sync.Mutex
+	fits, refused := 0, 0
+	for i := range 20 {
+		wg.Go(func() {
+			m := mem(fmt.Sprintf("q%02d", i), "over quota?", hours(100+i))
+			_, err := s.Write(ctx, mnemo.Write{Create: []*mnemo.Memory{m}}, mnemo.Quotas{MaxMemories: &limit})
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				fits++
+			} else if mnemo.ErrorCode(err) == mnemo.EFORBIDDEN {
+				refused++
+			} else {
+				t.Errorf("write %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	if fits != 5 || refused != 15 {
+		t.Fatalf("%d fit and %d refused, want 5 and 15", fits, refused)
+	}
+	wantCounts(t, s, limit, 0, 0)
+	if got := list(t, s, mnemo.Filter{}); len(got) != int(limit) {
+		t.Fatalf("List holds %d memories, want %d", len(got), limit)
+	}
+}
