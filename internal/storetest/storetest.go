@@ -19,9 +19,10 @@ import (
 )
 
 // TestMemoryStore runs the contract of mnemo.MemoryStore. open must return
-// a new, empty store for one tenant, opened for the embedding model Model
-// of dimension Dim, and close it when t ends. Subtests may run for long
-// against a remote backend but never share a store.
+// a new, empty store of its own tenant, opened for the embedding model
+// Model of dimension Dim, and close it when t ends; a subtest may open
+// several. The data are deterministic: a fixed clock, seeded randomness,
+// UUID-shaped ids.
 func TestMemoryStore(t *testing.T, open func(t *testing.T) mnemo.MemoryStore) {
 	for _, c := range memoryStoreCases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, open) })
