@@ -328,7 +328,7 @@ func testAdjacent(t *testing.T, open func(t *testing.T) mnemo.MemoryStore) {
 // Touch sets last_accessed and reads show it at once (recall touches what
 // it returns, and the next read must see it); missing ids are ignored, an
 // empty list is a no-op, and nothing else changes: not updated_at, not
-// the counters.
+// the counters, not a memory given the id later.
 func testTouch(t *testing.T, open func(t *testing.T) mnemo.MemoryStore) {
 	s := open(t)
 	a, b, c := mem("a", "alpha", hours(1)), mem("b", "beta", hours(2)), mem("c", "gamma", hours(3))
@@ -360,4 +360,17 @@ func testTouch(t *testing.T, open func(t *testing.T) mnemo.MemoryStore) {
 	}
 	_, err = s.Memory(ctx, id("nope"))
 	wantCode(t, "Memory(nope) after touching it", err, mnemo.ENOTFOUND)
+
+	// A touch lands only on the memory it touched: not on one created,
+	// or imported, later with the id of a missing or deleted one.
+	if err := s.Delete(ctx, id("a")); err != nil {
+		t.Fatal(err)
+	}
+	again, imported := mem("a", "alpha again", hours(4)), mem("nope", "imported", hours(5))
+	mustCreate(t, s, again)
+	if _, _, err := s.Import(ctx, []*mnemo.Memory{imported}, nil, mnemo.Quotas{}); err != nil {
+		t.Fatal(err)
+	}
+	wantMemory(t, s, again)
+	wantMemory(t, s, imported)
 }
