@@ -27,7 +27,7 @@ func (f Filter) IsZero() bool {
 // Matches reports whether m passes f. This is the definition of a filter:
 // every store's query (SQL, graph, vector payload) must select exactly the
 // memories Matches accepts, and code that filters memories in Go calls it.
-// sqlite/filter_test.go holds the SQLite store to it. A memory passes when
+// internal/storetest holds every store to it. A memory passes when
 // all of these hold:
 //
 //   - Time: m.Timestamp is not before Start nor after End, when they are
@@ -51,7 +51,7 @@ func (f Filter) IsZero() bool {
 //     ("any", the default), at least one. So Tags holding only blanks
 //     matches every memory with "all" and none with "any".
 //
-// Two known differences of the SQLite store's SQL (sqlite/filter_test.go
+// Two known differences of the SQLite store's SQL (internal/storetest
 // logs them): it ignores a Tags of only blanks in "any" mode too (every
 // memory passes), and it compares Start truncated to the microsecond, so
 // a Start with a sub-microsecond part admits memories of that microsecond.

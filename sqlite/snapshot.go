@@ -186,5 +186,6 @@ func (s *Store) Import(ctx context.Context, mems []*mnemo.Memory, rels []mnemo.R
 	if err != nil {
 		return nil, 0, err
 	}
+	s.forgetTouches(nil, created)
 	return created, relationsCreated, nil
 }

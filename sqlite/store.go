@@ -278,7 +278,7 @@ func (s *Store) Write(ctx context.Context, w mnemo.Write, quotas mnemo.Quotas) (
 	if err := s.db.disk.Load().refuse(); err != nil {
 		return mnemo.TenantStats{}, err
 	}
-	return s.write(ctx, quotas, func(tx *txn, changes *[]indexChange) error {
+	added, err := s.write(ctx, quotas, func(tx *txn, changes *[]indexChange) error {
 		for _, m := range w.Create {
 			if err := s.insert(ctx, tx, m, changes); err != nil {
 				return err
@@ -291,6 +291,10 @@ func (s *Store) Write(ctx context.Context, w mnemo.Write, quotas mnemo.Quotas) (
 		}
 		return relate(ctx, tx, w.Relate)
 	})
+	if err == nil && len(w.Create) > 0 {
+		s.forgetTouches(w.Create, nil)
+	}
+	return added, err
 }
 
 const insertMemory = `INSERT INTO memories (id, content, tags, tags_text, importance, type, confidence, ts, t_valid, t_invalid, updated_at, last_accessed, metadata, archived)

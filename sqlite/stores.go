@@ -216,19 +216,16 @@ func setAsideAt(name string) (time.Time, bool) {
 	return time.Unix(0, ns), true
 }
 
-// Create makes the empty data directory of a new tenant. A directory left
-// from an earlier tenant of the same id that a crash kept is removed first;
-// one this call made is removed again when the store cannot be made, so a
-// failed creation leaves nothing behind.
+// Create makes the empty data directory of a new tenant. What an earlier
+// tenant of the same id left (a directory a crash kept, or its store still
+// open in this pool) is dropped first, so the new tenant is never handed
+// the old store; a directory this call made is removed again when the
+// store cannot be made, so a failed creation leaves nothing behind.
 func (p *Stores) Create(ctx context.Context, tenantID string) error {
-	if err := mnemo.ValidateTenantID(tenantID); err != nil {
+	if err := p.Drop(ctx, tenantID); err != nil { // validates the id
 		return err
 	}
 	dir := p.tenantDir(tenantID)
-	if err := os.RemoveAll(dir); err != nil {
-		return err
-	}
-	p.forget(tenantID)
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return p.registry.dataDisk().check(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"time"
+
+	"github.com/mnemohq/mnemo"
 )
 
 // Touch records last_accessed for the given memories. A read should not
@@ -69,4 +71,23 @@ func (s *Store) flushTouches(ctx context.Context) error {
 		s.touchMu.Unlock()
 	}
 	return err
+}
+
+// forgetTouches drops the pending access times of memories just created
+// (mems, or ids): a touch of an id that did not exist yet, or of a memory
+// deleted since, must not show on a new memory of that id. A flush that
+// took its batch before the create may still apply it; that window is one
+// write long.
+func (s *Store) forgetTouches(mems []*mnemo.Memory, ids []string) {
+	s.touchMu.Lock()
+	defer s.touchMu.Unlock()
+	if len(s.touched) == 0 {
+		return
+	}
+	for _, m := range mems {
+		delete(s.touched, m.ID)
+	}
+	for _, id := range ids {
+		delete(s.touched, id)
+	}
 }
