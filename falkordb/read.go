@@ -13,7 +13,11 @@ import (
 // parameters added to p (named f_*); "true" when f is zero. It selects
 // exactly what mnemo.Filter.Matches accepts: tags are compared through
 // the lists Go lower-cased (tags_lower, tag_prefixes), never FalkorDB's
-// toLower, and times as FormatTime strings, which sort as the instants do.
+// toLower, and times through mnemo_ts, the timestamp in microseconds
+// since 1970. Not the timestamp string: FalkorDB 4.16's range index
+// answers "timestamp <= $end" on strings with every node, and a range
+// with both ends wrongly too (see STATUS.md), while the expression itself
+// compares correctly.
 func filterCypher(f mnemo.Filter, p Params) string {
 	var conds []string
 	if f.IDs != nil {
@@ -27,12 +31,12 @@ func filterCypher(f mnemo.Filter, p Params) string {
 		if t := start.Truncate(time.Microsecond); !t.Equal(start) {
 			start = t.Add(time.Microsecond)
 		}
-		p["f_start"] = mnemo.FormatTime(start)
-		conds = append(conds, "m.timestamp >= $f_start")
+		p["f_start"] = start.UnixMicro()
+		conds = append(conds, "m.mnemo_ts >= $f_start")
 	}
 	if f.End != nil {
-		p["f_end"] = mnemo.FormatTime(*f.End)
-		conds = append(conds, "m.timestamp <= $f_end")
+		p["f_end"] = f.End.UTC().Truncate(time.Microsecond).UnixMicro()
+		conds = append(conds, "m.mnemo_ts <= $f_end")
 	}
 	var ex []string
 	for _, e := range f.ExcludeTags {
@@ -165,11 +169,11 @@ func (s *Store) DeleteMatching(ctx context.Context, f mnemo.Filter) (int, error)
 }
 
 var listOrders = map[string]string{
-	mnemo.OrderImportance:  "m.importance DESC, m.timestamp DESC, m.id",
-	mnemo.OrderTimeDesc:    "m.timestamp DESC, m.id",
-	mnemo.OrderTimeAsc:     "m.timestamp, m.id",
-	mnemo.OrderUpdatedDesc: "m.updated_at DESC, m.timestamp DESC, m.id",
-	mnemo.OrderUpdatedAsc:  "m.updated_at, m.timestamp, m.id",
+	mnemo.OrderImportance:  "m.importance DESC, m.mnemo_ts DESC, m.id",
+	mnemo.OrderTimeDesc:    "m.mnemo_ts DESC, m.id",
+	mnemo.OrderTimeAsc:     "m.mnemo_ts, m.id",
+	mnemo.OrderUpdatedDesc: "m.updated_at DESC, m.mnemo_ts DESC, m.id",
+	mnemo.OrderUpdatedAsc:  "m.updated_at, m.mnemo_ts, m.id",
 }
 
 // List returns memories that match f in the given order.
@@ -195,14 +199,14 @@ func (s *Store) List(ctx context.Context, f mnemo.Filter, order string, limit, o
 func (s *Store) Adjacent(ctx context.Context, id string, f mnemo.Filter) (before, after *mnemo.Memory, err error) {
 	p := Params{"id": id}
 	cond := filterCypher(f, p)
-	anchor, err := s.g.ROQuery(ctx, `MATCH (m:Memory {id: $id}) RETURN m.timestamp, m.mnemo_seq`, Params{"id": id})
+	anchor, err := s.g.ROQuery(ctx, `MATCH (m:Memory {id: $id}) RETURN m.mnemo_ts, m.mnemo_seq`, Params{"id": id})
 	if err != nil {
 		return nil, nil, storeErr(err)
 	}
 	if len(anchor.Rows) == 0 {
 		return nil, nil, notFound()
 	}
-	p["ts"], p["seq"] = anchor.Rows[0][0], integer(anchor.Rows[0][1])
+	p["ts"], p["seq"] = integer(anchor.Rows[0][0]), integer(anchor.Rows[0][1])
 	one := func(where, order string) (*mnemo.Memory, error) {
 		res, err := s.g.ROQuery(ctx, `MATCH (m:Memory) WHERE `+cond+` AND `+where+` RETURN `+memoryReturn+` ORDER BY `+order+` LIMIT 1`, p)
 		if err != nil {
@@ -213,10 +217,10 @@ func (s *Store) Adjacent(ctx context.Context, id string, f mnemo.Filter) (before
 		}
 		return decodeMemory(res.Rows[0][0])
 	}
-	if before, err = one(`(m.timestamp < $ts OR (m.timestamp = $ts AND m.mnemo_seq < $seq))`, `m.timestamp DESC, m.mnemo_seq DESC`); err != nil {
+	if before, err = one(`(m.mnemo_ts < $ts OR (m.mnemo_ts = $ts AND m.mnemo_seq < $seq))`, `m.mnemo_ts DESC, m.mnemo_seq DESC`); err != nil {
 		return nil, nil, err
 	}
-	if after, err = one(`(m.timestamp > $ts OR (m.timestamp = $ts AND m.mnemo_seq > $seq))`, `m.timestamp, m.mnemo_seq`); err != nil {
+	if after, err = one(`(m.mnemo_ts > $ts OR (m.mnemo_ts = $ts AND m.mnemo_seq > $seq))`, `m.mnemo_ts, m.mnemo_seq`); err != nil {
 		return nil, nil, err
 	}
 	return before, after, nil
@@ -271,7 +275,8 @@ func (s *Store) Unembedded(ctx context.Context, limit int) ([]*mnemo.Memory, err
 }
 
 // SetEmbedding stores the vector of an existing memory, with the
-// counters, in one query.
+// counters, in one query. The old vector is cleared in a subquery first
+// (see apply in write.go).
 func (s *Store) SetEmbedding(ctx context.Context, id string, vec []float32, model string) error {
 	if len(vec) == 0 {
 		return mnemo.Errorf(mnemo.EINVALID, "an empty vector")
@@ -280,7 +285,10 @@ func (s *Store) SetEmbedding(ctx context.Context, id string, vec []float32, mode
 	res, err := s.g.Query(ctx, `MATCH (c:MnemoCounters), (m:Memory {id: $id})
 		SET c.vectors = c.vectors + CASE WHEN m.embedding IS NULL THEN 1 ELSE 0 END,
 			c.bytes = c.bytes - coalesce(m.mnemo_vbytes, 0) + $vb, c.version = c.version + 1
-		SET m.embedding = vecf32($v), m.embedding_model = $model, m.mnemo_vbytes = $vb
+		SET m.embedding_model = $model, m.mnemo_vbytes = $vb
+		WITH m
+		CALL { MATCH (x:Memory {id: $id}) SET x.embedding = null }
+		CALL { MATCH (x:Memory {id: $id}) SET x.embedding = vecf32($v) }
 		RETURN m.id`, Params{"id": id, "v": vec, "model": model, "vb": vb})
 	if err != nil {
 		return storeErr(err)

@@ -6,10 +6,12 @@ package falkordb
 // mnemo keeps in the same query as every write (GRAPH.MEMORY USAGE is
 // rounded to megabytes, too coarse for quotas). Properties mnemo adds to a
 // :Memory, beside AutoMem's: tags_lower and tags_text (the tags lower-cased
-// by Go, for filters, and as text, for the full-text index), embedding and
-// embedding_model, mnemo_seq (the order of storing: Adjacent's ties and
-// snapshots), mnemo_bytes and mnemo_vbytes (what the node and its
-// vector cost in the byte counter). Edges carry strength and
+// by Go, for filters, and as text, for the full-text index), embedding
+// (vecf32) and embedding_model ('' once a vector was dropped), mnemo_ts
+// (the timestamp in microseconds since 1970: time filters and orders),
+// mnemo_seq (the order of storing: Adjacent's ties and snapshots),
+// mnemo_bytes and mnemo_vbytes (what the node and its vector cost in the
+// byte counter). Edges carry strength and
 // updated_at (AutoMem's), the scalar extra properties (so AutoMem's Cypher
 // reads them), mnemo_props (all of them as JSON: the ones read back) and
 // mnemo_bytes.
@@ -77,7 +79,7 @@ func (s *Store) ensureSchema(ctx context.Context) error {
 			}
 		}
 	}
-	for _, field := range []string{"id", "tag_prefixes", "timestamp"} {
+	for _, field := range []string{"id", "tag_prefixes", "timestamp", "mnemo_ts"} {
 		if !have[field+"/RANGE"] {
 			if _, err := s.g.Query(ctx, "CREATE INDEX FOR (m:Memory) ON (m."+field+")", nil); err != nil {
 				return storeErr(err)
@@ -148,6 +150,7 @@ func (s *Store) nodeProps(m *mnemo.Memory) (map[string]any, int64, error) {
 		"timestamp": mnemo.FormatTime(m.Timestamp), "t_valid": mnemo.FormatTime(m.TValid), "t_invalid": tInvalid,
 		"updated_at": mnemo.FormatTime(m.UpdatedAt), "last_accessed": mnemo.FormatTime(m.LastAccessed),
 		"metadata": string(metaJSON), "archived": m.Archived,
+		"mnemo_ts": m.Timestamp.UTC().Truncate(time.Microsecond).UnixMicro(),
 	}
 	// The cost model: every string the node and its indexes hold (content
 	// twice: the property and the full-text index; tags three times: the

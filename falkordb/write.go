@@ -119,7 +119,7 @@ type change struct {
 	relsNew    int
 }
 
-// importMode changes the plan's rules into Import's: existing ids are
+// planOpts.importing changes the plan's rules into Import's: existing ids are
 // skipped, and an existing relation is replaced only by a newer one.
 type planOpts struct {
 	importing bool
@@ -171,11 +171,14 @@ func (s *Store) plan(st *state, create, update []*mnemo.Memory, relate []mnemo.R
 		if err != nil {
 			return nil, err
 		}
+		// t_invalid travels beside the properties: null removes it.
+		ti := p["t_invalid"]
+		delete(p, "t_invalid")
 		ch.after.StoredBytes += n - old.bytes
 		next := memState{bytes: n, vbytes: old.vbytes, hasVec: old.hasVec}
 		switch {
 		case m.Embedding == nil:
-			ch.updKeep = append(ch.updKeep, map[string]any{"id": m.ID, "p": p})
+			ch.updKeep = append(ch.updKeep, map[string]any{"id": m.ID, "p": p, "ti": ti})
 		case len(m.Embedding) > 0:
 			vb := vectorBytes(m.Embedding, m.EmbeddingModel)
 			p["embedding_model"], p["mnemo_vbytes"] = m.EmbeddingModel, vb
@@ -184,15 +187,14 @@ func (s *Store) plan(st *state, create, update []*mnemo.Memory, relate []mnemo.R
 				ch.after.Vectors++
 			}
 			next.vbytes, next.hasVec = vb, true
-			ch.updSet = append(ch.updSet, map[string]any{"id": m.ID, "p": p, "v": m.Embedding})
+			ch.updSet = append(ch.updSet, map[string]any{"id": m.ID, "p": p, "ti": ti, "v": m.Embedding})
 		default:
-			p["embedding"], p["embedding_model"], p["mnemo_vbytes"] = nil, nil, nil
 			ch.after.StoredBytes -= old.vbytes
 			if old.hasVec {
 				ch.after.Vectors--
 			}
 			next.vbytes, next.hasVec = 0, false
-			ch.updDrop = append(ch.updDrop, map[string]any{"id": m.ID, "p": p})
+			ch.updDrop = append(ch.updDrop, map[string]any{"id": m.ID, "p": p, "ti": ti})
 		}
 		cur[m.ID] = next
 	}
@@ -265,15 +267,23 @@ func (s *Store) apply(ctx context.Context, st *state, ch *change) (bool, error) 
 		params["cv"] = ch.createVec
 	}
 	if len(ch.updKeep) > 0 {
-		q.WriteString(` CALL { UNWIND $uk AS row MATCH (m:Memory {id: row.id}) SET m += row.p }`)
+		q.WriteString(` CALL { UNWIND $uk AS row MATCH (m:Memory {id: row.id}) SET ` + updateSets + ` }`)
 		params["uk"] = ch.updKeep
 	}
 	if len(ch.updSet) > 0 {
-		q.WriteString(` CALL { UNWIND $us AS row MATCH (m:Memory {id: row.id}) SET m += row.p SET m.embedding = vecf32(row.v) }`)
+		// The vector is cleared in a subquery of its own first: FalkorDB
+		// 4.16 skips a SET of a vector it deems equal to the old one, and
+		// its comparison truncates element differences to integers, so
+		// replacing a unit vector was silently lost (STATUS.md).
+		q.WriteString(` CALL { UNWIND $us AS row MATCH (m:Memory {id: row.id}) SET m.embedding = null }`)
+		q.WriteString(` CALL { UNWIND $us AS row MATCH (m:Memory {id: row.id}) SET ` + updateSets +
+			`, m.embedding = vecf32(row.v), m.embedding_model = row.p.embedding_model, m.mnemo_vbytes = row.p.mnemo_vbytes }`)
 		params["us"] = ch.updSet
 	}
 	if len(ch.updDrop) > 0 {
-		q.WriteString(` CALL { UNWIND $ud AS row MATCH (m:Memory {id: row.id}) SET m += row.p }`)
+		q.WriteString(` CALL { UNWIND $ud AS row MATCH (m:Memory {id: row.id}) SET ` + updateSets +
+			`, m.embedding_model = '', m.mnemo_vbytes = 0 }`)
+		q.WriteString(` CALL { UNWIND $ud AS row MATCH (m:Memory {id: row.id}) SET m.embedding = null }`)
 		params["ud"] = ch.updDrop
 	}
 	types := make([]string, 0, len(ch.rels))
@@ -291,8 +301,27 @@ func (s *Store) apply(ctx context.Context, st *state, ch *change) (bool, error) 
 	if err != nil {
 		return false, storeErr(err)
 	}
+
 	return len(res.Rows) == 1, nil
 }
+
+// updateSets sets every property an update replaces, one by one. Not SET
+// += with a map: on FalkorDB 4.16, a query that removes the vector
+// property and another property keeps the vector and may remove an
+// unrelated one (type); so a dropped vector leaves embedding_model ”
+// and mnemo_vbytes 0 rather than removing them (STATUS.md).
+var updateSets = func() string {
+	var b strings.Builder
+	for i, k := range []string{"content", "tags", "tag_prefixes", "tags_lower", "tags_text", "importance", "type",
+		"confidence", "timestamp", "mnemo_ts", "t_valid", "updated_at", "last_accessed", "metadata", "archived", "mnemo_bytes"} {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "m.%s = row.p.%s", k, k)
+	}
+	b.WriteString(", m.t_invalid = row.ti")
+	return b.String()
+}()
 
 // touchedIDs are the memories a write reads the state of.
 func touchedIDs(create, update []*mnemo.Memory, relate []mnemo.Relation) []string {
