@@ -243,8 +243,11 @@ func (s *Store) Nearest(ctx context.Context, vec []float32, f mnemo.Filter, limi
 	if limit <= 0 || len(vec) == 0 {
 		return []mnemo.Hit{}, nil
 	}
-	p := Params{"q": vec, "model": s.model, "limit": limit, "dim": len(vec)}
-	res, err := s.g.ROQuery(ctx, `MATCH (m:Memory) WHERE m.embedding_model = $model AND `+filterCypher(f, p)+`
+	// mnemo_vbytes equal to the query's means the same dimension: one
+	// vector of another would fail the whole scan ("Vector dimension
+	// mismatch").
+	p := Params{"q": vec, "model": s.model, "limit": limit, "vb": vectorBytes(vec, s.model)}
+	res, err := s.g.ROQuery(ctx, `MATCH (m:Memory) WHERE m.embedding_model = $model AND m.mnemo_vbytes = $vb AND `+filterCypher(f, p)+`
 		WITH m, vec.cosineDistance(m.embedding, vecf32($q)) AS d
 		RETURN `+memoryReturn+`, d ORDER BY d, m.id LIMIT $limit`, p)
 	if err != nil {

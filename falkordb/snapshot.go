@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"iter"
+	"time"
 
 	"github.com/mnemohq/mnemo"
 )
@@ -16,10 +17,13 @@ import (
 func (s *Store) Snapshot(ctx context.Context, withVectors bool) (mnemo.Snapshot, error) {
 	var b [8]byte
 	rand.Read(b[:])
-	name := s.g.Name() + "_snapshot_" + hex.EncodeToString(b[:])
+	// Not "memories_...": the copy must never pass for a tenant's graph.
+	name := "mnemo:snapshot:" + s.g.Name() + ":" + hex.EncodeToString(b[:])
 	if err := s.g.c.rdb.Do(ctx, "GRAPH.COPY", s.g.Name(), name).Err(); err != nil {
 		return nil, storeErr(classify(ctx, "GRAPH.COPY", err))
 	}
+	// A copy whose reader died is removed by Redis after a day.
+	s.g.c.rdb.Expire(ctx, name, snapshotTTL)
 	sn := &snapshot{g: s.g.c.Graph(name), withVectors: withVectors}
 	res, err := sn.g.ROQuery(ctx, `MATCH (c:MnemoCounters) RETURN c.memories, c.relations`, nil)
 	if err != nil {
@@ -37,6 +41,10 @@ type snapshot struct {
 	withVectors         bool
 	memories, relations int64
 }
+
+// snapshotTTL bounds how long a snapshot's copy outlives a reader that
+// never closed it.
+const snapshotTTL = 24 * time.Hour
 
 // snapshotPage is how many memories or relations one query reads.
 const snapshotPage = 500
