@@ -29,3 +29,12 @@ func TestMemoryStoreContract(t *testing.T) {
 		return s
 	})
 }
+
+// The pool of tenant stores passes the contract of mnemo.Stores. Each
+// subtest gets its own server: tenant ids repeat across subtests.
+func TestStoresContract(t *testing.T) {
+	storetest.TestStores(t, func(t *testing.T) storetest.StoresBackend {
+		srv := falkortest.Start(t)
+		return storetest.StoresBackend{Stores: falkordb.NewStores(falkordb.New(srv.Client()), storetest.Model, storetest.Dim)}
+	})
+}

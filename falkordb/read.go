@@ -94,7 +94,7 @@ func decodeMemories(rows [][]any, col int) ([]*mnemo.Memory, error) {
 
 // Memory returns one memory, or ENOTFOUND.
 func (s *Store) Memory(ctx context.Context, id string) (*mnemo.Memory, error) {
-	res, err := s.g.ROQuery(ctx, `MATCH (m:Memory {id: $id}) RETURN `+memoryReturn, Params{"id": id})
+	res, err := s.graph().ROQuery(ctx, `MATCH (m:Memory {id: $id}) RETURN `+memoryReturn, Params{"id": id})
 	if err != nil {
 		return nil, storeErr(err)
 	}
@@ -110,7 +110,7 @@ func (s *Store) Memories(ctx context.Context, ids []string) (map[string]*mnemo.M
 	if len(ids) == 0 {
 		return out, nil
 	}
-	res, err := s.g.ROQuery(ctx, `MATCH (m:Memory) WHERE m.id IN $ids RETURN `+memoryReturn, Params{"ids": ids})
+	res, err := s.graph().ROQuery(ctx, `MATCH (m:Memory) WHERE m.id IN $ids RETURN `+memoryReturn, Params{"ids": ids})
 	if err != nil {
 		return nil, storeErr(err)
 	}
@@ -127,7 +127,7 @@ func (s *Store) Memories(ctx context.Context, ids []string) (map[string]*mnemo.M
 // deleteWhere removes the memories cond selects with their edges, and
 // takes them off the counters, in one query.
 func (s *Store) deleteWhere(ctx context.Context, cond string, p Params) (int, error) {
-	res, err := s.g.Query(ctx, `MATCH (c:MnemoCounters)
+	res, err := s.graph().Query(ctx, `MATCH (c:MnemoCounters)
 		OPTIONAL MATCH (m:Memory) WHERE `+cond+`
 		OPTIONAL MATCH (m)-[r]-(:Memory)
 		WITH c, collect(DISTINCT m) AS ms, collect(DISTINCT r) AS rs
@@ -186,7 +186,7 @@ func (s *Store) List(ctx context.Context, f mnemo.Filter, order string, limit, o
 		return []*mnemo.Memory{}, nil
 	}
 	p := Params{"limit": limit, "offset": max(offset, 0)}
-	res, err := s.g.ROQuery(ctx, `MATCH (m:Memory) WHERE `+filterCypher(f, p)+` RETURN `+memoryReturn+
+	res, err := s.graph().ROQuery(ctx, `MATCH (m:Memory) WHERE `+filterCypher(f, p)+` RETURN `+memoryReturn+
 		` ORDER BY `+by+` SKIP $offset LIMIT $limit`, p)
 	if err != nil {
 		return nil, storeErr(err)
@@ -199,7 +199,7 @@ func (s *Store) List(ctx context.Context, f mnemo.Filter, order string, limit, o
 func (s *Store) Adjacent(ctx context.Context, id string, f mnemo.Filter) (before, after *mnemo.Memory, err error) {
 	p := Params{"id": id}
 	cond := filterCypher(f, p)
-	anchor, err := s.g.ROQuery(ctx, `MATCH (m:Memory {id: $id}) RETURN m.mnemo_ts, m.mnemo_seq`, Params{"id": id})
+	anchor, err := s.graph().ROQuery(ctx, `MATCH (m:Memory {id: $id}) RETURN m.mnemo_ts, m.mnemo_seq`, Params{"id": id})
 	if err != nil {
 		return nil, nil, storeErr(err)
 	}
@@ -208,7 +208,7 @@ func (s *Store) Adjacent(ctx context.Context, id string, f mnemo.Filter) (before
 	}
 	p["ts"], p["seq"] = integer(anchor.Rows[0][0]), integer(anchor.Rows[0][1])
 	one := func(where, order string) (*mnemo.Memory, error) {
-		res, err := s.g.ROQuery(ctx, `MATCH (m:Memory) WHERE `+cond+` AND `+where+` RETURN `+memoryReturn+` ORDER BY `+order+` LIMIT 1`, p)
+		res, err := s.graph().ROQuery(ctx, `MATCH (m:Memory) WHERE `+cond+` AND `+where+` RETURN `+memoryReturn+` ORDER BY `+order+` LIMIT 1`, p)
 		if err != nil {
 			return nil, storeErr(err)
 		}
@@ -231,7 +231,7 @@ func (s *Store) Touch(ctx context.Context, ids []string, at time.Time) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err := s.g.Query(ctx, `MATCH (m:Memory) WHERE m.id IN $ids SET m.last_accessed = $at`,
+	_, err := s.graph().Query(ctx, `MATCH (m:Memory) WHERE m.id IN $ids SET m.last_accessed = $at`,
 		Params{"ids": ids, "at": mnemo.FormatTime(at)})
 	return storeErr(err)
 }
@@ -247,7 +247,7 @@ func (s *Store) Nearest(ctx context.Context, vec []float32, f mnemo.Filter, limi
 	// vector of another would fail the whole scan ("Vector dimension
 	// mismatch").
 	p := Params{"q": vec, "model": s.model, "limit": limit, "vb": vectorBytes(vec, s.model)}
-	res, err := s.g.ROQuery(ctx, `MATCH (m:Memory) WHERE m.embedding_model = $model AND m.mnemo_vbytes = $vb AND `+filterCypher(f, p)+`
+	res, err := s.graph().ROQuery(ctx, `MATCH (m:Memory) WHERE m.embedding_model = $model AND m.mnemo_vbytes = $vb AND `+filterCypher(f, p)+`
 		WITH m, vec.cosineDistance(m.embedding, vecf32($q)) AS d
 		RETURN `+memoryReturn+`, d ORDER BY d, m.id LIMIT $limit`, p)
 	if err != nil {
@@ -269,7 +269,7 @@ func (s *Store) Unembedded(ctx context.Context, limit int) ([]*mnemo.Memory, err
 	if limit <= 0 {
 		return []*mnemo.Memory{}, nil
 	}
-	res, err := s.g.ROQuery(ctx, `MATCH (m:Memory) WHERE m.embedding IS NULL OR m.embedding_model IS NULL OR m.embedding_model <> $model
+	res, err := s.graph().ROQuery(ctx, `MATCH (m:Memory) WHERE m.embedding IS NULL OR m.embedding_model IS NULL OR m.embedding_model <> $model
 		RETURN `+memoryReturn+` ORDER BY m.mnemo_seq LIMIT $limit`, Params{"model": s.model, "limit": limit})
 	if err != nil {
 		return nil, storeErr(err)
@@ -285,7 +285,7 @@ func (s *Store) SetEmbedding(ctx context.Context, id string, vec []float32, mode
 		return mnemo.Errorf(mnemo.EINVALID, "an empty vector")
 	}
 	vb := vectorBytes(vec, model)
-	res, err := s.g.Query(ctx, `MATCH (c:MnemoCounters), (m:Memory {id: $id})
+	res, err := s.graph().Query(ctx, `MATCH (c:MnemoCounters), (m:Memory {id: $id})
 		SET c.vectors = c.vectors + CASE WHEN m.embedding IS NULL THEN 1 ELSE 0 END,
 			c.bytes = c.bytes - coalesce(m.mnemo_vbytes, 0) + $vb, c.version = c.version + 1
 		SET m.embedding_model = $model, m.mnemo_vbytes = $vb
@@ -319,7 +319,7 @@ func (s *Store) Neighbors(ctx context.Context, id string, types []mnemo.Relation
 	if outgoingOnly {
 		arrow = "-[r]->"
 	}
-	res, err := s.g.ROQuery(ctx, `MATCH (a:Memory {id: $id})`+arrow+`(b:Memory)
+	res, err := s.graph().ROQuery(ctx, `MATCH (a:Memory {id: $id})`+arrow+`(b:Memory)
 		WHERE size($types) = 0 OR type(r) IN $types
 		WITH a, r, b, id(startNode(r)) = id(a) AS out
 		RETURN type(r), properties(r), out, properties(b), b.id
@@ -354,7 +354,7 @@ func (s *Store) Relations(ctx context.Context, types []mnemo.RelationType, limit
 	if limit <= 0 {
 		return []mnemo.Relation{}, nil
 	}
-	res, err := s.g.ROQuery(ctx, `MATCH (a:Memory)-[r]->(b:Memory)
+	res, err := s.graph().ROQuery(ctx, `MATCH (a:Memory)-[r]->(b:Memory)
 		WHERE size($types) = 0 OR type(r) IN $types
 		RETURN a.id, type(r), b.id, properties(r)
 		ORDER BY r.updated_at DESC, a.id, type(r), b.id LIMIT $limit`,

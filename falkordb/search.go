@@ -37,7 +37,7 @@ func (s *Store) Keyword(ctx context.Context, terms []string, f mnemo.Filter, lim
 		return []mnemo.Hit{}, nil
 	}
 	p := Params{"q": strings.Join(words, "|")}
-	res, err := s.g.ROQuery(ctx, `CALL db.idx.fulltext.queryNodes('Memory', $q) YIELD node, score
+	res, err := s.graph().ROQuery(ctx, `CALL db.idx.fulltext.queryNodes('Memory', $q) YIELD node, score
 		WITH node AS m, score WHERE m:Memory AND `+filterCypher(f, p)+`
 		RETURN `+memoryReturn+`, score`, p)
 	if err != nil {

@@ -18,13 +18,13 @@ func (s *Store) Snapshot(ctx context.Context, withVectors bool) (mnemo.Snapshot,
 	var b [8]byte
 	rand.Read(b[:])
 	// Not "memories_...": the copy must never pass for a tenant's graph.
-	name := "mnemo:snapshot:" + s.g.Name() + ":" + hex.EncodeToString(b[:])
-	if err := s.g.c.rdb.Do(ctx, "GRAPH.COPY", s.g.Name(), name).Err(); err != nil {
+	name := "mnemo:snapshot:" + s.graph().Name() + ":" + hex.EncodeToString(b[:])
+	if err := s.graph().c.rdb.Do(ctx, "GRAPH.COPY", s.graph().Name(), name).Err(); err != nil {
 		return nil, storeErr(classify(ctx, "GRAPH.COPY", err))
 	}
 	// A copy whose reader died is removed by Redis after a day.
-	s.g.c.rdb.Expire(ctx, name, snapshotTTL)
-	sn := &snapshot{g: s.g.c.Graph(name), withVectors: withVectors}
+	s.graph().c.rdb.Expire(ctx, name, snapshotTTL)
+	sn := &snapshot{g: s.graph().c.Graph(name), withVectors: withVectors}
 	res, err := sn.g.ROQuery(ctx, `MATCH (c:MnemoCounters) RETURN c.memories, c.relations`, nil)
 	if err != nil {
 		sn.Close()

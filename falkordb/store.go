@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mnemohq/mnemo"
@@ -29,10 +30,14 @@ import (
 
 // Store is one tenant's mnemo.MemoryStore on its graph.
 type Store struct {
-	g     *Graph
+	// g is the graph; Stores.Drop points a store still held at the
+	// dropped graph's new name, so requests in flight finish on it.
+	g     atomic.Pointer[Graph]
 	model string
 	dim   int
 }
+
+func (s *Store) graph() *Graph { return s.g.Load() }
 
 var _ mnemo.MemoryStore = (*Store)(nil)
 
@@ -44,25 +49,31 @@ func GraphName(tenantID string) string { return "memories_" + tenantID }
 // missing. c's client must not retry commands (MaxRetries -1): a graph
 // write retried after a lost reply would apply twice.
 func OpenStore(ctx context.Context, c *Client, tenantID, model string, dim int) (*Store, error) {
-	s := &Store{g: c.Graph(GraphName(tenantID)), model: model, dim: dim}
+	s := newStore(c.Graph(GraphName(tenantID)), model, dim)
 	if err := s.ensureSchema(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
+func newStore(g *Graph, model string, dim int) *Store {
+	s := &Store{model: model, dim: dim}
+	s.g.Store(g)
+	return s
+}
+
 // Graph is the tenant's graph.
-func (s *Store) Graph() *Graph { return s.g }
+func (s *Store) Graph() *Graph { return s.graph() }
 
 // ensureSchema creates the counters node and the indexes a graph lacks.
 // Creating an index twice is an error in FalkorDB, so db.indexes() is read
 // first.
 func (s *Store) ensureSchema(ctx context.Context) error {
-	if _, err := s.g.Query(ctx, `MERGE (c:MnemoCounters) ON CREATE SET c.version = 0, c.memories = 0, c.relations = 0,
+	if _, err := s.graph().Query(ctx, `MERGE (c:MnemoCounters) ON CREATE SET c.version = 0, c.memories = 0, c.relations = 0,
 		c.vectors = 0, c.bytes = 0, c.seq = 0`, nil); err != nil {
 		return storeErr(err)
 	}
-	res, err := s.g.ROQuery(ctx, `CALL db.indexes() YIELD label, properties, types RETURN label, properties, types`, nil)
+	res, err := s.graph().ROQuery(ctx, `CALL db.indexes() YIELD label, properties, types RETURN label, properties, types`, nil)
 	if err != nil {
 		return storeErr(err)
 	}
@@ -81,13 +92,13 @@ func (s *Store) ensureSchema(ctx context.Context) error {
 	}
 	for _, field := range []string{"id", "tag_prefixes", "timestamp", "mnemo_ts"} {
 		if !have[field+"/RANGE"] {
-			if _, err := s.g.Query(ctx, "CREATE INDEX FOR (m:Memory) ON (m."+field+")", nil); err != nil {
+			if _, err := s.graph().Query(ctx, "CREATE INDEX FOR (m:Memory) ON (m."+field+")", nil); err != nil {
 				return storeErr(err)
 			}
 		}
 	}
 	if !have["content/FULLTEXT"] {
-		if _, err := s.g.Query(ctx, `CALL db.idx.fulltext.createNodeIndex('Memory', 'content', 'tags_text')`, nil); err != nil {
+		if _, err := s.graph().Query(ctx, `CALL db.idx.fulltext.createNodeIndex('Memory', 'content', 'tags_text')`, nil); err != nil {
 			return storeErr(err)
 		}
 	}
@@ -303,12 +314,12 @@ func decodeRelation(from, typ, to, props any) (mnemo.Relation, error) {
 
 // counters reads the counters node.
 func (s *Store) counters(ctx context.Context) (st mnemo.TenantStats, version, seq int64, err error) {
-	res, err := s.g.ROQuery(ctx, `MATCH (c:MnemoCounters) RETURN c.memories, c.relations, c.vectors, c.bytes, c.version, c.seq`, nil)
+	res, err := s.graph().ROQuery(ctx, `MATCH (c:MnemoCounters) RETURN c.memories, c.relations, c.vectors, c.bytes, c.version, c.seq`, nil)
 	if err != nil {
 		return st, 0, 0, storeErr(err)
 	}
 	if len(res.Rows) != 1 {
-		return st, 0, 0, fmt.Errorf("falkordb: %s has %d counter nodes, want 1", s.g.Name(), len(res.Rows))
+		return st, 0, 0, fmt.Errorf("falkordb: %s has %d counter nodes, want 1", s.graph().Name(), len(res.Rows))
 	}
 	r := res.Rows[0]
 	st = mnemo.TenantStats{Memories: integer(r[0]), Relations: integer(r[1]), Vectors: integer(r[2]), StoredBytes: integer(r[3])}
@@ -322,7 +333,7 @@ func (s *Store) Stats(ctx context.Context) (mnemo.TenantStats, error) {
 	if err != nil {
 		return st, err
 	}
-	if v, err := s.g.c.rdb.Do(ctx, "GRAPH.MEMORY", "USAGE", s.g.Name()).Result(); err == nil {
+	if v, err := s.graph().c.rdb.Do(ctx, "GRAPH.MEMORY", "USAGE", s.graph().Name()).Result(); err == nil {
 		st.StorageBytes = memoryUsageMB(v) << 20
 	}
 	return st, nil

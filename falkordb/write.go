@@ -62,7 +62,7 @@ func (s *Store) readState(ctx context.Context, ids []string, rels []mnemo.Relati
 	if froms == nil {
 		froms, tos = []string{}, []string{}
 	}
-	res, err := s.g.ROQuery(ctx, `MATCH (c:MnemoCounters)
+	res, err := s.graph().ROQuery(ctx, `MATCH (c:MnemoCounters)
 		OPTIONAL MATCH (m:Memory) WHERE m.id IN $ids
 		WITH c, collect([m.id, m.mnemo_bytes, coalesce(m.mnemo_vbytes, 0), m.embedding IS NOT NULL]) AS mems
 		OPTIONAL MATCH (a:Memory)-[r]->(b:Memory) WHERE a.id IN $froms AND b.id IN $tos
@@ -73,7 +73,7 @@ func (s *Store) readState(ctx context.Context, ids []string, rels []mnemo.Relati
 		return nil, storeErr(err)
 	}
 	if len(res.Rows) != 1 {
-		return nil, fmt.Errorf("falkordb: %s: no counters node", s.g.Name())
+		return nil, fmt.Errorf("falkordb: %s: no counters node", s.graph().Name())
 	}
 	row := res.Rows[0]
 	st := &state{version: integer(row[0]), seq: integer(row[1]),
@@ -297,7 +297,7 @@ func (s *Store) apply(ctx context.Context, st *state, ch *change) (bool, error) 
 		params[name] = ch.rels[t]
 	}
 	q.WriteString(` RETURN c.version`)
-	res, err := s.g.Query(ctx, q.String(), params)
+	res, err := s.graph().Query(ctx, q.String(), params)
 	if err != nil {
 		return false, storeErr(err)
 	}
