@@ -20,6 +20,7 @@ import (
 
 	"github.com/mnemohq/mnemo/falkordb"
 	"github.com/mnemohq/mnemo/internal/falkortest"
+	"github.com/mnemohq/mnemo/internal/storetest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -268,16 +269,6 @@ func randomVectors(r *rand.Rand, n, dim int) [][]float32 {
 	return out
 }
 
-func cosineDistance(a, b []float32) float64 {
-	var dot, na, nb float64
-	for i := range a {
-		dot += float64(a[i]) * float64(b[i])
-		na += float64(a[i]) * float64(a[i])
-		nb += float64(b[i]) * float64(b[i])
-	}
-	return 1 - dot/math.Sqrt(na*nb)
-}
-
 // exactTop returns the ids of the k nearest vectors among those keep
 // admits, by cosine distance.
 func exactTop(vecs [][]float32, q []float32, k int, keep func(int) bool) []string {
@@ -288,7 +279,7 @@ func exactTop(vecs [][]float32, q []float32, k int, keep func(int) bool) []strin
 	var cs []cand
 	for i, v := range vecs {
 		if keep == nil || keep(i) {
-			cs = append(cs, cand{i, cosineDistance(v, q)})
+			cs = append(cs, cand{i, 1 - storetest.Cosine(v, q)})
 		}
 	}
 	sort.Slice(cs, func(a, b int) bool { return cs[a].d < cs[b].d })
@@ -434,8 +425,8 @@ func probeVectorIndex(t *testing.T, dim int, minK10, maxK10, minK100, minEf100 f
 			}
 			var vi int
 			fmt.Sscan(id, &vi)
-			if d := row[1].(float64); math.Abs(d-cosineDistance(vecs[vi], q)) > 1e-5 || (i > 0 && d < res.Rows[i-1][1].(float64)) {
-				t.Fatalf("query %d row %d: score %v, cosine distance %v", qi, i, d, cosineDistance(vecs[vi], q))
+			if d := row[1].(float64); math.Abs(d-(1-storetest.Cosine(vecs[vi], q))) > 1e-5 || (i > 0 && d < res.Rows[i-1][1].(float64)) {
+				t.Fatalf("query %d row %d: score %v, cosine distance %v", qi, i, d, 1-storetest.Cosine(vecs[vi], q))
 			}
 		}
 

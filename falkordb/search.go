@@ -10,6 +10,13 @@ import (
 	"github.com/mnemohq/mnemo"
 )
 
+// Candidates Keyword re-ranks: keywordCandidates per result asked for, at
+// least minKeywordCandidates.
+const (
+	keywordCandidates    = 10
+	minKeywordCandidates = 500
+)
+
 // Keyword finds candidates with FalkorDB's full-text index (RediSearch:
 // stemming, case folding) inside the filter, then ranks them by BM25
 // computed here: the index's own TF-IDF scores in coarse steps and ties
@@ -36,10 +43,12 @@ func (s *Store) Keyword(ctx context.Context, terms []string, f mnemo.Filter, lim
 	if len(words) == 0 {
 		return []mnemo.Hit{}, nil
 	}
-	p := Params{"q": strings.Join(words, "|")}
+	// The index's best candidates only, so a common word in a large tenant
+	// does not bring the whole tenant into this process for each query.
+	p := Params{"q": strings.Join(words, "|"), "cand": max(limit*keywordCandidates, minKeywordCandidates)}
 	res, err := s.graph().ROQuery(ctx, `CALL db.idx.fulltext.queryNodes('Memory', $q) YIELD node, score
 		WITH node AS m, score WHERE m:Memory AND `+filterCypher(f, p)+`
-		RETURN `+memoryReturn+`, score`, p)
+		RETURN `+memoryReturn+`, score ORDER BY score DESC LIMIT $cand`, p)
 	if err != nil {
 		return nil, storeErr(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mnemohq/mnemo"
+	"github.com/mnemohq/mnemo/internal/storetest"
 	"github.com/mnemohq/mnemo/sqlite"
 )
 
@@ -253,16 +254,6 @@ func TestKeywordUserTextIsNeverSyntax(t *testing.T) {
 	}
 }
 
-func cosine(a, b []float32) float64 {
-	var d, na, nb float64
-	for i := range a {
-		d += float64(a[i]) * float64(b[i])
-		na += float64(a[i]) * float64(a[i])
-		nb += float64(b[i]) * float64(b[i])
-	}
-	return d / math.Sqrt(na*nb)
-}
-
 func wantNearest(t *testing.T, s *sqlite.Store, q []float32, f mnemo.Filter, limit int, want []string, vecs map[string][]float32) {
 	t.Helper()
 	hits, err := s.Nearest(context.Background(), q, f, limit)
@@ -274,7 +265,7 @@ func wantNearest(t *testing.T, s *sqlite.Store, q []float32, f mnemo.Filter, lim
 	}
 	for _, h := range hits {
 		if v, ok := vecs[h.Memory.ID]; ok {
-			if w := cosine(q, v); math.Abs(h.Score-w) > 1e-5 {
+			if w := storetest.Cosine(q, v); math.Abs(h.Score-w) > 1e-5 {
 				t.Errorf("Nearest score of %s = %v, want cosine %v", h.Memory.ID, h.Score, w)
 			}
 		}

@@ -331,7 +331,9 @@ func jsonOf(v any) string {
 	return string(b)
 }
 
-func cosine(a, b []float32) float64 {
+// Cosine is the exact cosine similarity that a store's vector search is
+// held to.
+func Cosine(a, b []float32) float64 {
 	var d, na, nb float64
 	for i := range a {
 		d += float64(a[i]) * float64(b[i])

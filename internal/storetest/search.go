@@ -205,7 +205,7 @@ func bruteForce(mems []*mnemo.Memory, vecs map[string][]float32, q []float32, f 
 	var out []mnemo.Hit
 	for _, m := range mems {
 		if v, ok := vecs[m.ID]; ok && f.Matches(m) {
-			out = append(out, mnemo.Hit{Memory: m, Score: cosine(q, v)})
+			out = append(out, mnemo.Hit{Memory: m, Score: Cosine(q, v)})
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Score > out[j].Score })
@@ -241,7 +241,7 @@ func wantNearest(t *testing.T, s mnemo.MemoryStore, mems []*mnemo.Memory, vecs m
 		if m == nil || v == nil || !f.Matches(m) {
 			fail("%s is not a memory with a vector of %s that the filter matches", name(h.Memory.ID), Model)
 		}
-		if c := cosine(q, v); math.Abs(h.Score-c) > scoreTolerance {
+		if c := Cosine(q, v); math.Abs(h.Score-c) > scoreTolerance {
 			fail("score of %s = %v, want its cosine %v", name(h.Memory.ID), h.Score, c)
 		}
 		if i > 0 && h.Score > got[i-1].Score+scoreTolerance {
