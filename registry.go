@@ -244,3 +244,22 @@ type AuthThrottle interface {
 	// throttle.
 	Failed(ctx context.Context, key string, max int, now time.Time) error
 }
+
+// Leases let one process at a time run a piece of background work, such as
+// one tenant's embedding backfill, when several replicas share the state.
+type Leases interface {
+	// TryLease takes the lease name for ttl when nobody holds it, and
+	// returns it; ok is false, and nothing changes, while another holder's
+	// lease is live. A holder that dies loses its lease when ttl passes.
+	TryLease(ctx context.Context, name string, ttl time.Duration) (lease Lease, ok bool, err error)
+}
+
+// Lease is a lease held.
+type Lease interface {
+	// Renew extends the lease by its ttl from now. It fails with
+	// ECONFLICT, and the holder must stop, when the lease was lost (it
+	// expired and someone else took it).
+	Renew(ctx context.Context) error
+	// Release gives the lease up at once, if it is still this holder's.
+	Release(ctx context.Context) error
+}
