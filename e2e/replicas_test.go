@@ -42,6 +42,21 @@ func TestReplicasShareOneFalkorDB(t *testing.T) {
 	}
 	b.As(replicaToken, "GET", "/memory/"+id, nil).Expect(t, 200)
 
+	// An MCP session lives in the replica that opened it: a load balancer
+	// must keep a session on one replica (sticky on Mcp-Session-Id). One
+	// sent to another replica gets the 404 the MCP spec defines, on which
+	// a client starts a new session there; the tenant's data is the same.
+	session := mcpInit(t, a, replicaToken)
+	if code, out := mcpHealthCall(t, a, replicaToken, session); code != 200 || out["result"] == nil {
+		t.Fatalf("MCP tool on the session's replica: %d %v", code, out)
+	}
+	if code, _ := mcpHealthCall(t, b, replicaToken, session); code != 404 {
+		t.Fatalf("MCP session of A sent to B: %d, want 404", code)
+	}
+	if code, out := mcpHealthCall(t, b, replicaToken, mcpInit(t, b, replicaToken)); code != 200 || out["result"] == nil {
+		t.Fatalf("MCP tool on a new session on B: %d %v", code, out)
+	}
+
 	// A key revoked on A is refused by B on its next request.
 	r := a.Admin("POST", "/admin/tenants/acme/keys", map[string]any{"label": "second", "scopes": []string{"read", "write"}}).Expect(t, 201)
 	second, secondID := r.Body["api_token"].(string), r.Body["key"].(map[string]any)["key_id"].(string)
