@@ -4,6 +4,10 @@
 // replica; replicas that share tenants need a shared implementation of the
 // same seams (mnemo.RateLimiter, mnemo.ConcurrencyLimiter,
 // mnemo.AuthThrottle).
+//
+// Leases (leases.go) and Registrations (registrations.go) are the other
+// one-process seams. internal/limitertest holds all of them to the
+// contract the shared implementations (falkordb) meet.
 package local
 
 import (
@@ -120,7 +124,7 @@ func (l *Limits) Acquire(_ context.Context, tenantID string, max int) (func(), b
 	l.mu.Unlock()
 	select {
 	case ch <- struct{}{}:
-		return func() { <-ch }, true, nil
+		return sync.OnceFunc(func() { <-ch }), true, nil // a second call must not free another's slot
 	default:
 		return nil, false, nil
 	}
