@@ -1,6 +1,7 @@
 package mnemo
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"iter"
@@ -320,7 +321,7 @@ func (c *RegistryRecordCheck) usage(u *Usage) error {
 	if _, ok := c.incarnations[incarnationKey{u.TenantID, u.Incarnation}]; !ok {
 		return c.errorf("usage", "of %q on %s is of incarnation %d, which no incarnation record has", u.TenantID, u.Day, u.Incarnation)
 	}
-	if p := c.lastUsage; p != nil && !usageBefore(p, u) {
+	if p := c.lastUsage; p != nil && CompareUsage(*p, *u) >= 0 {
 		return c.errorf("usage", "of %q, %d, %s, %s is not after the previous row: rows come ordered by tenant, incarnation, day and kind, once each",
 			u.TenantID, u.Incarnation, u.Day, u.Kind)
 	}
@@ -328,15 +329,9 @@ func (c *RegistryRecordCheck) usage(u *Usage) error {
 	return nil
 }
 
-func usageBefore(a, b *Usage) bool {
-	if a.TenantID != b.TenantID {
-		return a.TenantID < b.TenantID
-	}
-	if a.Incarnation != b.Incarnation {
-		return a.Incarnation < b.Incarnation
-	}
-	if a.Day != b.Day {
-		return a.Day < b.Day
-	}
-	return a.Kind < b.Kind
+// CompareUsage orders usage rows by tenant, incarnation, day and kind: the
+// order UsageLog.Usage returns them in and a dump yields them in.
+func CompareUsage(a, b Usage) int {
+	return cmp.Or(cmp.Compare(a.TenantID, b.TenantID), cmp.Compare(a.Incarnation, b.Incarnation),
+		cmp.Compare(a.Day, b.Day), cmp.Compare(a.Kind, b.Kind))
 }

@@ -291,18 +291,7 @@ func describe(records []mnemo.RegistryRecord) string {
 func sameAnswers(t *testing.T, f *fixture, a, b Registry) {
 	t.Helper()
 	ctx := context.Background()
-	same := func(what string, ask func(r Registry) (any, error)) {
-		t.Helper()
-		va, ea := ask(a)
-		vb, eb := ask(b)
-		if mnemo.ErrorCode(ea) != mnemo.ErrorCode(eb) || (ea == nil) != (eb == nil) {
-			t.Errorf("%s: original answers error %v, restored %v", what, ea, eb)
-			return
-		}
-		if !reflect.DeepEqual(va, vb) {
-			t.Errorf("%s:\n original %s\n restored %s", what, sprint(va), sprint(vb))
-		}
-	}
+	same := pair{t, a, b}.agree
 	same("Tenants", func(r Registry) (any, error) {
 		ts, n, err := r.Tenants(ctx, 100, 0)
 		return []any{ts, n}, err
@@ -344,25 +333,36 @@ func sameAnswers(t *testing.T, f *fixture, a, b Registry) {
 	same("OAuthToken of a code", func(r Registry) (any, error) { return r.OAuthToken(ctx, f.freshCode) })
 }
 
+// pair is an original registry and its restored copy.
+type pair struct {
+	t    *testing.T
+	a, b Registry
+}
+
+// agree calls fn on both registries and wants the same answer: the same
+// value, or errors of the same code and kind.
+func (p pair) agree(what string, fn func(r Registry) (any, error)) {
+	t, a, b := p.t, p.a, p.b
+	t.Helper()
+	va, ea := fn(a)
+	vb, eb := fn(b)
+	var ra, rb *mnemo.GrantReusedError
+	if mnemo.ErrorCode(ea) != mnemo.ErrorCode(eb) || (ea == nil) != (eb == nil) || errors.As(ea, &ra) != errors.As(eb, &rb) {
+		t.Errorf("%s: original answers error %v, restored %v", what, ea, eb)
+		return
+	}
+	if !reflect.DeepEqual(va, vb) {
+		t.Errorf("%s:\n original %s\n restored %s", what, sprint(va), sprint(vb))
+	}
+}
+
 // sameAfterChanges makes the same changes to both registries and wants the
 // same outcomes: what a dump carries beyond what reads show (used flags,
 // closed incarnations, audit ids) decides them.
 func sameAfterChanges(t *testing.T, f *fixture, a, b Registry) {
 	t.Helper()
 	ctx := context.Background()
-	both := func(what string, do func(r Registry) (any, error)) {
-		t.Helper()
-		va, ea := do(a)
-		vb, eb := do(b)
-		var ra, rb *mnemo.GrantReusedError
-		if mnemo.ErrorCode(ea) != mnemo.ErrorCode(eb) || (ea == nil) != (eb == nil) || errors.As(ea, &ra) != errors.As(eb, &rb) {
-			t.Errorf("%s: original answers error %v, restored %v", what, ea, eb)
-			return
-		}
-		if !reflect.DeepEqual(va, vb) {
-			t.Errorf("%s:\n original %s\n restored %s", what, sprint(va), sprint(vb))
-		}
-	}
+	both := pair{t, a, b}.agree
 	both("ConsumeOAuthGrant of the unused code", func(r Registry) (any, error) {
 		return r.ConsumeOAuthGrant(ctx, mnemo.GrantCode, f.freshCode, f.now)
 	})
