@@ -183,7 +183,11 @@ func (b *Backuper) tenant(ctx context.Context, tw *tar.Writer, t *mnemo.Tenant, 
 	err := b.export(ctx, t.ID, data, now)
 	if err != nil && mnemo.ErrorCode(err) == mnemo.EUNAVAILABLE && mnemo.RetryAfter(err) <= retryOpen && ctx.Err() == nil {
 		// Refused for a moment (every open store in use): once more.
-		time.Sleep(mnemo.RetryAfter(err))
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(mnemo.RetryAfter(err)):
+		}
 		data.Close()
 		data = newSpool(b.TempDir)
 		err = b.export(ctx, t.ID, data, now)
