@@ -30,6 +30,7 @@ func TestOAuth(t *testing.T, newReg New) {
 	t.Run("DeleteTenant", func(t *testing.T) { testOAuthDeleteTenant(t, newReg(t)) })
 	t.Run("PruneExpiredGrants", func(t *testing.T) { testOAuthPruneExpiredGrants(t, newReg(t)) })
 	t.Run("PruneClients", func(t *testing.T) { testOAuthPruneClients(t, newReg(t)) })
+	t.Run("PruneIdleBehindHolding", func(t *testing.T) { testOAuthPruneIdleBehindHolding(t, newReg(t)) })
 }
 
 var oauthBase = time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -577,5 +578,38 @@ func testOAuthPruneClients(t *testing.T, r Registry) {
 	}
 	if !oauthClientExists(t, r, "unused-new") || !oauthClientExists(t, r, "holding") {
 		t.Fatal("zero cutoffs removed a client")
+	}
+}
+
+// Idle clients are found however many clients that still hold grants come
+// before them, more than a batch of them included.
+func testOAuthPruneIdleBehindHolding(t *testing.T, r Registry) {
+	// A pass that never gets past the holders fails here rather than hang.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	now := oauthBase.Add(400 * 24 * time.Hour)
+	old := now.Add(-200 * 24 * time.Hour)
+	k := oauthKey(t, r, "acme")
+	for _, client := range []string{"a1", "a2", "a3", "b1", "b2"} {
+		mustOAuthRegister(t, r, client, old)
+		code := oauthGrant(mnemo.GrantCode, "code-"+client, "f-"+client, k.ID, old)
+		at := oauthGrant(mnemo.GrantAccess, "at-"+client, "f-"+client, k.ID, old)
+		rt := oauthGrant(mnemo.GrantRefresh, "rt-"+client, "f-"+client, k.ID, old)
+		code.ClientID, at.ClientID, rt.ClientID = client, client, client
+		if client[0] == 'a' {
+			rt.ExpiresAt = now.Add(24 * time.Hour) // still held
+		}
+		mustSave(t, r, code)
+		mustIssue(t, r, at, rt, old)
+	}
+	removed, err := r.Prune(ctx, mnemo.PruneCutoffs{OAuthGrants: now, IdleOAuthClients: now.Add(-90 * 24 * time.Hour)}, 2)
+	// Grants: the a's codes and access tokens, the b's three each.
+	if err != nil || removed["oauth_grants"] != 12 || removed["oauth_clients"] != 2 {
+		t.Fatalf("Prune: %v, %v; want 12 oauth_grants and 2 oauth_clients", removed, err)
+	}
+	for id, kept := range map[string]bool{"a1": true, "a2": true, "a3": true, "b1": false, "b2": false} {
+		if oauthClientExists(t, r, id) != kept {
+			t.Errorf("client %s: kept %v, want %v", id, !kept, kept)
+		}
 	}
 }
