@@ -186,8 +186,7 @@ func (s *Store) List(ctx context.Context, f mnemo.Filter, order string, limit, o
 		return []*mnemo.Memory{}, nil
 	}
 	p := Params{"limit": limit, "offset": max(offset, 0)}
-	res, err := s.graph().ROQuery(ctx, `MATCH (m:Memory) WHERE `+filterCypher(f, p)+` RETURN `+memoryReturn+
-		` ORDER BY `+by+` SKIP $offset LIMIT $limit`, p)
+	res, err := s.graph().ROQuery(ctx, `MATCH (m:Memory) WHERE `+filterCypher(f, p)+` WITH m ORDER BY `+by+` SKIP $offset LIMIT $limit RETURN `+memoryReturn+` ORDER BY `+by, p)
 	if err != nil {
 		return nil, storeErr(err)
 	}
@@ -208,7 +207,7 @@ func (s *Store) Adjacent(ctx context.Context, id string, f mnemo.Filter) (before
 	}
 	p["ts"], p["seq"] = integer(anchor.Rows[0][0]), integer(anchor.Rows[0][1])
 	one := func(where, order string) (*mnemo.Memory, error) {
-		res, err := s.graph().ROQuery(ctx, `MATCH (m:Memory) WHERE `+cond+` AND `+where+` RETURN `+memoryReturn+` ORDER BY `+order+` LIMIT 1`, p)
+		res, err := s.graph().ROQuery(ctx, `MATCH (m:Memory) WHERE `+cond+` AND `+where+` WITH m ORDER BY `+order+` LIMIT 1 RETURN `+memoryReturn, p)
 		if err != nil {
 			return nil, storeErr(err)
 		}
@@ -248,8 +247,8 @@ func (s *Store) Nearest(ctx context.Context, vec []float32, f mnemo.Filter, limi
 	// mismatch").
 	p := Params{"q": vec, "model": s.model, "limit": limit, "vb": vectorBytes(vec, s.model)}
 	res, err := s.graph().ROQuery(ctx, `MATCH (m:Memory) WHERE m.embedding_model = $model AND m.mnemo_vbytes = $vb AND `+filterCypher(f, p)+`
-		WITH m, vec.cosineDistance(m.embedding, vecf32($q)) AS d
-		RETURN `+memoryReturn+`, d ORDER BY d, m.id LIMIT $limit`, p)
+		WITH m, vec.cosineDistance(m.embedding, vecf32($q)) AS d ORDER BY d, m.id LIMIT $limit
+		RETURN `+memoryReturn+`, d ORDER BY d, m.id`, p)
 	if err != nil {
 		return nil, storeErr(err)
 	}
@@ -270,7 +269,7 @@ func (s *Store) Unembedded(ctx context.Context, limit int) ([]*mnemo.Memory, err
 		return []*mnemo.Memory{}, nil
 	}
 	res, err := s.graph().ROQuery(ctx, `MATCH (m:Memory) WHERE m.embedding IS NULL OR m.embedding_model IS NULL OR m.embedding_model <> $model
-		RETURN `+memoryReturn+` ORDER BY m.mnemo_seq LIMIT $limit`, Params{"model": s.model, "limit": limit})
+		WITH m ORDER BY m.mnemo_seq LIMIT $limit RETURN `+memoryReturn+` ORDER BY m.mnemo_seq`, Params{"model": s.model, "limit": limit})
 	if err != nil {
 		return nil, storeErr(err)
 	}
