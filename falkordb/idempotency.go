@@ -88,9 +88,9 @@ return {}
 `)
 
 // pruneIdemScript: KEYS index; ARGV before, running_before (a
-// reservation not answered is kept an hour more), offset, batch. It looks
-// at up to batch entries created before, from offset. Reply: {looked at,
-// removed, kept}.
+// reservation not answered is kept an hour more), offset, batch; a
+// pruning script as pruneBatches runs them. Reply: {looked at, kept,
+// removed}.
 var pruneIdemScript = redis.NewScript(idemLua + `
 local entries = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', ARGV[3], ARGV[4])
 local removed, kept = 0, 0
@@ -110,7 +110,7 @@ for _, m in ipairs(entries) do
     kept = kept + 1
   end
 end
-return {#entries, removed, kept}
+return {#entries, kept, removed}
 `)
 
 func idemMember(tenantID, key string) string { return tenantID + "\x00" + key }
@@ -161,20 +161,8 @@ func (r *Registry) pruneIdempotency(ctx context.Context, before time.Time, batch
 	if before.IsZero() {
 		return 0, nil
 	}
-	batch = max(batch, 1)
-	var removed, offset int64
-	for {
-		reply, err := r.evalState(ctx, pruneIdemScript, []string{idemIndex},
-			stateMicros(before), stateMicros(before.Add(-time.Hour)), offset, batch)
-		if err != nil {
-			return removed, err
-		}
-		removed += replyInt(reply, 1)
-		// What was kept stays at the front of the range: the next batch
-		// starts after it.
-		offset += replyInt(reply, 2)
-		if replyInt(reply, 0) < int64(batch) {
-			return removed, nil
-		}
-	}
+	var removed int64
+	err := r.pruneBatches(ctx, pruneIdemScript, []string{idemIndex}, batch, func(reply []any) { removed += replyInt(reply, 2) },
+		stateMicros(before), stateMicros(before.Add(-time.Hour)))
+	return removed, err
 }

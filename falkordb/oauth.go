@@ -140,12 +140,15 @@ redis.call('ZADD', UNUSED, ARGV[4], ARGV[1])
 return {1}
 `)
 
-// saveGrantScript: ARGV the grant. Reply: {1} stored; {0} its key is
-// gone; {-1} a grant with its hash exists.
+// The scripts that store grants reply {1} stored, {0} the family is
+// revoked (issueTokensScript), {-1} a key is gone, {-2} a grant with the
+// hash exists; grantReply reads that.
+
+// saveGrantScript: ARGV the grant.
 var saveGrantScript = oauthScript(`
 local g = grant_args(1)
-if redis.call('EXISTS', 'mnemo:key:' .. g.key) == 0 then return {0} end
-if redis.call('EXISTS', P .. 'grant:' .. g.hash) == 1 then return {-1} end
+if redis.call('EXISTS', 'mnemo:key:' .. g.key) == 0 then return {-1} end
+if redis.call('EXISTS', P .. 'grant:' .. g.hash) == 1 then return {-2} end
 put_grant(g)
 return {1}
 `)
@@ -168,8 +171,7 @@ return {1, fields}
 `)
 
 // issueTokensScript: ARGV family, now, the access grant, the refresh
-// grant. Reply: {1} issued; {0} the family is revoked; {-1} a key is
-// gone; {-2} a grant with one of the hashes exists.
+// grant.
 var issueTokensScript = oauthScript(`
 local family, now = ARGV[1], ARGV[2]
 local access, refresh = grant_args(3), grant_args(12)
@@ -231,7 +233,7 @@ func (r *Registry) RegisterOAuthClient(ctx context.Context, c *mnemo.OAuthClient
 func (r *Registry) OAuthClient(ctx context.Context, id string) (*mnemo.OAuthClient, error) {
 	f, err := r.rdb.HGetAll(ctx, oauthClientKey+id).Result()
 	if err != nil {
-		return nil, stateErr(ctx, "HGETALL", err)
+		return nil, limitsErr(ctx, "HGETALL", err)
 	}
 	if len(f) == 0 {
 		return nil, mnemo.Errorf(mnemo.ENOTFOUND, "unknown client_id")
@@ -269,7 +271,11 @@ func (r *Registry) SaveOAuthGrant(ctx context.Context, g *mnemo.OAuthGrant) erro
 	if err != nil {
 		return err
 	}
-	reply, err := r.evalState(ctx, saveGrantScript, nil, args...)
+	return grantReply(r.evalState(ctx, saveGrantScript, nil, args...))
+}
+
+// grantReply is the error of a script that stores grants.
+func grantReply(reply []any, err error) error {
 	if err != nil {
 		return err
 	}
@@ -277,6 +283,8 @@ func (r *Registry) SaveOAuthGrant(ctx context.Context, g *mnemo.OAuthGrant) erro
 	case 1:
 		return nil
 	case 0:
+		return mnemo.Errorf(mnemo.EINVALID, "invalid_grant: the authorization was revoked")
+	case -1:
 		return mnemo.Errorf(mnemo.ENOTFOUND, "the key this grant was made with no longer exists")
 	default:
 		return errors.New("falkordb: an OAuth grant with this hash exists")
@@ -320,27 +328,14 @@ func (r *Registry) IssueOAuthTokens(ctx context.Context, access, refresh *mnemo.
 		}
 		args = append(args, a...)
 	}
-	reply, err := r.evalState(ctx, issueTokensScript, nil, args...)
-	if err != nil {
-		return err
-	}
-	switch replyInt(reply, 0) {
-	case 1:
-		return nil
-	case 0:
-		return mnemo.Errorf(mnemo.EINVALID, "invalid_grant: the authorization was revoked")
-	case -1:
-		return mnemo.Errorf(mnemo.ENOTFOUND, "the key this grant was made with no longer exists")
-	default:
-		return errors.New("falkordb: an OAuth grant with this hash exists")
-	}
+	return grantReply(r.evalState(ctx, issueTokensScript, nil, args...))
 }
 
 // grant reads one grant, nil when there is none.
 func (r *Registry) grant(ctx context.Context, hash []byte) (*mnemo.OAuthGrant, error) {
 	f, err := r.rdb.HGetAll(ctx, oauthGrantKey+hex.EncodeToString(hash)).Result()
 	if err != nil || len(f) == 0 {
-		return nil, stateErr(ctx, "HGETALL", err)
+		return nil, limitsErr(ctx, "HGETALL", err)
 	}
 	return decodeGrant(hash, f)
 }
@@ -385,23 +380,20 @@ func decodeGrant(hash []byte, f map[string]string) (*mnemo.OAuthGrant, error) {
 // The helpers below serve every part of the shared state in this file and
 // idempotency.go.
 
-// evalState runs a script that replies with an array.
+// evalState runs a script that replies with an array; errors are mapped
+// as limits.go maps them (run, limitsErr).
 func (r *Registry) evalState(ctx context.Context, s *redis.Script, keys []string, args ...any) ([]any, error) {
-	reply, err := s.Run(ctx, r.rdb, keys, args...).Slice()
+	cmd, err := run(ctx, r.rdb, s, keys, args...)
 	if err != nil {
-		return nil, stateErr(ctx, "EVALSHA", err)
+		return nil, err
+	}
+	reply, err := cmd.Slice()
+	if err != nil {
+		// Not scriptReply: the command's text would carry the arguments
+		// (hashes, fingerprints) into the log.
+		return nil, &QueryError{Command: "EVALSHA", Message: "a script replied with no array"}
 	}
 	return reply, nil
-}
-
-// stateErr maps a go-redis error of cmd: a server that cannot answer now
-// is EUNAVAILABLE, whose message says nothing of the server's reply, the
-// keys or the arguments. A nil err is nil.
-func stateErr(ctx context.Context, cmd string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return storeErr(classify(ctx, cmd, err))
 }
 
 // replyInt is the integer at i of a script's reply, 0 when there is none.
@@ -437,30 +429,35 @@ func parseMicros(s string) (time.Time, error) {
 // Retention: Prune and CleanOrphans (retention.go) call pruneOAuth and
 // cleanOAuthOrphans.
 
-// pruneGrantsScript: ARGV expired_before, batch. Reply: {looked at,
-// removed}.
+// The pruning scripts take their cutoffs, then offset and batch: each
+// looks at up to batch entries of its range from offset, and replies
+// {looked at, kept, removed...}. What a script keeps stays at the front of
+// its range, so the next one starts after it (pruneBatches).
+
+// pruneGrantsScript: ARGV expired_before, offset, batch. Reply: {looked
+// at, 0, grants removed}.
 var pruneGrantsScript = oauthScript(`
-local hs = redis.call('ZRANGEBYSCORE', EXPIRY, '-inf', '(' .. ARGV[1], 'LIMIT', 0, ARGV[2])
+local hs = redis.call('ZRANGEBYSCORE', EXPIRY, '-inf', '(' .. ARGV[1], 'LIMIT', ARGV[2], ARGV[3])
 local n = 0
 for _, h in ipairs(hs) do n = n + del_grant(h) end
-return {#hs, n}
+return {#hs, 0, n}
 `)
 
-// pruneUnusedClientsScript: ARGV registered_before, batch. Reply: {looked
-// at, clients removed, grants removed}.
+// pruneUnusedClientsScript: ARGV registered_before, offset, batch. Reply:
+// {looked at, 0, clients removed, grants removed}.
 var pruneUnusedClientsScript = oauthScript(`
-local ids = redis.call('ZRANGEBYSCORE', UNUSED, '-inf', '(' .. ARGV[1], 'LIMIT', 0, ARGV[2])
+local ids = redis.call('ZRANGEBYSCORE', UNUSED, '-inf', '(' .. ARGV[1], 'LIMIT', ARGV[2], ARGV[3])
 local clients, grants = 0, 0
 for _, id in ipairs(ids) do
   local c, g = del_client(id)
   clients, grants = clients + c, grants + g
 end
-return {#ids, clients, grants}
+return {#ids, 0, clients, grants}
 `)
 
 // pruneIdleClientsScript: ARGV active_before, offset, batch. It removes
-// the used clients last active before active_before that hold no grant,
-// among batch of them from offset. Reply: {looked at, removed, kept}.
+// the used clients last active before active_before that hold no grant.
+// Reply: {looked at, kept, clients removed}.
 var pruneIdleClientsScript = oauthScript(`
 local ids = redis.call('ZRANGEBYSCORE', USED, '-inf', '(' .. ARGV[1], 'LIMIT', ARGV[2], ARGV[3])
 local removed, kept = 0, 0
@@ -471,8 +468,26 @@ for _, id in ipairs(ids) do
     removed = removed + del_client(id)
   end
 end
-return {#ids, removed, kept}
+return {#ids, kept, removed}
 `)
+
+// pruneBatches runs a pruning script, args then offset and batch, until
+// it looks at fewer than batch entries, and passes count each reply.
+func (r *Registry) pruneBatches(ctx context.Context, s *redis.Script, keys []string, batch int, count func(reply []any), args ...any) error {
+	batch = max(batch, 1)
+	var offset int64
+	for {
+		reply, err := r.evalState(ctx, s, keys, append(args[:len(args):len(args)], offset, batch)...)
+		if err != nil {
+			return err
+		}
+		count(reply)
+		offset += replyInt(reply, 1)
+		if replyInt(reply, 0) < int64(batch) {
+			return nil
+		}
+	}
+}
 
 // pruneOAuth removes the grants expired before c.OAuthGrants, the clients
 // never used registered before c.UnusedOAuthClients with their codes, and
@@ -481,50 +496,26 @@ return {#ids, removed, kept}
 // its codes). It adds what it removed to removed["oauth_grants"] and
 // removed["oauth_clients"], as sqlite's Prune counts them.
 func (r *Registry) pruneOAuth(ctx context.Context, c mnemo.PruneCutoffs, batch int, removed map[string]int64) error {
-	batch = max(batch, 1)
-	if !c.OAuthGrants.IsZero() {
-		removed["oauth_grants"] += 0
-		for {
-			reply, err := r.evalState(ctx, pruneGrantsScript, nil, stateMicros(c.OAuthGrants), batch)
-			if err != nil {
-				return err
-			}
-			removed["oauth_grants"] += replyInt(reply, 1)
-			if replyInt(reply, 0) < int64(batch) {
-				break
+	steps := []struct {
+		cutoff time.Time
+		script *redis.Script
+		kinds  []string // what the counts after looked at and kept are
+	}{
+		{c.OAuthGrants, pruneGrantsScript, []string{"oauth_grants"}},
+		{c.UnusedOAuthClients, pruneUnusedClientsScript, []string{"oauth_clients", "oauth_grants"}},
+		{c.IdleOAuthClients, pruneIdleClientsScript, []string{"oauth_clients"}},
+	}
+	for _, st := range steps {
+		if st.cutoff.IsZero() {
+			continue
+		}
+		count := func(reply []any) {
+			for i, kind := range st.kinds {
+				removed[kind] += replyInt(reply, 2+i)
 			}
 		}
-	}
-	if !c.UnusedOAuthClients.IsZero() {
-		removed["oauth_grants"] += 0
-		removed["oauth_clients"] += 0
-		for {
-			reply, err := r.evalState(ctx, pruneUnusedClientsScript, nil, stateMicros(c.UnusedOAuthClients), batch)
-			if err != nil {
-				return err
-			}
-			removed["oauth_clients"] += replyInt(reply, 1)
-			removed["oauth_grants"] += replyInt(reply, 2)
-			if replyInt(reply, 0) < int64(batch) {
-				break
-			}
-		}
-	}
-	if !c.IdleOAuthClients.IsZero() {
-		removed["oauth_clients"] += 0
-		var offset int64
-		for {
-			reply, err := r.evalState(ctx, pruneIdleClientsScript, nil, stateMicros(c.IdleOAuthClients), offset, batch)
-			if err != nil {
-				return err
-			}
-			removed["oauth_clients"] += replyInt(reply, 1)
-			// Clients kept stay at the front of the range: the next
-			// batch starts after them.
-			offset += replyInt(reply, 2)
-			if replyInt(reply, 0) < int64(batch) {
-				break
-			}
+		if err := r.pruneBatches(ctx, st.script, nil, batch, count, stateMicros(st.cutoff)); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -621,7 +612,7 @@ func (r *Registry) cleanOAuthOrphans(ctx context.Context, now time.Time, removed
 			}
 		}
 		if err := iter.Err(); err != nil {
-			return stateErr(ctx, "ZSCAN", err)
+			return limitsErr(ctx, "ZSCAN", err)
 		}
 		if err := flush(); err != nil {
 			return err
@@ -636,7 +627,7 @@ func (r *Registry) scanKeys(ctx context.Context, pattern string, fn func(keys []
 	for {
 		keys, next, err := r.rdb.Scan(ctx, cursor, pattern, 500).Result()
 		if err != nil {
-			return stateErr(ctx, "SCAN", err)
+			return limitsErr(ctx, "SCAN", err)
 		}
 		if len(keys) > 0 {
 			if err := fn(keys); err != nil {

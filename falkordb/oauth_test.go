@@ -311,10 +311,10 @@ func TestOAuthOrphans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"mnemo:oauth:client:c1", "mnemo:oauth:clients:used"}; !sameStrings(keys, want) {
+	if want := []string{"mnemo:oauth:client:c1", "mnemo:oauth:clients:used"}; !oauthSameStrings(keys, want) {
 		t.Fatalf("keys left: %v, want %v", keys, want)
 	}
-	if used := r.rdb.ZRange(ctx, "mnemo:oauth:clients:used", 0, -1).Val(); !sameStrings(used, []string{"c1"}) {
+	if used := r.rdb.ZRange(ctx, "mnemo:oauth:clients:used", 0, -1).Val(); !oauthSameStrings(used, []string{"c1"}) {
 		t.Fatalf("used clients indexed: %v, want c1 (c2 is gone)", used)
 	}
 	removed = map[string]int64{}
@@ -323,7 +323,7 @@ func TestOAuthOrphans(t *testing.T) {
 	}
 }
 
-func sameStrings(a, b []string) bool {
+func oauthSameStrings(a, b []string) bool {
 	set := map[string]int{}
 	for _, s := range a {
 		set[s]++

@@ -110,6 +110,27 @@ func oauthAuthorize(t *testing.T, r Registry, client, family, keyID string, now,
 	mustIssue(t, r, at, rt, now)
 }
 
+// oauthExp is when the grants of oauthFamilies and oauthIssue expire.
+var oauthExp = oauthBase.Add(time.Hour)
+
+// oauthFamilies makes tenant acme's key and client c1, and authorizes each
+// family for it at oauthBase.
+func oauthFamilies(t *testing.T, r Registry, families ...string) *mnemo.Key {
+	t.Helper()
+	k := oauthKey(t, r, "acme")
+	mustOAuthRegister(t, r, "c1", oauthBase)
+	for _, f := range families {
+		oauthAuthorize(t, r, "c1", f, k.ID, oauthBase, oauthExp)
+	}
+	return k
+}
+
+// oauthIssue issues at<n>-<family> and rt<n>-<family> for keyID.
+func oauthIssue(r Registry, family, keyID, n string) error {
+	return r.IssueOAuthTokens(context.Background(), oauthGrant(mnemo.GrantAccess, "at"+n+"-"+family, family, keyID, oauthExp),
+		oauthGrant(mnemo.GrantRefresh, "rt"+n+"-"+family, family, keyID, oauthExp), oauthBase)
+}
+
 // oauthLive reports whether the access token works.
 func oauthLive(t *testing.T, r Registry, token string) bool {
 	t.Helper()
@@ -331,11 +352,8 @@ func testOAuthExpiry(t *testing.T, r Registry) {
 // works, and the used refresh token is still found for revocation.
 func testOAuthRotation(t *testing.T, r Registry) {
 	ctx := context.Background()
-	k := oauthKey(t, r, "acme")
-	mustOAuthRegister(t, r, "c1", oauthBase)
-	exp := oauthBase.Add(time.Hour)
-	oauthAuthorize(t, r, "c1", "f1", k.ID, oauthBase, exp)
-	oauthAuthorize(t, r, "c1", "f2", k.ID, oauthBase, exp)
+	k := oauthFamilies(t, r, "f1", "f2")
+	exp := oauthExp
 	rt := mustConsume(t, r, mnemo.GrantRefresh, "rt1-f1", oauthBase)
 	if want := oauthGrant(mnemo.GrantRefresh, "rt1-f1", "f1", k.ID, exp); !reflect.DeepEqual(rt, want) {
 		t.Fatalf("the refresh token consumed: %+v, want %+v", rt, want)
@@ -368,20 +386,18 @@ func testOAuthRotation(t *testing.T, r Registry) {
 // issued tokens any more.
 func testOAuthReuse(t *testing.T, r Registry) {
 	ctx := context.Background()
-	k := oauthKey(t, r, "acme")
-	mustOAuthRegister(t, r, "c1", oauthBase)
-	exp := oauthBase.Add(time.Hour)
-	oauthAuthorize(t, r, "c1", "f1", k.ID, oauthBase, exp)
-	oauthAuthorize(t, r, "c1", "other", k.ID, oauthBase, exp)
+	k := oauthFamilies(t, r, "f1", "other")
 	mustConsume(t, r, mnemo.GrantRefresh, "rt1-f1", oauthBase)
-	mustIssue(t, r, oauthGrant(mnemo.GrantAccess, "at2-f1", "f1", k.ID, exp), oauthGrant(mnemo.GrantRefresh, "rt2-f1", "f1", k.ID, exp), oauthBase)
+	if err := oauthIssue(r, "f1", k.ID, "2"); err != nil {
+		t.Fatal(err)
+	}
 
 	_, err := r.ConsumeOAuthGrant(ctx, mnemo.GrantRefresh, mnemo.HashToken("rt1-f1"), oauthBase.Add(time.Minute))
 	var reused *mnemo.GrantReusedError
 	if !errors.As(err, &reused) || mnemo.ErrorCode(err) != mnemo.EINVALID {
 		t.Fatalf("a refresh token used twice: %v, want a GrantReusedError (EINVALID)", err)
 	}
-	if want := oauthGrant(mnemo.GrantRefresh, "rt1-f1", "f1", k.ID, exp); !reflect.DeepEqual(reused.Grant, want) {
+	if want := oauthGrant(mnemo.GrantRefresh, "rt1-f1", "f1", k.ID, oauthExp); !reflect.DeepEqual(reused.Grant, want) {
 		t.Fatalf("the reused grant: %+v, want %+v", reused.Grant, want)
 	}
 	if oauthLive(t, r, "at2-f1") || !oauthTokenGone(t, r, "rt2-f1") || !oauthTokenGone(t, r, "rt1-f1") {
@@ -392,8 +408,7 @@ func testOAuthReuse(t *testing.T, r Registry) {
 	}
 	_, err = r.ConsumeOAuthGrant(ctx, mnemo.GrantRefresh, mnemo.HashToken("rt2-f1"), oauthBase)
 	wantInvalid(t, "the newest refresh token of a revoked family", err)
-	err = r.IssueOAuthTokens(ctx, oauthGrant(mnemo.GrantAccess, "at3-f1", "f1", k.ID, exp), oauthGrant(mnemo.GrantRefresh, "rt3-f1", "f1", k.ID, exp), oauthBase)
-	if mnemo.ErrorCode(err) != mnemo.EINVALID || oauthLive(t, r, "at3-f1") || !oauthTokenGone(t, r, "rt3-f1") {
+	if err := oauthIssue(r, "f1", k.ID, "3"); mnemo.ErrorCode(err) != mnemo.EINVALID || oauthLive(t, r, "at3-f1") || !oauthTokenGone(t, r, "rt3-f1") {
 		t.Fatalf("issuing into a revoked family: %v, want EINVALID and nothing stored", err)
 	}
 	// A second reuse finds nothing: the grant went with its family.
@@ -412,15 +427,9 @@ func testOAuthReuse(t *testing.T, r Registry) {
 
 // Tokens are issued only for a key that exists; a refusal changes nothing.
 func testOAuthIssueNeedsKey(t *testing.T, r Registry) {
-	ctx := context.Background()
-	k := oauthKey(t, r, "acme")
-	mustOAuthRegister(t, r, "c1", oauthBase)
-	exp := oauthBase.Add(time.Hour)
-	oauthAuthorize(t, r, "c1", "f1", k.ID, oauthBase, exp)
+	oauthFamilies(t, r, "f1")
 	mustConsume(t, r, mnemo.GrantRefresh, "rt1-f1", oauthBase)
-	err := r.IssueOAuthTokens(ctx, oauthGrant(mnemo.GrantAccess, "at2-f1", "f1", "key_nobody", exp),
-		oauthGrant(mnemo.GrantRefresh, "rt2-f1", "f1", "key_nobody", exp), oauthBase)
-	if mnemo.ErrorCode(err) != mnemo.ENOTFOUND {
+	if err := oauthIssue(r, "f1", "key_nobody", "2"); mnemo.ErrorCode(err) != mnemo.ENOTFOUND {
 		t.Fatalf("tokens for a key that does not exist: %v, want ENOTFOUND", err)
 	}
 	if !oauthLive(t, r, "at1-f1") || oauthLive(t, r, "at2-f1") || !oauthTokenGone(t, r, "rt2-f1") {
@@ -432,12 +441,8 @@ func testOAuthIssueNeedsKey(t *testing.T, r Registry) {
 // family is no error.
 func testOAuthRevoke(t *testing.T, r Registry) {
 	ctx := context.Background()
-	k := oauthKey(t, r, "acme")
-	mustOAuthRegister(t, r, "c1", oauthBase)
-	exp := oauthBase.Add(time.Hour)
-	oauthAuthorize(t, r, "c1", "f1", k.ID, oauthBase, exp)
-	oauthAuthorize(t, r, "c1", "f2", k.ID, oauthBase, exp)
-	mustSave(t, r, oauthGrant(mnemo.GrantCode, "code2-f1", "f1", k.ID, exp))
+	k := oauthFamilies(t, r, "f1", "f2")
+	mustSave(t, r, oauthGrant(mnemo.GrantCode, "code2-f1", "f1", k.ID, oauthExp))
 	if err := r.RevokeOAuthFamily(ctx, "f1"); err != nil {
 		t.Fatal(err)
 	}
@@ -446,8 +451,7 @@ func testOAuthRevoke(t *testing.T, r Registry) {
 	}
 	_, err := r.ConsumeOAuthGrant(ctx, mnemo.GrantCode, mnemo.HashToken("code2-f1"), oauthBase)
 	wantInvalid(t, "an unused code of the revoked family", err)
-	err = r.IssueOAuthTokens(ctx, oauthGrant(mnemo.GrantAccess, "at2-f1", "f1", k.ID, exp), oauthGrant(mnemo.GrantRefresh, "rt2-f1", "f1", k.ID, exp), oauthBase)
-	if mnemo.ErrorCode(err) != mnemo.EINVALID {
+	if err := oauthIssue(r, "f1", k.ID, "2"); mnemo.ErrorCode(err) != mnemo.EINVALID {
 		t.Fatalf("issuing into a revoked family: %v, want EINVALID", err)
 	}
 	if !oauthLive(t, r, "at1-f2") || oauthTokenGone(t, r, "rt1-f2") {
@@ -462,12 +466,10 @@ func testOAuthRevoke(t *testing.T, r Registry) {
 // no orphan is left for CleanOrphans.
 func testOAuthDeleteTenant(t *testing.T, r Registry) {
 	ctx := context.Background()
-	acme, beta := oauthKey(t, r, "acme"), oauthKey(t, r, "beta")
-	mustOAuthRegister(t, r, "c1", oauthBase)
-	exp := oauthBase.Add(time.Hour)
-	oauthAuthorize(t, r, "c1", "fa", acme.ID, oauthBase, exp)
-	oauthAuthorize(t, r, "c1", "fb", beta.ID, oauthBase, exp)
-	mustSave(t, r, oauthGrant(mnemo.GrantCode, "code2-fa", "fa", acme.ID, exp))
+	acme := oauthFamilies(t, r, "fa")
+	beta := oauthKey(t, r, "beta")
+	oauthAuthorize(t, r, "c1", "fb", beta.ID, oauthBase, oauthExp)
+	mustSave(t, r, oauthGrant(mnemo.GrantCode, "code2-fa", "fa", acme.ID, oauthExp))
 	mustConsume(t, r, mnemo.GrantRefresh, "rt1-fa", oauthBase)
 	if err := r.DeleteTenant(ctx, "acme"); err != nil {
 		t.Fatal(err)
@@ -477,8 +479,7 @@ func testOAuthDeleteTenant(t *testing.T, r Registry) {
 	}
 	_, err := r.ConsumeOAuthGrant(ctx, mnemo.GrantCode, mnemo.HashToken("code2-fa"), oauthBase)
 	wantInvalid(t, "a code of a deleted tenant", err)
-	err = r.IssueOAuthTokens(ctx, oauthGrant(mnemo.GrantAccess, "at2-fa", "fa", acme.ID, exp), oauthGrant(mnemo.GrantRefresh, "rt2-fa", "fa", acme.ID, exp), oauthBase)
-	if mnemo.ErrorCode(err) != mnemo.EINVALID || oauthLive(t, r, "at2-fa") {
+	if err := oauthIssue(r, "fa", acme.ID, "2"); mnemo.ErrorCode(err) != mnemo.EINVALID || oauthLive(t, r, "at2-fa") {
 		t.Fatalf("issuing into the family of a deleted tenant: %v, want EINVALID (its grants are gone)", err)
 	}
 	if !oauthLive(t, r, "at1-fb") || oauthTokenGone(t, r, "rt1-fb") {
