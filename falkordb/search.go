@@ -71,6 +71,7 @@ func (s *Store) Keyword(ctx context.Context, terms []string, f mnemo.Filter, lim
 		if err != nil {
 			return nil, err
 		}
+		s.touchedAt(m)
 		doc := tokens(m.Content + " " + strings.Join(m.Tags, " "))
 		tf := map[string]int{}
 		for _, w := range doc {

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,6 +36,9 @@ type Store struct {
 	g     atomic.Pointer[Graph]
 	model string
 	dim   int
+
+	touchMu sync.Mutex
+	touched map[string]time.Time // access times Touch was given, shown by this store's reads
 }
 
 func (s *Store) graph() *Graph { return s.g.Load() }
@@ -95,6 +99,15 @@ func (s *Store) ensureSchema(ctx context.Context) error {
 			if _, err := s.graph().Query(ctx, "CREATE INDEX FOR (m:Memory) ON (m."+field+")", nil); err != nil {
 				return storeErr(err)
 			}
+		}
+	}
+	if !have["embedding/VECTOR"] && s.dim > 0 {
+		// Unscoped recall asks it for candidates (Nearest); M and
+		// efConstruction are FalkorDB's defaults, efRuntime raised from 10,
+		// which gave recall@10 of 0.23-0.52 (TestProbeVectorIndex).
+		if _, err := s.graph().Query(ctx, fmt.Sprintf(`CREATE VECTOR INDEX FOR (m:Memory) ON (m.embedding)
+			OPTIONS {dimension: %d, similarityFunction: 'cosine', M: 16, efConstruction: 200, efRuntime: %d}`, s.dim, vectorEfRuntime), nil); err != nil {
+			return storeErr(err)
 		}
 	}
 	if !have["content/FULLTEXT"] {
