@@ -130,16 +130,73 @@ func Read(raw []byte, lim mnemo.Limits, now time.Time) (*File, error) {
 	f := &File{Foreign: map[string]int{}}
 	seen := map[string]int{} // memory id -> line
 	var relLines []int
-	header := false
-	wantMems, wantRels := int64(-1), int64(-1)
-	lineNo := 0
-	for len(raw) > 0 {
-		lineNo++
-		var line []byte
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			line, raw = raw[:i], raw[i+1:]
-		} else {
-			line, raw = raw, nil
+	d := NewDecoder(bytes.NewReader(raw), lim, now, 0)
+	for {
+		m, rel, err := d.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if m != nil {
+			if first, dup := seen[m.ID]; dup {
+				return nil, LineError(d.Line(), "'id' %s repeats the memory of line %d", m.ID, first)
+			}
+			seen[m.ID] = d.Line()
+			f.Memories = append(f.Memories, m)
+			continue
+		}
+		f.Relations = append(f.Relations, *rel)
+		relLines = append(relLines, d.Line())
+	}
+	f.SourceTenant = d.SourceTenant()
+	for i, rel := range f.Relations {
+		for _, end := range []string{rel.From, rel.To} {
+			if _, inFile := seen[end]; !inFile {
+				if _, ok := f.Foreign[end]; !ok {
+					f.Foreign[end] = relLines[i]
+				}
+			}
+		}
+	}
+	return f, nil
+}
+
+// Decoder reads an export one line at a time, checking each as Read does,
+// so that an export of any size is read in the memory of one line. It
+// does not look across lines (a repeated memory id, a relation end that
+// is not in the file): that is its caller's.
+type Decoder struct {
+	r       *bufio.Reader
+	lim     mnemo.Limits
+	now     time.Time
+	maxLine int
+	line    int
+	header  bool
+	source  string
+	// The header's counts (-1: not given) and what was read so far.
+	wantMems, wantRels int64
+	mems, rels         int64
+}
+
+// NewDecoder returns a Decoder of r. A line longer than maxLine bytes is
+// EINVALID (0: no bound; the caller bounds r).
+func NewDecoder(r io.Reader, lim mnemo.Limits, now time.Time, maxLine int) *Decoder {
+	return &Decoder{r: bufio.NewReaderSize(r, 64<<10), lim: lim, now: now, maxLine: maxLine, wantMems: -1, wantRels: -1}
+}
+
+// Next returns the next memory or relation (the other is nil), after the
+// header, which it reads first. At the end it checks the header's counts
+// and returns io.EOF.
+func (d *Decoder) Next() (*mnemo.Memory, *mnemo.Relation, error) {
+	for {
+		line, err := d.readLine()
+		if errors.Is(err, io.EOF) {
+			return nil, nil, d.end()
+		}
+		if err != nil {
+			return nil, nil, err
 		}
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
@@ -153,63 +210,86 @@ func Read(raw []byte, lim mnemo.Limits, now time.Time) (*File, error) {
 			if err != nil {
 				msg += ": " + jsonProblem(err)
 			}
-			return nil, LineError(lineNo, "%s", msg)
+			return nil, nil, LineError(d.line, "%s", msg)
 		}
 		if dec.More() {
-			return nil, LineError(lineNo, "unexpected data after the JSON object (one object per line)")
+			return nil, nil, LineError(d.line, "unexpected data after the JSON object (one object per line)")
 		}
 		if err := mnemo.CheckJSONText(line); err != nil {
-			return nil, LineError(lineNo, "%s", mnemo.ErrorMessage(err))
+			return nil, nil, LineError(d.line, "%s", mnemo.ErrorMessage(err))
 		}
-		if !header {
-			header = true
-			var err error
-			if f.SourceTenant, wantMems, wantRels, err = readHeader(obj, lineNo); err != nil {
-				return nil, err
+		if !d.header {
+			d.header = true
+			if d.source, d.wantMems, d.wantRels, err = readHeader(obj, d.line); err != nil {
+				return nil, nil, err
 			}
 			continue
 		}
 		switch kind, _ := obj["kind"].(string); kind {
 		case "memory":
-			m, err := mnemo.ImportMemory(obj, lineNo, lim, now)
+			m, err := mnemo.ImportMemory(obj, d.line, d.lim, d.now)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			if first, dup := seen[m.ID]; dup {
-				return nil, LineError(lineNo, "'id' %s repeats the memory of line %d", m.ID, first)
-			}
-			seen[m.ID] = lineNo
-			f.Memories = append(f.Memories, m)
+			d.mems++
+			return m, nil, nil
 		case "relation":
-			rel, err := mnemo.ImportRelation(obj, lineNo, lim, now)
+			rel, err := mnemo.ImportRelation(obj, d.line, d.lim, d.now)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			f.Relations = append(f.Relations, rel)
-			relLines = append(relLines, lineNo)
+			d.rels++
+			return nil, &rel, nil
 		default:
-			return nil, LineError(lineNo, `'kind' must be "memory" or "relation"`)
+			return nil, nil, LineError(d.line, `'kind' must be "memory" or "relation"`)
 		}
 	}
-	if !header {
-		return nil, mnemo.Errorf(mnemo.EINVALID, "The import body is empty: send a mnemo export (NDJSON) as the body")
-	}
-	if wantMems >= 0 && int64(len(f.Memories)) != wantMems {
-		return nil, LineError(1, "the header counts %d memories but the file has %d (is it truncated?)", wantMems, len(f.Memories))
-	}
-	if wantRels >= 0 && int64(len(f.Relations)) != wantRels {
-		return nil, LineError(1, "the header counts %d relations but the file has %d (is it truncated?)", wantRels, len(f.Relations))
-	}
-	for i, rel := range f.Relations {
-		for _, end := range []string{rel.From, rel.To} {
-			if _, inFile := seen[end]; !inFile {
-				if _, ok := f.Foreign[end]; !ok {
-					f.Foreign[end] = relLines[i]
-				}
-			}
+}
+
+// Line is the number of the line Next read last.
+func (d *Decoder) Line() int { return d.line }
+
+// SourceTenant is the header's tenant_id, once Next has read the header.
+func (d *Decoder) SourceTenant() string { return d.source }
+
+// readLine reads the next line, without its end; io.EOF when none is left.
+func (d *Decoder) readLine() ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := d.r.ReadSlice('\n')
+		if len(line) == 0 && len(chunk) == 0 && errors.Is(err, io.EOF) {
+			return nil, io.EOF
+		}
+		if d.maxLine > 0 && len(line)+len(chunk) > d.maxLine+1 {
+			return nil, LineError(d.line+1, "the line is longer than %d bytes", d.maxLine)
+		}
+		line = append(line, chunk...)
+		switch {
+		case err == nil:
+			d.line++
+			return line[:len(line)-1], nil
+		case errors.Is(err, io.EOF):
+			d.line++
+			return line, nil
+		case !errors.Is(err, bufio.ErrBufferFull):
+			return nil, err
 		}
 	}
-	return f, nil
+}
+
+// end checks, after the last line, that there was a header and that its
+// counts hold.
+func (d *Decoder) end() error {
+	if !d.header {
+		return mnemo.Errorf(mnemo.EINVALID, "The import body is empty: send a mnemo export (NDJSON) as the body")
+	}
+	if d.wantMems >= 0 && d.mems != d.wantMems {
+		return LineError(1, "the header counts %d memories but the file has %d (is it truncated?)", d.wantMems, d.mems)
+	}
+	if d.wantRels >= 0 && d.rels != d.wantRels {
+		return LineError(1, "the header counts %d relations but the file has %d (is it truncated?)", d.wantRels, d.rels)
+	}
+	return io.EOF
 }
 
 func readHeader(obj map[string]any, line int) (tenant string, memories, relations int64, err error) {

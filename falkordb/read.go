@@ -2,6 +2,7 @@ package falkordb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -101,7 +102,12 @@ func (s *Store) Memory(ctx context.Context, id string) (*mnemo.Memory, error) {
 	if len(res.Rows) == 0 {
 		return nil, notFound()
 	}
-	return decodeMemory(res.Rows[0][0])
+	m, err := decodeMemory(res.Rows[0][0])
+	if err != nil {
+		return nil, err
+	}
+	s.touchedAt(m)
+	return m, nil
 }
 
 // Memories returns those of ids that exist, keyed by id.
@@ -118,6 +124,7 @@ func (s *Store) Memories(ctx context.Context, ids []string) (map[string]*mnemo.M
 	if err != nil {
 		return nil, err
 	}
+	s.touchedAt(mems...)
 	for _, m := range mems {
 		out[m.ID] = m
 	}
@@ -186,12 +193,13 @@ func (s *Store) List(ctx context.Context, f mnemo.Filter, order string, limit, o
 		return []*mnemo.Memory{}, nil
 	}
 	p := Params{"limit": limit, "offset": max(offset, 0)}
-	res, err := s.graph().ROQuery(ctx, `MATCH (m:Memory) WHERE `+filterCypher(f, p)+` RETURN `+memoryReturn+
-		` ORDER BY `+by+` SKIP $offset LIMIT $limit`, p)
+	res, err := s.graph().ROQuery(ctx, `MATCH (m:Memory) WHERE `+filterCypher(f, p)+` WITH m ORDER BY `+by+` SKIP $offset LIMIT $limit RETURN `+memoryReturn+` ORDER BY `+by, p)
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	return decodeMemories(res.Rows, 0)
+	mems, err := decodeMemories(res.Rows, 0)
+	s.touchedAt(mems...)
+	return mems, err
 }
 
 // Adjacent returns the memories f matches just before and after id in
@@ -208,14 +216,19 @@ func (s *Store) Adjacent(ctx context.Context, id string, f mnemo.Filter) (before
 	}
 	p["ts"], p["seq"] = integer(anchor.Rows[0][0]), integer(anchor.Rows[0][1])
 	one := func(where, order string) (*mnemo.Memory, error) {
-		res, err := s.graph().ROQuery(ctx, `MATCH (m:Memory) WHERE `+cond+` AND `+where+` RETURN `+memoryReturn+` ORDER BY `+order+` LIMIT 1`, p)
+		res, err := s.graph().ROQuery(ctx, `MATCH (m:Memory) WHERE `+cond+` AND `+where+` WITH m ORDER BY `+order+` LIMIT 1 RETURN `+memoryReturn, p)
 		if err != nil {
 			return nil, storeErr(err)
 		}
 		if len(res.Rows) == 0 {
 			return nil, nil
 		}
-		return decodeMemory(res.Rows[0][0])
+		m, err := decodeMemory(res.Rows[0][0])
+		if err != nil {
+			return nil, err
+		}
+		s.touchedAt(m)
+		return m, nil
 	}
 	if before, err = one(`(m.mnemo_ts < $ts OR (m.mnemo_ts = $ts AND m.mnemo_seq < $seq))`, `m.mnemo_ts DESC, m.mnemo_seq DESC`); err != nil {
 		return nil, nil, err
@@ -226,19 +239,76 @@ func (s *Store) Adjacent(ctx context.Context, id string, f mnemo.Filter) (before
 	return before, after, nil
 }
 
-// Touch sets last_accessed of the memories that exist among ids.
+// Touch sets last_accessed of the memories that exist among ids. The
+// time is informational and recall should not wait for a graph write
+// (which waits for the append-only file's fsync and holds the graph's
+// write lock), so touches are gathered per graph and written once a
+// second (lastAccessed); this store's reads show them at once, other
+// requests' when they land, and a crash may lose the last second of them.
 func (s *Store) Touch(ctx context.Context, ids []string, at time.Time) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err := s.graph().Query(ctx, `MATCH (m:Memory) WHERE m.id IN $ids SET m.last_accessed = $at`,
-		Params{"ids": ids, "at": mnemo.FormatTime(at)})
-	return storeErr(err)
+	s.touchMu.Lock()
+	if s.touched == nil {
+		s.touched = map[string]time.Time{}
+	}
+	for _, id := range ids {
+		if cur, ok := s.touched[id]; !ok || at.After(cur) {
+			s.touched[id] = at
+		}
+	}
+	s.touchMu.Unlock()
+	lastAccessed.add(s.graph(), ids, at)
+	return nil
 }
 
-// Nearest ranks the memories f matches by cosine similarity to vec, by
-// an exact scan of the scope: FalkorDB's vector index is approximate and
-// filters only the k it found, so it would miss scoped memories.
+// forgetTouches keeps a touch of a missing id off a memory created with
+// that id later: it drops the pending times of mems' ids. (A flush that
+// took its batch before may still land on it: that window is one write
+// long, as in the embedded store.)
+func (s *Store) forgetTouches(mems []*mnemo.Memory) {
+	if len(mems) == 0 {
+		return
+	}
+	lastAccessed.forget(s.graph(), mems)
+	s.touchMu.Lock()
+	defer s.touchMu.Unlock()
+	for _, m := range mems {
+		delete(s.touched, m.ID)
+	}
+}
+
+// touchedAt shows this store's pending access times on mems.
+func (s *Store) touchedAt(mems ...*mnemo.Memory) {
+	s.touchMu.Lock()
+	defer s.touchMu.Unlock()
+	for _, m := range mems {
+		if m == nil {
+			continue
+		}
+		if at, ok := s.touched[m.ID]; ok && at.After(m.LastAccessed) {
+			m.LastAccessed = at
+		}
+	}
+}
+
+// Vector index settings: an unscoped Nearest asks the index for
+// max(vectorOverFetch × limit, vectorMinK) candidates (at most vectorMaxK)
+// and ranks them by exact cosine; efRuntime is the index's search breadth.
+const (
+	vectorEfRuntime = 200
+	vectorOverFetch = 2
+	vectorMinK      = 200
+	vectorMaxK      = 1000
+)
+
+// Nearest ranks the memories f matches by cosine similarity to vec. An
+// unscoped query takes its candidates from the vector index, over-fetched
+// and re-scored exactly; a scoped one scans its scope exactly, since the
+// index filters only the k it found and would miss scoped memories. So
+// does an unscoped one the index answers short (vectors of another model,
+// a graph made before the index).
 func (s *Store) Nearest(ctx context.Context, vec []float32, f mnemo.Filter, limit int) ([]mnemo.Hit, error) {
 	if limit <= 0 || len(vec) == 0 {
 		return []mnemo.Hit{}, nil
@@ -247,18 +317,38 @@ func (s *Store) Nearest(ctx context.Context, vec []float32, f mnemo.Filter, limi
 	// vector of another would fail the whole scan ("Vector dimension
 	// mismatch").
 	p := Params{"q": vec, "model": s.model, "limit": limit, "vb": vectorBytes(vec, s.model)}
+	if f.IsZero() && len(vec) == s.dim {
+		p["k"] = min(max(vectorOverFetch*limit, vectorMinK), vectorMaxK)
+		res, err := s.graph().ROQuery(ctx, `CALL db.idx.vector.queryNodes('Memory', 'embedding', $k, vecf32($q)) YIELD node
+			WITH node AS m WHERE m.embedding_model = $model AND m.mnemo_vbytes = $vb
+			WITH m, vec.cosineDistance(m.embedding, vecf32($q)) AS d ORDER BY d, m.id LIMIT $limit
+			RETURN `+memoryReturn+`, d ORDER BY d, m.id`, p)
+		if err == nil && len(res.Rows) == limit {
+			return s.nearestHits(res)
+		}
+		var qerr *QueryError
+		if err != nil && !errors.As(err, &qerr) {
+			return nil, storeErr(err)
+		}
+	}
 	res, err := s.graph().ROQuery(ctx, `MATCH (m:Memory) WHERE m.embedding_model = $model AND m.mnemo_vbytes = $vb AND `+filterCypher(f, p)+`
-		WITH m, vec.cosineDistance(m.embedding, vecf32($q)) AS d
-		RETURN `+memoryReturn+`, d ORDER BY d, m.id LIMIT $limit`, p)
+		WITH m, vec.cosineDistance(m.embedding, vecf32($q)) AS d ORDER BY d, m.id LIMIT $limit
+		RETURN `+memoryReturn+`, d ORDER BY d, m.id`, p)
 	if err != nil {
 		return nil, storeErr(err)
 	}
+	return s.nearestHits(res)
+}
+
+// nearestHits reads Nearest's rows: a memory and its cosine distance.
+func (s *Store) nearestHits(res *Result) ([]mnemo.Hit, error) {
 	hits := make([]mnemo.Hit, 0, len(res.Rows))
 	for _, r := range res.Rows {
 		m, err := decodeMemory(r[0])
 		if err != nil {
 			return nil, err
 		}
+		s.touchedAt(m)
 		hits = append(hits, mnemo.Hit{Memory: m, Score: 1 - num(r[1])})
 	}
 	return hits, nil
@@ -270,7 +360,7 @@ func (s *Store) Unembedded(ctx context.Context, limit int) ([]*mnemo.Memory, err
 		return []*mnemo.Memory{}, nil
 	}
 	res, err := s.graph().ROQuery(ctx, `MATCH (m:Memory) WHERE m.embedding IS NULL OR m.embedding_model IS NULL OR m.embedding_model <> $model
-		RETURN `+memoryReturn+` ORDER BY m.mnemo_seq LIMIT $limit`, Params{"model": s.model, "limit": limit})
+		WITH m ORDER BY m.mnemo_seq LIMIT $limit RETURN `+memoryReturn+` ORDER BY m.mnemo_seq`, Params{"model": s.model, "limit": limit})
 	if err != nil {
 		return nil, storeErr(err)
 	}
@@ -343,6 +433,7 @@ func (s *Store) Neighbors(ctx context.Context, id string, types []mnemo.Relation
 		if err != nil {
 			return nil, err
 		}
+		s.touchedAt(m)
 		out = append(out, mnemo.Neighbor{Relation: rel, Memory: m, Outgoing: outgoing})
 	}
 	return out, nil

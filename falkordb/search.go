@@ -48,7 +48,8 @@ func (s *Store) Keyword(ctx context.Context, terms []string, f mnemo.Filter, lim
 	p := Params{"q": strings.Join(words, "|"), "cand": max(limit*keywordCandidates, minKeywordCandidates)}
 	res, err := s.graph().ROQuery(ctx, `CALL db.idx.fulltext.queryNodes('Memory', $q) YIELD node, score
 		WITH node AS m, score WHERE m:Memory AND `+filterCypher(f, p)+`
-		RETURN `+memoryReturn+`, score ORDER BY score DESC LIMIT $cand`, p)
+		WITH m, score ORDER BY score DESC LIMIT $cand
+		RETURN `+memoryReturn+`, score`, p)
 	if err != nil {
 		return nil, storeErr(err)
 	}
@@ -70,6 +71,7 @@ func (s *Store) Keyword(ctx context.Context, terms []string, f mnemo.Filter, lim
 		if err != nil {
 			return nil, err
 		}
+		s.touchedAt(m)
 		doc := tokens(m.Content + " " + strings.Join(m.Tags, " "))
 		tf := map[string]int{}
 		for _, w := range doc {

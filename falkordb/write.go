@@ -388,6 +388,7 @@ func (s *Store) write(ctx context.Context, create, update []*mnemo.Memory, relat
 
 // Write applies w in one query, gated on the counters' version.
 func (s *Store) Write(ctx context.Context, w mnemo.Write, quotas mnemo.Quotas) (mnemo.TenantStats, error) {
+	s.forgetTouches(w.Create)
 	_, added, err := s.write(ctx, w.Create, w.Update, w.Relate, quotas, planOpts{})
 	return added, err
 }
@@ -395,6 +396,7 @@ func (s *Store) Write(ctx context.Context, w mnemo.Write, quotas mnemo.Quotas) (
 // Import writes the memories whose ids are new and merges the relations,
 // in one query, as Write does.
 func (s *Store) Import(ctx context.Context, mems []*mnemo.Memory, rels []mnemo.Relation, quotas mnemo.Quotas) ([]string, int, error) {
+	s.forgetTouches(mems)
 	ch, _, err := s.write(ctx, mems, nil, rels, quotas, planOpts{importing: true})
 	if err != nil {
 		return nil, 0, err

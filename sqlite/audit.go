@@ -20,7 +20,7 @@ func (r *Registry) AppendAudit(ctx context.Context, e *mnemo.AuditEvent) error {
 // Audit returns events matching f, newest first. With a tenant and no
 // incarnation, the tenant id's latest incarnation is read.
 func (r *Registry) Audit(ctx context.Context, f mnemo.AuditFilter) ([]*mnemo.AuditEvent, error) {
-	q := `SELECT id, at, actor, tenant_id, action, target, request_id, outcome, incarnation FROM audit WHERE 1`
+	q := `SELECT ` + auditColumns + ` FROM audit WHERE 1`
 	var args []any
 	if f.TenantID != "" {
 		inc := f.Incarnation
@@ -41,7 +41,15 @@ func (r *Registry) Audit(ctx context.Context, f mnemo.AuditFilter) ([]*mnemo.Aud
 		q += ` AND at >= ?`
 		args = append(args, micros(f.Since))
 	}
-	rows, err := r.db.reader.QueryContext(ctx, q+` ORDER BY id DESC LIMIT ?`, append(args, f.Limit)...)
+	return r.auditEvents(ctx, q+` ORDER BY id DESC LIMIT ?`, append(args, f.Limit)...)
+}
+
+// auditColumns are what auditEvents reads.
+const auditColumns = `id, at, actor, tenant_id, action, target, request_id, outcome, incarnation`
+
+// auditEvents runs a query of auditColumns.
+func (r *Registry) auditEvents(ctx context.Context, query string, args ...any) ([]*mnemo.AuditEvent, error) {
+	rows, err := r.db.reader.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path"
@@ -413,27 +414,11 @@ func addFile(tw *tar.Writer, name, src string, at time.Time) error {
 // dataDir as it found it.
 func Restore(ctx context.Context, r io.Reader, dataDir string) (man BackupManifest, err error) {
 	dataDir = filepath.Clean(dataDir)
-	created := false
-	if entries, err := os.ReadDir(dataDir); err == nil && len(entries) > 0 {
-		return man, fmt.Errorf("restore: %s is not empty; restore only into a new or empty directory", dataDir)
-	} else if errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dataDir, 0o700); err != nil {
-			return man, fmt.Errorf("restore: %w", err)
-		}
-		created = true
-	} else if err != nil {
-		return man, fmt.Errorf("restore: %w", err)
-	}
-	stage, err := os.MkdirTemp(dataDir, ".restore-")
+	stage, done, err := stageNewDataDir(dataDir)
 	if err != nil {
-		return man, fmt.Errorf("restore: %w", err)
+		return man, err
 	}
-	defer func() {
-		os.RemoveAll(stage)
-		if err != nil && created {
-			os.Remove(dataDir)
-		}
-	}()
+	defer func() { done(err) }()
 
 	files, man, err := unpack(ctx, r, stage)
 	if err != nil {
@@ -465,15 +450,100 @@ func Restore(ctx context.Context, r io.Reader, dataDir string) (man BackupManife
 		return man, fmt.Errorf("restore: %w", err)
 	}
 	syncDir(filepath.Join(stage, "tenants"))
-	syncDir(stage)
-	// The registry goes last: a data directory with a registry is complete.
-	for _, name := range []string{"tenants", registryName} {
-		if err := os.Rename(filepath.Join(stage, name), filepath.Join(dataDir, name)); err != nil {
-			return man, fmt.Errorf("restore: %w", err)
+	return man, moveIntoPlace(stage, dataDir)
+}
+
+// stageNewDataDir makes the staging directory of a restore into dataDir,
+// which must be missing or empty: inside it, so that moving the result
+// into place is a rename. done(err) removes the staging directory, and
+// dataDir too when the restore failed (err) and made it.
+func stageNewDataDir(dataDir string) (stage string, done func(err error), err error) {
+	created := false
+	if entries, err := os.ReadDir(dataDir); err == nil && len(entries) > 0 {
+		return "", nil, fmt.Errorf("restore: %s is not empty; restore only into a new or empty directory", dataDir)
+	} else if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dataDir, 0o700); err != nil {
+			return "", nil, fmt.Errorf("restore: %w", err)
 		}
-		syncDir(dataDir)
+		created = true
+	} else if err != nil {
+		return "", nil, fmt.Errorf("restore: %w", err)
 	}
-	return man, nil
+	stage, err = os.MkdirTemp(dataDir, ".restore-")
+	if err != nil {
+		if created {
+			os.Remove(dataDir)
+		}
+		return "", nil, fmt.Errorf("restore: %w", err)
+	}
+	return stage, func(err error) {
+		os.RemoveAll(stage)
+		if err != nil && created {
+			os.Remove(dataDir)
+		}
+	}, nil
+}
+
+// moveIntoPlace moves a complete staged data directory into dataDir: the
+// registry last, since a data directory with a registry is complete.
+func moveIntoPlace(stage, dataDir string) error {
+	syncDir(stage)
+	entries, err := os.ReadDir(stage)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	for _, e := range entries {
+		if e.Name() == registryName {
+			continue
+		}
+		if err := os.Rename(filepath.Join(stage, e.Name()), filepath.Join(dataDir, e.Name())); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+	}
+	syncDir(dataDir)
+	if err := os.Rename(filepath.Join(stage, registryName), filepath.Join(dataDir, registryName)); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	syncDir(dataDir)
+	return nil
+}
+
+// FillDataDir makes the data directory dataDir, which must be missing or
+// empty, by running fill on the registry and stores of a new staging
+// directory inside it: the way a restore through the seams (a logical
+// backup, package archive) builds an embedded data directory. Only once
+// fill has succeeded and both are closed (everything on disk) is the
+// result moved into place, the registry last; a failed fill leaves
+// dataDir as it found it. The stores are opened for no embedder: a
+// vector keeps its own model.
+func FillDataDir(ctx context.Context, dataDir string, fill func(reg *Registry, stores *Stores) error) (err error) {
+	dataDir = filepath.Clean(dataDir)
+	stage, done, err := stageNewDataDir(dataDir)
+	if err != nil {
+		return err
+	}
+	defer func() { done(err) }()
+	reg, err := OpenRegistry(ctx, stage)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	stores, err := NewStores(ctx, stage, "", 0, reg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		reg.Close()
+		return fmt.Errorf("restore: %w", err)
+	}
+	err = fill(reg, stores)
+	cerr := stores.Close()
+	if e := reg.Close(); cerr == nil {
+		cerr = e
+	}
+	if err != nil {
+		return err
+	}
+	if cerr != nil {
+		return fmt.Errorf("restore: close the restored databases: %w", cerr)
+	}
+	return moveIntoPlace(stage, dataDir)
 }
 
 // unpack reads the archive into stage and returns the database files it

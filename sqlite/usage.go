@@ -4,7 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"sort"
+	"slices"
 
 	"github.com/mnemohq/mnemo"
 )
@@ -99,19 +99,7 @@ func (r *Registry) Usage(ctx context.Context, tenantID string, incarnation int64
 		out = append(out, mnemo.Usage{TenantID: k.tenant, Incarnation: k.incarnation, Day: k.day, Kind: k.kind, Count: n,
 			Superseded: k.incarnation < latest[k.tenant]})
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.TenantID != b.TenantID {
-			return a.TenantID < b.TenantID
-		}
-		if a.Incarnation != b.Incarnation {
-			return a.Incarnation < b.Incarnation
-		}
-		if a.Day != b.Day {
-			return a.Day < b.Day
-		}
-		return a.Kind < b.Kind
-	})
+	slices.SortFunc(out, mnemo.CompareUsage)
 	return out, nil
 }
 

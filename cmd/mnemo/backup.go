@@ -34,14 +34,18 @@ func defaultDataDir() string {
 // read-only connection of this process, and SQLite's WAL locking lets the
 // server go on writing meanwhile. The archive is written to a temporary
 // file beside --out and renamed when complete, so --out never holds a
-// partial backup.
+// partial backup. With --logical it writes a logical backup (package
+// archive), which restores into either backend, from such a copy (see
+// logicalBackup).
 func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data-dir", defaultDataDir(), "data directory to back up (MNEMO_DATA_DIR)")
 	out := fs.String("out", "", `archive to write (default mnemo-backup-YYYYMMDD_HHMMSS.tar.gz in the current directory; "-" for stdout)`)
+	logical := fs.Bool("logical", false, "write a logical backup (the registry and every tenant's export, with vectors), which restores into either backend")
+	tmpDir := fs.String("tmp-dir", "", "with --logical, where the copy of the data directory it is written from is staged (default: beside --out, or $TMPDIR for stdout); needs room for the data directory")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: mnemo backup [--data-dir D] [--out F]\n\nWrites a tar.gz of the data directory; safe while a server runs on it.")
+		fmt.Fprintln(stderr, "Usage: mnemo backup [--data-dir D] [--logical [--tmp-dir T]] [--out F]\n\nWrites a tar.gz of the data directory; safe while a server runs on it.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -50,17 +54,29 @@ func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if fs.NArg() > 0 {
 		return fmt.Errorf("backup: unexpected arguments %v (use --out F)", fs.Args())
 	}
+	if *tmpDir != "" && !*logical {
+		return fmt.Errorf("backup: --tmp-dir goes with --logical")
+	}
 	now := time.Now().UTC()
 	if *out == "" {
 		*out = fmt.Sprintf("mnemo-backup-%s.tar.gz", now.Format("20060102_150405"))
 	}
+	kind, where := "backup", "skipped.json"
+	write := func(w io.Writer) (mnemo.BackupResult, error) { return sqlite.BackupDir(ctx, *dataDir, w, now) }
+	if *logical {
+		if *tmpDir == "" && *out != "-" {
+			*tmpDir = filepath.Dir(*out)
+		}
+		kind, where = "logical backup", "end.json"
+		write = func(w io.Writer) (mnemo.BackupResult, error) { return logicalBackup(ctx, *dataDir, *tmpDir, w, now) }
+	}
 	if *out == "-" {
-		res, err := sqlite.BackupDir(ctx, *dataDir, stdout, now)
+		res, err := write(stdout)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "backup of %s: %d tenants\n", *dataDir, res.Tenants)
-		return skipped(res, stderr)
+		fmt.Fprintf(stderr, "%s of %s: %d tenants\n", kind, *dataDir, res.Tenants)
+		return skipped(res, stderr, where)
 	}
 	if _, err := os.Stat(*out); err == nil {
 		return fmt.Errorf("backup: %s exists; choose another --out", *out)
@@ -70,7 +86,7 @@ func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return fmt.Errorf("backup: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // a no-op once renamed
-	res, err := sqlite.BackupDir(ctx, *dataDir, tmp, now)
+	res, err := write(tmp)
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -86,11 +102,11 @@ func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := os.Rename(tmp.Name(), *out); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	fmt.Fprintf(stdout, "backup of %s written to %s: %d tenants\n", *dataDir, *out, res.Tenants)
+	fmt.Fprintf(stdout, "%s of %s written to %s: %d tenants\n", kind, *dataDir, *out, res.Tenants)
 	if len(res.Vanished) > 0 {
 		fmt.Fprintf(stdout, "tenants deleted while the backup ran, left out: %v\n", res.Vanished)
 	}
-	return skipped(res, stderr)
+	return skipped(res, stderr, where)
 }
 
 // exitPartial is the exit status of a backup that saved every healthy
@@ -108,18 +124,20 @@ func (e *exitError) Error() string { return e.msg }
 func (e *exitError) ExitCode() int { return e.code }
 
 // skipped names on stderr the tenants a backup skipped, and makes the
-// command end with exitPartial.
-func skipped(res mnemo.BackupResult, stderr io.Writer) error {
+// command end with exitPartial; where is the archive's member naming them.
+func skipped(res mnemo.BackupResult, stderr io.Writer, where string) error {
 	if len(res.Skipped) == 0 {
 		return nil
 	}
 	for _, d := range res.Skipped {
 		fmt.Fprintf(stderr, "skipped tenant %s: its store is damaged: %s\n", d.TenantID, d.Reason)
 	}
-	return &exitError{code: exitPartial, msg: fmt.Sprintf("backup: %d damaged tenants skipped (listed above and in the archive's skipped.json); every other tenant is saved", len(res.Skipped))}
+	return &exitError{code: exitPartial, msg: fmt.Sprintf("backup: %d damaged tenants skipped (listed above and in the archive's %s); every other tenant is saved", len(res.Skipped), where)}
 }
 
-// restoreCommand unpacks a backup archive into a new or empty directory.
+// restoreCommand unpacks a backup archive into a new or empty directory:
+// a physical one (the data directory's files) or a logical one (package
+// archive), which it tells apart by the archive's manifest.
 func restoreCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -129,6 +147,8 @@ func restoreCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: mnemo restore [--data-dir D] [--tenant ID [--force]] ARCHIVE\n\n"+
 			"Unpacks a backup (from mnemo backup or GET /backup) into a new or empty directory; ARCHIVE \"-\" reads stdin.\n"+
+			"A logical backup (mnemo backup --logical) is loaded through the backend's seams; its memories are checked\n"+
+			"against the server's limits (MEMORY_CONTENT_HARD_LIMIT, MNEMO_MAX_TAGS...), read from the environment.\n"+
 			"With --tenant, puts back one damaged tenant's store from the backup while the server runs on D.")
 		fs.PrintDefaults()
 	}
@@ -139,14 +159,40 @@ func restoreCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		fs.Usage()
 		return fmt.Errorf("restore: name one archive")
 	}
-	var in io.Reader = os.Stdin
+	f := os.Stdin
 	if name := fs.Arg(0); name != "-" {
-		f, err := os.Open(name)
-		if err != nil {
+		var err error
+		if f, err = os.Open(name); err != nil {
 			return fmt.Errorf("restore: %w", err)
 		}
 		defer f.Close()
-		in = f
+	}
+	logical, in, seekable := sniffLogical(f)
+	if *force && *tenant == "" {
+		return fmt.Errorf("restore: --force goes with --tenant")
+	}
+	if logical {
+		if *tenant != "" {
+			return fmt.Errorf("restore: --tenant puts back a store from a physical backup; a logical backup restores whole into an empty directory " +
+				"(one tenant's memories can be imported from its export: POST /admin/tenants/{id}/import)")
+		}
+		lim, err := restoreLimits(stderr)
+		if err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		res, err := restoreLogicalDir(ctx, in, seekable, *dataDir, lim)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "restored the logical backup of %s into %s: %d tenants, %d memories, %d relations, %d registry records\n",
+			res.Manifest.CreatedAt, *dataDir, res.Tenants, res.Memories, res.Relations, res.RegistryRecords)
+		if len(res.Vanished) > 0 {
+			fmt.Fprintf(stdout, "tenants deleted while the backup ran, not restored: %v\n", res.Vanished)
+		}
+		for _, d := range res.Skipped {
+			fmt.Fprintf(stderr, "tenant %s restored without its memories, and suspended: the backup could not read its store (%s)\n", d.TenantID, d.Reason)
+		}
+		return nil
 	}
 	if *tenant != "" {
 		res, err := sqlite.RestoreTenant(ctx, in, *dataDir, *tenant, *force)
@@ -157,9 +203,6 @@ func restoreCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 			*tenant, res.Incarnation, mnemo.FormatTime(res.CreatedAt), res.Manifest.CreatedAt, *dataDir,
 			filepath.Join(*dataDir, "tenants", ".orphan-"+*tenant+"-damaged-*"))
 		return nil
-	}
-	if *force {
-		return fmt.Errorf("restore: --force goes with --tenant")
 	}
 	man, err := sqlite.Restore(ctx, in, *dataDir)
 	if err != nil {

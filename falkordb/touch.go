@@ -1,0 +1,98 @@
+package falkordb
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/mnemohq/mnemo"
+)
+
+// lastAccessed gathers this process's access times per graph, for one
+// write per graph a second (Store.Touch).
+var lastAccessed = &touches{every: time.Second}
+
+type touches struct {
+	every   time.Duration
+	mu      sync.Mutex
+	pending map[string]*touchBatch // by graph name
+	running bool
+}
+
+type touchBatch struct {
+	g  *Graph
+	at map[string]time.Time
+}
+
+func (t *touches) add(g *Graph, ids []string, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.pending == nil {
+		t.pending = map[string]*touchBatch{}
+	}
+	b := t.pending[g.Name()]
+	if b == nil {
+		b = &touchBatch{g: g, at: map[string]time.Time{}}
+		t.pending[g.Name()] = b
+	}
+	for _, id := range ids {
+		if cur, ok := b.at[id]; !ok || at.After(cur) {
+			b.at[id] = at
+		}
+	}
+	if !t.running {
+		t.running = true
+		go t.run()
+	}
+}
+
+// forget drops the pending times of mems' ids in g.
+func (t *touches) forget(g *Graph, mems []*mnemo.Memory) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if b := t.pending[g.Name()]; b != nil {
+		for _, m := range mems {
+			delete(b.at, m.ID)
+		}
+	}
+}
+
+// run writes the batches every t.every until none is left.
+func (t *touches) run() {
+	for {
+		time.Sleep(t.every)
+		t.mu.Lock()
+		batches := t.pending
+		t.pending = nil
+		if len(batches) == 0 {
+			t.running = false
+			t.mu.Unlock()
+			return
+		}
+		t.mu.Unlock()
+		for _, b := range batches {
+			b.write()
+		}
+	}
+}
+
+// write sets each memory's time unless a later one is there; lost on error:
+// an access time, never a memory.
+func (b *touchBatch) write() {
+	if len(b.at) == 0 {
+		return
+	}
+	rows := make([]any, 0, len(b.at))
+	for id, at := range b.at {
+		rows = append(rows, map[string]any{"id": id, "at": mnemo.FormatTime(at)})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// A write query creates a missing graph: a tenant deleted since must
+	// not get an empty one back.
+	if n, err := b.g.c.rdb.Exists(ctx, b.g.Name()).Result(); err != nil || n == 0 {
+		return
+	}
+	b.g.Query(ctx, `UNWIND $rows AS r MATCH (m:Memory {id: r.id})
+		WHERE m.last_accessed IS NULL OR m.last_accessed < r.at SET m.last_accessed = r.at`, Params{"rows": rows})
+}
