@@ -29,7 +29,6 @@ type Registry struct {
 	rdb redis.UniversalClient
 }
 
-
 // NewRegistry returns the registry on c's server. The tenants' graphs are
 // read through c for their counters (Tenant, Tenants): no graph is scanned.
 func NewRegistry(c *Client) *Registry { return &Registry{c: c, rdb: c.rdb} }
