@@ -34,7 +34,7 @@ func TestRegistryContract(t *testing.T) {
 		if err := rdb.FlushAll(context.Background()).Err(); err != nil {
 			t.Fatalf("FLUSHALL: %v", err)
 		}
-		return contractRegistry(falkordb.NewRegistry(falkordb.New(rdb)))
+		return falkordb.NewRegistry(falkordb.New(rdb))
 	}
 	t.Run("Tenants", func(t *testing.T) { registrytest.TestTenants(t, newReg) })
 	t.Run("Keys", func(t *testing.T) { registrytest.TestKeys(t, newReg) })
@@ -295,14 +295,14 @@ func TestCleanOrphansPlanted(t *testing.T) {
 	rdb.Set(ctx, "mnemo:keyhash:ff", "k-nothing", 0)                       // names no key
 	rdb.SAdd(ctx, "mnemo:tenantkeys:acme", "k-nothing")                    // names no key
 	rdb.HSet(ctx, "mnemo:idem:ghost", "k", "answer")                       // a gone tenant's
-	rdb.ZAdd(ctx, "mnemo:idem:index", redis.Z{Score: 1, Member: "x\x00k"}) // idempotency's own index
+	rdb.ZAdd(ctx, "mnemo:idem-index", redis.Z{Score: 1, Member: "x\x00k"}) // idempotency's own index
 	rdb.ZAdd(ctx, "mnemo:incarnations:ghost", redis.Z{Score: 1, Member: "1"})
 	rdb.HSet(ctx, "mnemo:incarnation:ghost:1", "tenant_id", "ghost", "incarnation", "1", "created_at", "0")
 	rdb.HSet(ctx, "mnemo:tenant:handmade", "id", "handmade", "name", "h", "status", "active", "created_at", "5", "updated_at", "5")
 
 	now := regBase.Add(time.Hour)
 	removed, err := r.CleanOrphans(ctx, now)
-	want := map[string]int64{"keys": 1, "idempotency": 1, "incarnations": 2}
+	want := map[string]int64{"keys": 1, "oauth_grants": 0, "idempotency": 1, "incarnations": 2}
 	if err != nil || !reflect.DeepEqual(removed, want) {
 		t.Fatalf("CleanOrphans = %v, %v; want %v", removed, err, want)
 	}
@@ -315,7 +315,7 @@ func TestCleanOrphansPlanted(t *testing.T) {
 	if got := rdb.SMembers(ctx, "mnemo:tenantkeys:acme").Val(); !reflect.DeepEqual(got, []string{"key_acme"}) {
 		t.Errorf("acme's key set = %v, want key_acme only", got)
 	}
-	if n := rdb.Exists(ctx, "mnemo:idem:index").Val(); n != 1 {
+	if n := rdb.Exists(ctx, "mnemo:idem-index").Val(); n != 1 {
 		t.Error("idempotency's index was removed")
 	}
 	if got := rdb.HGet(ctx, "mnemo:incarnation:ghost:1", "deleted_at").Val(); got != strconv.FormatInt(now.UnixMicro(), 10) {
@@ -337,7 +337,7 @@ func TestCleanOrphansPlanted(t *testing.T) {
 	if rows, err := r.Usage(ctx, "gone", 1, "2026-01-01", "2026-01-31"); err != nil || len(rows) != 1 {
 		t.Fatalf("a deleted tenant's usage: %+v, %v; want kept", rows, err)
 	}
-	if removed, err := r.CleanOrphans(ctx, now); err != nil || !reflect.DeepEqual(removed, map[string]int64{"keys": 0, "idempotency": 0, "incarnations": 0}) {
+	if removed, err := r.CleanOrphans(ctx, now); err != nil || !reflect.DeepEqual(removed, map[string]int64{"keys": 0, "oauth_grants": 0, "idempotency": 0, "incarnations": 0}) {
 		t.Fatalf("a second CleanOrphans: %v, %v", removed, err)
 	}
 }
@@ -452,7 +452,7 @@ func TestCleanOrphansManyPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	removed, err := r.CleanOrphans(ctx, regBase)
-	if want := map[string]int64{"keys": n, "idempotency": 0, "incarnations": n}; err != nil || !reflect.DeepEqual(removed, want) {
+	if want := map[string]int64{"keys": n, "oauth_grants": 0, "idempotency": 0, "incarnations": n}; err != nil || !reflect.DeepEqual(removed, want) {
 		t.Fatalf("CleanOrphans = %v, %v; want %v", removed, err, want)
 	}
 	if _, total, err := r.Tenants(ctx, 1, 0); err != nil || total != n {

@@ -479,7 +479,7 @@ return 1
 // does), not removed: its usage and audit stay under it.
 func (r *Registry) DeleteTenant(ctx context.Context, id string) error {
 	n, err := r.runCode(ctx, deleteTenantScript,
-		[]string{tenantName(id), tenantsName, tenantKeysName(id), "mnemo:idem:" + id}, id, usec(time.Now()))
+		[]string{tenantName(id), tenantsName, tenantKeysName(id), idemKey(id)}, id, usec(time.Now()))
 	if err != nil {
 		return err
 	}
