@@ -20,11 +20,11 @@ import (
 // while the request runs, else the kept answer's status; the body, raw
 // bytes, last, so nothing in it needs escaping). DeleteTenant DELs the
 // hash: kept answers hold the tenant's data. The sorted set
-// mnemo:idem:index holds "<tenant id>\x00<key>" by created_at, for the
+// mnemo:idem-index holds "<tenant id>\x00<key>" by created_at, for the
 // pruner; an entry whose record is gone (its tenant deleted) is dropped
 // when the pruner reaches it.
 
-const idemIndex = "mnemo:idem:index"
+const idemIndex = "mnemo:idem-index" // not mnemo:idem:<id>: "index" is a valid tenant id
 
 func idemKey(tenantID string) string { return "mnemo:idem:" + tenantID }
 

@@ -29,128 +29,35 @@ func oauthTestRegistry(t *testing.T) (*Registry, *falkortest.Server) {
 	return NewRegistry(New(srv.Client())), srv
 }
 
-// TEST SCAFFOLDING, until keys.go (another branch) is merged: a tenant key
-// as keys.go stores it, hash mnemo:key:<id>. Only its existence matters
-// here. After the merge, tests make keys with CreateTenant and AddKey.
+// scaffoldKey gives tenant tenantID (created when missing) the key keyID.
 func scaffoldKey(t *testing.T, r *Registry, tenantID, keyID string) {
 	t.Helper()
-	err := r.rdb.HSet(context.Background(), "mnemo:key:"+keyID, "id", keyID, "tenant_id", tenantID,
-		"hash", hex.EncodeToString(mnemo.HashToken(keyID)), "prefix", "test", "label", "", "scopes", `["read","write"]`,
-		"created_at", strconv.FormatInt(oauthT0.UnixMicro(), 10)).Err()
+	ctx := context.Background()
+	k := &mnemo.Key{ID: keyID, TenantID: tenantID, Prefix: "test", Scopes: []string{mnemo.ScopeRead, mnemo.ScopeWrite}, CreatedAt: oauthT0}
+	var err error
+	if _, terr := r.Tenant(ctx, tenantID); terr == nil {
+		err = r.AddKey(ctx, k, mnemo.HashToken(keyID))
+	} else {
+		err = r.CreateTenant(ctx, &mnemo.Tenant{ID: tenantID, Name: tenantID, Status: mnemo.TenantActive, CreatedAt: oauthT0, UpdatedAt: oauthT0}, k, mnemo.HashToken(keyID))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 }
 
-// TEST SCAFFOLDING, until tenants.go is merged: what DeleteTenant does to
-// the state of this file, by the agreed layout: it deletes the keys'
-// hashes, the grants their keygrants sets list, the sets, and the tenant's
-// idempotency hash, and nothing else of OAuth's.
-func scaffoldDeleteTenant(t *testing.T, r *Registry, tenantID string, keyIDs ...string) {
+// scaffoldDeleteTenant deletes the tenant with DeleteTenant.
+func scaffoldDeleteTenant(t *testing.T, r *Registry, tenantID string, _ ...string) {
 	t.Helper()
-	ctx := context.Background()
-	keys := []string{idemKey(tenantID)}
-	for _, id := range keyIDs {
-		hs, err := r.rdb.SMembers(ctx, "mnemo:oauth:keygrants:"+id).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, h := range hs {
-			keys = append(keys, oauthGrantKey+h)
-		}
-		keys = append(keys, "mnemo:oauth:keygrants:"+id, "mnemo:key:"+id)
-	}
-	if err := r.rdb.Del(ctx, keys...).Err(); err != nil {
+	if err := r.DeleteTenant(context.Background(), tenantID); err != nil {
 		t.Fatal(err)
 	}
 }
 
-var errScaffold = errors.New("not part of the OAuth and idempotency contracts' scaffolding")
-
-// oauthScaffold is TEST SCAFFOLDING that lets the contracts run on Redis
-// before the tenants and keys branch is merged: the Registry of this
-// branch, with CreateTenant, DeleteTenant, Prune and CleanOrphans reduced
-// to what those contracts use, by the agreed layout and hooks. The merge
-// replaces it with the Registry itself (see oauthContractRegistry).
-type oauthScaffold struct {
-	*Registry
-	t    *testing.T
-	mu   sync.Mutex
-	keys map[string][]string // tenant id: key ids
-}
-
-func (s *oauthScaffold) CreateTenant(_ context.Context, t *mnemo.Tenant, key *mnemo.Key, _ []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	scaffoldKey(s.t, s.Registry, t.ID, key.ID)
-	s.keys[t.ID] = append(s.keys[t.ID], key.ID)
-	return nil
-}
-
-func (s *oauthScaffold) DeleteTenant(_ context.Context, id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	scaffoldDeleteTenant(s.t, s.Registry, id, s.keys[id]...)
-	delete(s.keys, id)
-	return nil
-}
-
-func (s *oauthScaffold) Prune(ctx context.Context, c mnemo.PruneCutoffs, batch int) (map[string]int64, error) {
-	removed := map[string]int64{}
-	if !c.Idempotency.IsZero() {
-		n, err := s.pruneIdempotency(ctx, c.Idempotency, batch)
-		if removed["idempotency"] = n; err != nil {
-			return removed, err
-		}
-	}
-	return removed, s.pruneOAuth(ctx, c, batch, removed)
-}
-
-func (s *oauthScaffold) CleanOrphans(ctx context.Context, now time.Time) (map[string]int64, error) {
-	removed := map[string]int64{}
-	return removed, s.cleanOAuthOrphans(ctx, now, removed)
-}
-
-func (s *oauthScaffold) Tenant(context.Context, string) (*mnemo.Tenant, error) {
-	return nil, errScaffold
-}
-func (s *oauthScaffold) Tenants(context.Context, int, int) ([]*mnemo.Tenant, int, error) {
-	return nil, 0, errScaffold
-}
-func (s *oauthScaffold) UpdateTenant(context.Context, *mnemo.Tenant) error  { return errScaffold }
-func (s *oauthScaffold) AddKey(context.Context, *mnemo.Key, []byte) error   { return errScaffold }
-func (s *oauthScaffold) Keys(context.Context, string) ([]*mnemo.Key, error) { return nil, errScaffold }
-func (s *oauthScaffold) RevokeKey(context.Context, string, string, time.Time) error {
-	return errScaffold
-}
-func (s *oauthScaffold) KeyByHash(context.Context, []byte) (*mnemo.Key, *mnemo.Tenant, error) {
-	return nil, nil, errScaffold
-}
-func (s *oauthScaffold) KeyByID(context.Context, string) (*mnemo.Key, *mnemo.Tenant, error) {
-	return nil, nil, errScaffold
-}
-func (s *oauthScaffold) TouchKey(context.Context, string, time.Time) error    { return errScaffold }
-func (s *oauthScaffold) AppendAudit(context.Context, *mnemo.AuditEvent) error { return errScaffold }
-func (s *oauthScaffold) Audit(context.Context, mnemo.AuditFilter) ([]*mnemo.AuditEvent, error) {
-	return nil, errScaffold
-}
-func (s *oauthScaffold) AddUsage(context.Context, []mnemo.Usage) error { return errScaffold }
-func (s *oauthScaffold) Usage(context.Context, string, int64, string, string) ([]mnemo.Usage, error) {
-	return nil, errScaffold
-}
-
 // oauthContractRegistry is a new registry on a server of its own for the
-// contracts. Once the Registry keeps tenants and keys (the merge of the
-// tenants and keys branch), it is the Registry itself; until then, the
-// scaffolding above.
+// contracts.
 func oauthContractRegistry(t *testing.T) registrytest.Registry {
 	r, _ := oauthTestRegistry(t)
-	var reg any = r
-	if full, ok := reg.(registrytest.Registry); ok {
-		return full
-	}
-	t.Log("on the tenants and keys scaffolding: the Registry does not keep tenants yet")
-	return &oauthScaffold{Registry: r, t: t, keys: map[string][]string{}}
+	return r
 }
 
 func TestOAuthContract(t *testing.T) { registrytest.TestOAuth(t, oauthContractRegistry) }
@@ -241,7 +148,7 @@ func TestOAuthKeyLayout(t *testing.T) {
 		t.Fatalf("reserve: %v, %v", ok, err)
 	}
 	wantHash("mnemo:idem:acme", map[string]string{"k:1": "1:" + micros(created) + ":0:dead:"})
-	wantScore("mnemo:idem:index", "acme\x00k:1", created)
+	wantScore("mnemo:idem-index", "acme\x00k:1", created)
 	if err := r.CompleteIdempotency(ctx, "acme", "k:1", mnemo.IdempotentAnswer{Status: 201, Body: []byte("a:b\x00")}); err != nil {
 		t.Fatal(err)
 	}
@@ -344,6 +251,7 @@ func oauthSameStrings(a, b []string) bool {
 func TestIdempotencyIndexFollowsRecords(t *testing.T) {
 	ctx := context.Background()
 	r, _ := oauthTestRegistry(t)
+	scaffoldKey(t, r, "acme", "key_acme")
 	for _, tenant := range []string{"acme", "beta"} {
 		if ok, _, err := r.ReserveIdempotency(ctx, tenant, "k", []byte("fp"), oauthT0, time.Hour, time.Minute); err != nil || !ok {
 			t.Fatalf("reserve: %v, %v", ok, err)

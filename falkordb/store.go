@@ -328,18 +328,26 @@ func decodeRelation(from, typ, to, props any) (mnemo.Relation, error) {
 	return r, nil
 }
 
+// countersCypher reads the counters node; countersFromRow reads its row.
+// The registry sends it too, for tenant stats.
+const countersCypher = `MATCH (c:MnemoCounters) RETURN c.memories, c.relations, c.vectors, c.bytes, c.version, c.seq`
+
+func countersFromRow(r []any) (st mnemo.TenantStats, version, seq int64) {
+	st = mnemo.TenantStats{Memories: integer(r[0]), Relations: integer(r[1]), Vectors: integer(r[2]), StoredBytes: integer(r[3])}
+	return st, integer(r[4]), integer(r[5])
+}
+
 // counters reads the counters node.
 func (s *Store) counters(ctx context.Context) (st mnemo.TenantStats, version, seq int64, err error) {
-	res, err := s.graph().ROQuery(ctx, `MATCH (c:MnemoCounters) RETURN c.memories, c.relations, c.vectors, c.bytes, c.version, c.seq`, nil)
+	res, err := s.graph().ROQuery(ctx, countersCypher, nil)
 	if err != nil {
 		return st, 0, 0, storeErr(err)
 	}
 	if len(res.Rows) != 1 {
 		return st, 0, 0, fmt.Errorf("falkordb: %s has %d counter nodes, want 1", s.graph().Name(), len(res.Rows))
 	}
-	r := res.Rows[0]
-	st = mnemo.TenantStats{Memories: integer(r[0]), Relations: integer(r[1]), Vectors: integer(r[2]), StoredBytes: integer(r[3])}
-	return st, integer(r[4]), integer(r[5]), nil
+	st, version, seq = countersFromRow(res.Rows[0])
+	return st, version, seq, nil
 }
 
 // Stats returns the counters mnemo keeps in the graph. StorageBytes is

@@ -67,6 +67,11 @@ var pruneSteps = []pruneStep{
 func (r *Registry) Prune(ctx context.Context, c mnemo.PruneCutoffs, batch int) (map[string]int64, error) {
 	batch = max(batch, 1)
 	removed := map[string]int64{}
+	// Usage still buffered is usage too: flushed first, it is pruned with
+	// the rest, and it keeps its incarnation from being pruned under it
+	// (a pruned incarnation's number would be given again). Best effort:
+	// what a failed flush keeps is pruned by the next pass.
+	_ = r.Flush(ctx)
 	for _, st := range pruneSteps {
 		if !st.on(c) {
 			continue

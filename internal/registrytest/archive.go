@@ -73,7 +73,7 @@ func TestArchive(t *testing.T, newReg New) {
 		for name, prepare := range map[string]func(t *testing.T, r Archiver){
 			"a tenant": func(t *testing.T, r Archiver) {
 				tn := &mnemo.Tenant{ID: "other", Name: "Other", Status: mnemo.TenantActive, CreatedAt: base, UpdatedAt: base}
-				if err := r.CreateTenant(context.Background(), tn, newKey("key_other", "other", base), mnemo.HashToken("other-token-1")); err != nil {
+				if err := r.CreateTenant(context.Background(), tn, archiveKey("key_other", "other", base), mnemo.HashToken("other-token-1")); err != nil {
 					t.Fatal(err)
 				}
 			},
@@ -141,7 +141,7 @@ func TestArchive(t *testing.T, newReg New) {
 		}
 		// Whatever the dump held is released: the registry still writes.
 		tn := &mnemo.Tenant{ID: "later", Name: "Later", Status: mnemo.TenantActive, CreatedAt: base, UpdatedAt: base}
-		if err := r.CreateTenant(context.Background(), tn, newKey("key_later", "later", base), mnemo.HashToken("later-token-1")); err != nil {
+		if err := r.CreateTenant(context.Background(), tn, archiveKey("key_later", "later", base), mnemo.HashToken("later-token-1")); err != nil {
 			t.Fatalf("CreateTenant after a dump stopped early: %v", err)
 		}
 	})
@@ -160,7 +160,7 @@ type fixture struct {
 	now                           time.Time
 }
 
-func newKey(id, tenant string, created time.Time) *mnemo.Key {
+func archiveKey(id, tenant string, created time.Time) *mnemo.Key {
 	return &mnemo.Key{ID: id, TenantID: tenant, Label: "label of " + id, Prefix: id[len(id)-4:],
 		Scopes: []string{mnemo.ScopeRead, mnemo.ScopeWrite}, CreatedAt: created}
 }
@@ -184,7 +184,7 @@ func fill(t *testing.T, r Registry) *fixture {
 	create := func(id string, at time.Time) {
 		t.Helper()
 		tn := &mnemo.Tenant{ID: id, Name: "Tenant " + id, Status: mnemo.TenantActive, CreatedAt: at, UpdatedAt: at}
-		k := newKey("key_"+id+at.Format("0405"), id, at)
+		k := archiveKey("key_"+id+at.Format("0405"), id, at)
 		f.tokens[k.ID] = "token-of-" + k.ID
 		must(r.CreateTenant(ctx, tn, k, mnemo.HashToken(f.tokens[k.ID])))
 	}
@@ -196,7 +196,7 @@ func fill(t *testing.T, r Registry) *fixture {
 
 	create("acme", base)
 	for i, exp := range []*time.Time{ptr(base.Add(48 * time.Hour)), nil, nil} {
-		k := newKey([]string{"key_acme_exp", "key_acme_rev", "key_acme_use"}[i], "acme", base.Add(time.Duration(i+1)*time.Second))
+		k := archiveKey([]string{"key_acme_exp", "key_acme_rev", "key_acme_use"}[i], "acme", base.Add(time.Duration(i+1)*time.Second))
 		k.ExpiresAt = exp
 		if i == 1 {
 			k.Scopes = []string{mnemo.ScopeRead}
@@ -378,19 +378,19 @@ func sameAfterChanges(t *testing.T, f *fixture, a, b Registry) {
 	})
 	both("CreateTenant of a deleted id", func(r Registry) (any, error) {
 		tn := &mnemo.Tenant{ID: "gone", Name: "Gone again", Status: mnemo.TenantActive, CreatedAt: f.now, UpdatedAt: f.now}
-		err := r.CreateTenant(ctx, tn, newKey("key_gone_again", "gone", f.now), mnemo.HashToken("token-gone-again"))
+		err := r.CreateTenant(ctx, tn, archiveKey("key_gone_again", "gone", f.now), mnemo.HashToken("token-gone-again"))
 		return tn.Incarnation, err
 	})
 	both("CreateTenant with a token in use", func(r Registry) (any, error) {
 		tn := &mnemo.Tenant{ID: "thief", Name: "Thief", Status: mnemo.TenantActive, CreatedAt: f.now, UpdatedAt: f.now}
-		return nil, r.CreateTenant(ctx, tn, newKey("key_thief", "thief", f.now), mnemo.HashToken(f.tokens["key_acme_rev"]))
+		return nil, r.CreateTenant(ctx, tn, archiveKey("key_thief", "thief", f.now), mnemo.HashToken(f.tokens["key_acme_rev"]))
 	})
 	both("CreateTenant of a recreated id, after its delete", func(r Registry) (any, error) {
 		if err := r.DeleteTenant(ctx, "beta"); err != nil {
 			return nil, err
 		}
 		tn := &mnemo.Tenant{ID: "beta", Name: "Beta 3", Status: mnemo.TenantActive, CreatedAt: f.now, UpdatedAt: f.now}
-		err := r.CreateTenant(ctx, tn, newKey("key_beta_3", "beta", f.now), mnemo.HashToken("token-beta-3"))
+		err := r.CreateTenant(ctx, tn, archiveKey("key_beta_3", "beta", f.now), mnemo.HashToken("token-beta-3"))
 		return tn.Incarnation, err
 	})
 	// Idempotency records are left out of a dump: the original still
