@@ -40,6 +40,11 @@ func (s *Service) health(ctx context.Context, c *mnemo.Caller) *mnemo.HealthResu
 		return h
 	}
 	t := c.Tenant
+	// Authentication may not read the counters (a shared registry keeps
+	// them in the tenant's graph): read them now.
+	if fresh, err := s.b.Tenants.Tenant(ctx, t.ID); err == nil {
+		t = fresh
+	}
 	graph := "memories_" + t.ID
 	memories, vectors := t.Stats.Memories, t.Stats.Vectors
 	h.TenantID, h.Graph, h.MemoryCount, h.VectorCount = t.ID, &graph, &memories, &vectors

@@ -25,10 +25,8 @@ import (
 	"github.com/mnemohq/mnemo"
 	"github.com/mnemohq/mnemo/embed"
 	mhttp "github.com/mnemohq/mnemo/http"
-	"github.com/mnemohq/mnemo/local"
 	"github.com/mnemohq/mnemo/recall"
 	"github.com/mnemohq/mnemo/service"
-	"github.com/mnemohq/mnemo/sqlite"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
