@@ -319,6 +319,7 @@ func TestBackupWhileWriting(t *testing.T) {
 // restore refuses what it must refuse and restores the archive.
 func TestCLIBackupWhileServing(t *testing.T) {
 	t.Parallel()
+	embeddedOnly(t, "it backs up a data directory")
 	s := Start(t, nil)
 	f := seedBackup(t, s)
 	w := startWriter(s, "t1-token-1")

@@ -327,9 +327,11 @@ func (r *Registry) Tenant(ctx context.Context, id string) (*mnemo.Tenant, error)
 	pipe := r.c.rdb.Pipeline()
 	st := r.queueStats(ctx, pipe, id)
 	// One tenant's view counts its graph's nodes and edges, which the
-	// list does not: nothing but mnemo's own nodes is in a graph mnemo
-	// made, but an adopted AutoMem graph may hold others.
-	graph := pipe.Do(ctx, "GRAPH.RO_QUERY", GraphName(id), `MATCH (n) WITH count(n) AS nodes OPTIONAL MATCH ()-[r]->() RETURN nodes, count(r)`, "--compact")
+	// list does not: a graph mnemo made holds only memories (and mnemo's
+	// counters node, not counted), but an adopted AutoMem graph may hold
+	// others.
+	graph := pipe.Do(ctx, "GRAPH.RO_QUERY", GraphName(id), `MATCH (n) WHERE NOT n:MnemoCounters WITH count(n) AS nodes
+		OPTIONAL MATCH ()-[r]->() RETURN nodes, count(r)`, "--compact")
 	_, _ = pipe.Exec(ctx) // each command's error is read below
 	if t.Stats, err = st.read(ctx); err != nil {
 		return nil, err
@@ -432,7 +434,7 @@ func (s graphStats) read(ctx context.Context) (mnemo.TenantStats, error) {
 	mb, err := s.memory.Result()
 	switch {
 	case err == nil:
-		st.StorageBytes = memoryUsageMB(mb) << 20
+		st.StorageBytes = storageBytes(memoryUsageMB(mb), st.StoredBytes)
 	case errors.Is(classify(ctx, "GRAPH.MEMORY", err), ErrUnavailable):
 		return st, regErr(ctx, "GRAPH.MEMORY", err)
 	}
