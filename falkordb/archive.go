@@ -7,8 +7,6 @@ package falkordb
 // exactly the structures those writes make.
 
 import (
-	"bytes"
-	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -78,22 +76,12 @@ end
 return {incs, tenants, keys, clients, grants}
 `)
 
-// registryState is what a dump reads at one instant.
-type registryState struct {
-	incarnations []mnemo.IncarnationRecord
-	tenants      []*mnemo.Tenant
-	keys         []mnemo.KeyRecord
-	clients      []mnemo.OAuthClientRecord
-	grants       []mnemo.OAuthGrantRecord
-}
-
 // readRegistryState runs dumpRegistryScript and decodes its answer, in
-// the order a dump yields records (the order sqlite's dump has, so that
-// the dumps of two backends holding the same registry are equal). What
+// the order every backend dumps records (mnemo.RegistryState.Sort). What
 // refers to nothing in the dump (a grant of a key or client that is gone,
 // left by a hand edit; cleanOrphans would remove it) is left out: a load
 // would refuse it.
-func (r *Registry) readRegistryState(ctx context.Context) (*registryState, error) {
+func (r *Registry) readRegistryState(ctx context.Context) (*mnemo.RegistryState, error) {
 	v, err := r.runScript(ctx, dumpRegistryScript, nil)
 	if err != nil {
 		return nil, err
@@ -103,13 +91,13 @@ func (r *Registry) readRegistryState(ctx context.Context) (*registryState, error
 		return nil, fmt.Errorf("falkordb: dump script answered %T", v)
 	}
 	list := func(i int) []any { l, _ := parts[i].([]any); return l }
-	st := &registryState{}
+	st := &mnemo.RegistryState{}
 	for _, h := range list(0) {
 		in, err := decodeIncarnation(flatHash(h))
 		if err != nil {
 			return nil, err
 		}
-		st.incarnations = append(st.incarnations, *in)
+		st.Incarnations = append(st.Incarnations, *in)
 	}
 	tenants := map[string]bool{}
 	for _, h := range list(1) {
@@ -118,7 +106,7 @@ func (r *Registry) readRegistryState(ctx context.Context) (*registryState, error
 			return nil, err
 		}
 		if t != nil {
-			st.tenants = append(st.tenants, t)
+			st.Tenants = append(st.Tenants, t)
 			tenants[t.ID] = true
 		}
 	}
@@ -129,7 +117,7 @@ func (r *Registry) readRegistryState(ctx context.Context) (*registryState, error
 			return nil, err
 		}
 		if k != nil && tenants[k.TenantID] {
-			st.keys = append(st.keys, mnemo.KeyRecord{Key: *k, Hash: hash})
+			st.Keys = append(st.Keys, mnemo.KeyRecord{Key: *k, Hash: hash})
 			keys[k.ID] = true
 		}
 	}
@@ -143,7 +131,7 @@ func (r *Registry) readRegistryState(ctx context.Context) (*registryState, error
 		if err != nil {
 			return nil, err
 		}
-		st.clients = append(st.clients, mnemo.OAuthClientRecord{Client: *c, ActiveAt: active})
+		st.Clients = append(st.Clients, mnemo.OAuthClientRecord{Client: *c, ActiveAt: active})
 		clients[c.ID] = true
 	}
 	for _, pair := range list(4) {
@@ -162,22 +150,10 @@ func (r *Registry) readRegistryState(ctx context.Context) (*registryState, error
 			return nil, err
 		}
 		if keys[g.KeyID] && clients[g.ClientID] {
-			st.grants = append(st.grants, mnemo.OAuthGrantRecord{Grant: *g, Used: f["used"] == "1"})
+			st.Grants = append(st.Grants, mnemo.OAuthGrantRecord{Grant: *g, Used: f["used"] == "1"})
 		}
 	}
-	slices.SortFunc(st.incarnations, func(a, b mnemo.IncarnationRecord) int {
-		return cmp.Or(cmp.Compare(a.TenantID, b.TenantID), cmp.Compare(a.Incarnation, b.Incarnation))
-	})
-	slices.SortFunc(st.tenants, func(a, b *mnemo.Tenant) int {
-		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
-	})
-	slices.SortFunc(st.keys, func(a, b mnemo.KeyRecord) int {
-		return cmp.Or(cmp.Compare(a.Key.TenantID, b.Key.TenantID), a.Key.CreatedAt.Compare(b.Key.CreatedAt), cmp.Compare(a.Key.ID, b.Key.ID))
-	})
-	slices.SortFunc(st.clients, func(a, b mnemo.OAuthClientRecord) int {
-		return cmp.Or(a.Client.CreatedAt.Compare(b.Client.CreatedAt), cmp.Compare(a.Client.ID, b.Client.ID))
-	})
-	slices.SortFunc(st.grants, func(a, b mnemo.OAuthGrantRecord) int { return bytes.Compare(a.Grant.Hash, b.Grant.Hash) })
+	st.Sort()
 	return st, nil
 }
 
@@ -222,37 +198,13 @@ func (r *Registry) DumpRegistry(ctx context.Context) iter.Seq2[mnemo.RegistryRec
 			return
 		}
 		known := map[incarnationKey]bool{}
-		for i := range st.incarnations {
-			in := &st.incarnations[i]
+		for _, in := range st.Incarnations {
 			known[incarnationKey{in.TenantID, in.Incarnation}] = true
-			if !yield(mnemo.RegistryRecord{Incarnation: in}, nil) {
-				return
-			}
 		}
-		for _, t := range st.tenants {
-			if !yield(mnemo.RegistryRecord{Tenant: t}, nil) {
-				return
-			}
-		}
-		for i := range st.keys {
-			if !yield(mnemo.RegistryRecord{Key: &st.keys[i]}, nil) {
-				return
-			}
-		}
-		for i := range st.clients {
-			if !yield(mnemo.RegistryRecord{OAuthClient: &st.clients[i]}, nil) {
-				return
-			}
-		}
-		for i := range st.grants {
-			if !yield(mnemo.RegistryRecord{OAuthGrant: &st.grants[i]}, nil) {
-				return
-			}
-		}
-		if !r.dumpAudit(ctx, known, yield) {
+		if !st.Yield(yield) || !r.dumpAudit(ctx, known, yield) {
 			return
 		}
-		r.dumpUsage(ctx, st.incarnations, yield)
+		r.dumpUsage(ctx, st.Incarnations, yield)
 	}
 }
 
