@@ -196,6 +196,11 @@ func dialFalkorDB(ctx context.Context, addr string) (*redis.Client, error) {
 // at addr; the stores create a tenant's graph for the embedding model of
 // dim dimensions (its vector index), as the server's would.
 func openFalkorDBBackend(ctx context.Context, addr, model string, dim int) (*falkordb.Registry, *falkordb.Stores, func() error, error) {
+	if os.Getenv("REDIS_URL") != "" {
+		// The registry would be read from (or loaded into) FalkorDB's
+		// server, not the one the replicas share.
+		return nil, nil, nil, fmt.Errorf("REDIS_URL is set: a backup or restore of a registry kept in a separate Redis is not supported yet")
+	}
 	rdb, err := dialFalkorDB(ctx, addr)
 	if err != nil {
 		return nil, nil, nil, err
