@@ -1,11 +1,13 @@
 package mnemo
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
 	"iter"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -93,6 +95,65 @@ type OAuthClientRecord struct {
 type OAuthGrantRecord struct {
 	Grant OAuthGrant
 	Used  bool
+}
+
+// RegistryState is what a dump reads in its one consistent read: the
+// records that come before the logs.
+type RegistryState struct {
+	Incarnations []IncarnationRecord
+	Tenants      []*Tenant
+	Keys         []KeyRecord
+	Clients      []OAuthClientRecord
+	Grants       []OAuthGrantRecord
+}
+
+// Sort puts the records in the order every backend dumps them, so that two
+// backends holding the same registry dump the same: incarnations by tenant
+// and number, tenants by creation and id, keys by tenant, creation and id,
+// clients by creation and id, grants by hash.
+func (s *RegistryState) Sort() {
+	slices.SortFunc(s.Incarnations, func(a, b IncarnationRecord) int {
+		return cmp.Or(cmp.Compare(a.TenantID, b.TenantID), cmp.Compare(a.Incarnation, b.Incarnation))
+	})
+	slices.SortFunc(s.Tenants, func(a, b *Tenant) int { return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID)) })
+	slices.SortFunc(s.Keys, func(a, b KeyRecord) int {
+		return cmp.Or(cmp.Compare(a.Key.TenantID, b.Key.TenantID), a.Key.CreatedAt.Compare(b.Key.CreatedAt), cmp.Compare(a.Key.ID, b.Key.ID))
+	})
+	slices.SortFunc(s.Clients, func(a, b OAuthClientRecord) int {
+		return cmp.Or(a.Client.CreatedAt.Compare(b.Client.CreatedAt), cmp.Compare(a.Client.ID, b.Client.ID))
+	})
+	slices.SortFunc(s.Grants, func(a, b OAuthGrantRecord) int { return bytes.Compare(a.Grant.Hash, b.Grant.Hash) })
+}
+
+// Yield yields the records in dump order (RegistryRecordKinds); false
+// when yield stopped the sequence.
+func (s *RegistryState) Yield(yield func(RegistryRecord, error) bool) bool {
+	for i := range s.Incarnations {
+		if !yield(RegistryRecord{Incarnation: &s.Incarnations[i]}, nil) {
+			return false
+		}
+	}
+	for _, t := range s.Tenants {
+		if !yield(RegistryRecord{Tenant: t}, nil) {
+			return false
+		}
+	}
+	for i := range s.Keys {
+		if !yield(RegistryRecord{Key: &s.Keys[i]}, nil) {
+			return false
+		}
+	}
+	for i := range s.Clients {
+		if !yield(RegistryRecord{OAuthClient: &s.Clients[i]}, nil) {
+			return false
+		}
+	}
+	for i := range s.Grants {
+		if !yield(RegistryRecord{OAuthGrant: &s.Grants[i]}, nil) {
+			return false
+		}
+	}
+	return true
 }
 
 // RegistryRecordKinds names the kinds of records in the order a dump

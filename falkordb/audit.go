@@ -57,12 +57,19 @@ type auditRecord struct {
 // appendAuditScript numbers and stores an event with its indexes. KEYS:
 // seq, events, all, at, action. ARGV: tenant id, incarnation (0: the id's
 // latest), at, the event's JSON without its closing brace (the script
-// adds the id and incarnation). Answers {id, incarnation}.
+// adds the id and incarnation), and for a load (LoadRegistry) the event's
+// id: then the event keeps its id and incarnation as given, and the
+// sequence is raised to the id. Answers {id, incarnation}.
 var appendAuditScript = redis.NewScript(luaRegistryLib + `
 local tid = ARGV[1]
 local inc = tonumber(ARGV[2])
-if inc == 0 then inc = latest_incarnation(tid) end
-local id = string.format('%d', redis.call('INCR', KEYS[1]))
+local id = ARGV[5]
+if id then
+	if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(id) then redis.call('SET', KEYS[1], id) end
+else
+	if inc == 0 then inc = latest_incarnation(tid) end
+	id = string.format('%d', redis.call('INCR', KEYS[1]))
+end
 local incs = string.format('%d', inc)
 redis.call('HSET', KEYS[2], id, ARGV[4] .. ',"id":' .. id .. ',"incarnation":' .. incs .. '}')
 redis.call('ZADD', KEYS[3], id, id)
@@ -76,13 +83,11 @@ return {tonumber(id), inc}
 // tenant without an incarnation gets the id's latest (0 when no tenant
 // ever had the id), as in SQLite.
 func (r *Registry) AppendAudit(ctx context.Context, e *mnemo.AuditEvent) error {
-	body, err := json.Marshal(auditRecord{At: e.At.UTC().UnixMicro(), Actor: e.Actor, TenantID: e.TenantID, Action: e.Action,
-		Target: e.Target, RequestID: e.RequestID, Outcome: e.Outcome})
+	keys, args, err := appendAuditArgs(e)
 	if err != nil {
 		return err
 	}
-	v, err := r.runScript(ctx, appendAuditScript, []string{auditSeqName, auditEventsName, auditAllName, auditAtName, auditActionName(e.Action)},
-		e.TenantID, e.Incarnation, usec(e.At), body[:len(body)-1])
+	v, err := r.runScript(ctx, appendAuditScript, keys, args...)
 	if err != nil {
 		return err
 	}
@@ -93,6 +98,18 @@ func (r *Registry) AppendAudit(ctx context.Context, e *mnemo.AuditEvent) error {
 	e.ID, _ = pair[0].(int64)
 	e.Incarnation, _ = pair[1].(int64)
 	return nil
+}
+
+// appendAuditArgs are appendAuditScript's keys and arguments for e, but
+// the id of a load.
+func appendAuditArgs(e *mnemo.AuditEvent) ([]string, []any, error) {
+	body, err := json.Marshal(auditRecord{At: e.At.UTC().UnixMicro(), Actor: e.Actor, TenantID: e.TenantID, Action: e.Action,
+		Target: e.Target, RequestID: e.RequestID, Outcome: e.Outcome})
+	if err != nil {
+		return nil, nil, err
+	}
+	return []string{auditSeqName, auditEventsName, auditAllName, auditAtName, auditActionName(e.Action)},
+		[]any{e.TenantID, e.Incarnation, usec(e.At), body[:len(body)-1]}, nil
 }
 
 // auditPageScript reads events of an id index, newest first, below an id.

@@ -69,16 +69,14 @@ func decodeKey(h map[string]string) (*mnemo.Key, []byte, error) {
 }
 
 // addKeyScript adds a key to an existing tenant. KEYS: tenant, key,
-// keyhash, tenantkeys. ARGV: key id, the key's field/value pairs. Answers
-// 1, or a code (keyScriptErr): the token is taken, there is no tenant,
-// the key id is taken.
+// keyhash, tenantkeys. ARGV: key id, tenant id, the key's field/value
+// pairs. Answers 1, or a code (keyScriptErr): the token is taken, there
+// is no tenant, the key id is taken.
 var addKeyScript = redis.NewScript(luaRegistryLib + `
 if token_taken(KEYS[3]) then return -2 end
 if redis.call('EXISTS', KEYS[1]) == 0 then return -4 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return -3 end
-redis.call('HSET', KEYS[2], unpack(ARGV, 2))
-redis.call('SET', KEYS[3], ARGV[1])
-redis.call('SADD', KEYS[4], ARGV[1])
+put_key(ARGV[2], ARGV[1], KEYS[3], {unpack(ARGV, 3)})
 return 1
 `)
 
@@ -87,7 +85,7 @@ return 1
 func (r *Registry) AddKey(ctx context.Context, key *mnemo.Key, keyHash []byte) error {
 	code, err := r.runCode(ctx, addKeyScript,
 		[]string{tenantName(key.TenantID), apiKeyName(key.ID), keyHashName(keyHash), tenantKeysName(key.TenantID)},
-		append([]any{key.ID}, keyFields(key, key.TenantID, keyHash)...)...)
+		append([]any{key.ID, key.TenantID}, keyFields(key, key.TenantID, keyHash)...)...)
 	if err != nil {
 		return err
 	}

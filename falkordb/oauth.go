@@ -85,6 +85,22 @@ local function put_grant(a)
   redis.call('SADD', P .. 'family:' .. a.family, a.hash)
 end
 
+-- put_client registers a client, unused.
+local function put_client(id, name, uris, created)
+  redis.call('HSET', P .. 'client:' .. id, 'id', id, 'name', name, 'redirect_uris', uris, 'created_at', created)
+  redis.call('ZADD', UNUSED, created, id)
+end
+
+-- client_active records a token issued to a client at now: its first use
+-- and its last activity.
+local function client_active(id, now)
+  local client = P .. 'client:' .. id
+  redis.call('HSETNX', client, 'used_at', now)
+  redis.call('HSET', client, 'active_at', now)
+  redis.call('ZREM', UNUSED, id)
+  redis.call('ZADD', USED, now, id)
+end
+
 -- any_grant reports whether the set holds a grant that exists, dropping
 -- the members it finds dangling (left by DeleteTenant) on the way.
 local function any_grant(set)
@@ -135,8 +151,7 @@ for _, id in ipairs(expired) do del_client(id) end
 if over > 0 then
   for _, id in ipairs(redis.call('ZRANGE', UNUSED, 0, over - 1)) do del_client(id) end
 end
-redis.call('HSET', P .. 'client:' .. ARGV[1], 'id', ARGV[1], 'name', ARGV[2], 'redirect_uris', ARGV[3], 'created_at', ARGV[4])
-redis.call('ZADD', UNUSED, ARGV[4], ARGV[1])
+put_client(ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 return {1}
 `)
 
@@ -187,13 +202,7 @@ for _, h in ipairs(redis.call('SMEMBERS', P .. 'family:' .. family)) do
 end
 put_grant(access)
 put_grant(refresh)
-local client = P .. 'client:' .. access.client
-if redis.call('EXISTS', client) == 1 then
-  redis.call('HSETNX', client, 'used_at', now)
-  redis.call('HSET', client, 'active_at', now)
-  redis.call('ZREM', UNUSED, access.client)
-  redis.call('ZADD', USED, now, access.client)
-end
+if redis.call('EXISTS', P .. 'client:' .. access.client) == 1 then client_active(access.client, now) end
 return {1}
 `)
 
@@ -238,18 +247,33 @@ func (r *Registry) OAuthClient(ctx context.Context, id string) (*mnemo.OAuthClie
 	if len(f) == 0 {
 		return nil, mnemo.Errorf(mnemo.ENOTFOUND, "unknown client_id")
 	}
+	c, _, err := decodeClient(id, f)
+	return c, err
+}
+
+// decodeClient reads a client's hash fields, with the time of its last
+// token (active_at).
+func decodeClient(id string, f map[string]string) (*mnemo.OAuthClient, *time.Time, error) {
 	c := &mnemo.OAuthClient{ID: id, Name: f["name"]}
-	var err1, err2 error
-	c.CreatedAt, err1 = parseMicros(f["created_at"])
-	if used, ok := f["used_at"]; ok {
-		var at time.Time
-		at, err2 = parseMicros(used)
-		c.UsedAt = &at
+	var active *time.Time
+	errs := []error{json.Unmarshal([]byte(f["redirect_uris"]), &c.RedirectURIs)}
+	var err error
+	c.CreatedAt, err = parseMicros(f["created_at"])
+	errs = append(errs, err)
+	for _, opt := range []struct {
+		field string
+		to    **time.Time
+	}{{"used_at", &c.UsedAt}, {"active_at", &active}} {
+		if s, ok := f[opt.field]; ok {
+			at, err := parseMicros(s)
+			*opt.to = &at
+			errs = append(errs, err)
+		}
 	}
-	if err := errors.Join(err1, err2, json.Unmarshal([]byte(f["redirect_uris"]), &c.RedirectURIs)); err != nil {
-		return nil, errors.New("falkordb: a malformed OAuth client record")
+	if errors.Join(errs...) != nil {
+		return nil, nil, errors.New("falkordb: a malformed OAuth client record")
 	}
-	return c, nil
+	return c, active, nil
 }
 
 // grantArgs are the nine arguments that store g (grant_args in oauthLua).

@@ -89,15 +89,40 @@ local function delete_key(id)
 	redis.call('DEL', gs, kk)
 end
 
+-- put_tenant writes tenant tid (the hash, with fields: its other
+-- field/value pairs) and lists it.
+local function put_tenant(tid, created, inc, fields)
+	redis.call('HSET', 'mnemo:tenant:' .. tid, 'id', tid, 'created_at', created, 'incarnation', inc, unpack(fields))
+	redis.call('ZADD', 'mnemo:tenants', created, tid)
+end
+
+-- put_incarnation writes incarnation inc (a string) of tid, open.
+local function put_incarnation(tid, inc, created)
+	redis.call('HSET', 'mnemo:incarnation:' .. tid .. ':' .. inc, 'tenant_id', tid, 'incarnation', inc, 'created_at', created)
+	redis.call('ZADD', 'mnemo:incarnations:' .. tid, inc, inc)
+end
+
+-- close_incarnation closes incarnation inc of tid at at.
+local function close_incarnation(tid, inc, at)
+	redis.call('HSET', 'mnemo:incarnation:' .. tid .. ':' .. inc, 'tenant_id', tid, 'incarnation', inc, 'deleted_at', at)
+	redis.call('ZADD', 'mnemo:closedincarnations', at, tid .. ':' .. inc)
+end
+
+-- put_key writes key kid of tenant tid (fields: the hash's field/value
+-- pairs) with its token's lookup entry keyhash (a key name).
+local function put_key(tid, kid, keyhash, fields)
+	redis.call('HSET', 'mnemo:key:' .. kid, unpack(fields))
+	redis.call('SET', keyhash, kid)
+	redis.call('SADD', 'mnemo:tenantkeys:' .. tid, kid)
+end
+
 -- close_incarnations closes the id's open incarnations at now, but keep,
 -- and returns how many it closed.
 local function close_incarnations(tid, now, keep)
 	local n = 0
 	for _, inc in ipairs(redis.call('ZRANGE', 'mnemo:incarnations:' .. tid, 0, -1)) do
-		local ik = 'mnemo:incarnation:' .. tid .. ':' .. inc
-		if inc ~= keep and redis.call('HEXISTS', ik, 'deleted_at') == 0 then
-			redis.call('HSET', ik, 'tenant_id', tid, 'incarnation', inc, 'deleted_at', now)
-			redis.call('ZADD', 'mnemo:closedincarnations', now, tid .. ':' .. inc)
+		if inc ~= keep and redis.call('HEXISTS', 'mnemo:incarnation:' .. tid .. ':' .. inc, 'deleted_at') == 0 then
+			close_incarnation(tid, inc, now)
 			n = n + 1
 		end
 	end
@@ -280,13 +305,9 @@ if redis.call('EXISTS', KEYS[3]) == 1 then return -3 end
 local tid, kid, created = ARGV[1], ARGV[2], ARGV[3]
 local inc = string.format('%d', latest_incarnation(tid) + 1)
 local n = tonumber(ARGV[4])
-redis.call('HSET', KEYS[1], 'id', tid, 'created_at', created, 'incarnation', inc, unpack(ARGV, 5, 4 + n))
-redis.call('ZADD', KEYS[2], created, tid)
-redis.call('HSET', 'mnemo:incarnation:' .. tid .. ':' .. inc, 'tenant_id', tid, 'incarnation', inc, 'created_at', created)
-redis.call('ZADD', KEYS[6], inc, inc)
-redis.call('HSET', KEYS[3], unpack(ARGV, 5 + n))
-redis.call('SET', KEYS[4], kid)
-redis.call('SADD', KEYS[5], kid)
+put_tenant(tid, created, inc, {unpack(ARGV, 5, 4 + n)})
+put_incarnation(tid, inc, created)
+put_key(tid, kid, KEYS[4], {unpack(ARGV, 5 + n)})
 return tonumber(inc)
 `)
 

@@ -98,19 +98,11 @@ func (r *Registry) Usage(ctx context.Context, tenantID string, incarnation int64
 			return nil, fmt.Errorf("falkordb: usage script answered %v", v)
 		}
 		inc, _ := pair[0].(int64)
-		for field, count := range flatHash(pair[1]) {
-			day, kind, _ := strings.Cut(field, "|")
-			if day < from || day > to {
-				continue
-			}
-			n, err := strconv.ParseInt(count, 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("falkordb: usage %s: %w", field, err)
-			}
-			out = append(out, mnemo.Usage{TenantID: tenantID, Incarnation: inc, Day: day, Kind: kind, Count: n})
+		rows, err := incarnationUsage(tenantID, inc, flatHash(pair[1]))
+		if err != nil {
+			return nil, err
 		}
-		sortUsage(out)
-		return out, nil
+		return slices.DeleteFunc(rows, func(u mnemo.Usage) bool { return u.Day < from || u.Day > to }), nil
 	}
 	if from > to {
 		return out, nil
@@ -166,6 +158,22 @@ func (r *Registry) Usage(ctx context.Context, tenantID string, incarnation int64
 		for i := range out {
 			out[i].Superseded = out[i].Incarnation < latest[out[i].TenantID]
 		}
+	}
+	sortUsage(out)
+	return out, nil
+}
+
+// incarnationUsage reads the hash of one incarnation's counters
+// (mnemo:usage:t:...), ordered by day and kind.
+func incarnationUsage(tenantID string, inc int64, h map[string]string) ([]mnemo.Usage, error) {
+	out := make([]mnemo.Usage, 0, len(h))
+	for field, count := range h {
+		day, kind, _ := strings.Cut(field, "|")
+		n, err := strconv.ParseInt(count, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("falkordb: usage %s: %w", field, err)
+		}
+		out = append(out, mnemo.Usage{TenantID: tenantID, Incarnation: inc, Day: day, Kind: kind, Count: n})
 	}
 	sortUsage(out)
 	return out, nil

@@ -18,15 +18,6 @@ var _ mnemo.RegistryArchiver = (*Registry)(nil)
 // keep the write-ahead log from being checkpointed).
 const archivePage = 1000
 
-// archiveState is what a dump reads in its one consistent read.
-type archiveState struct {
-	incarnations []mnemo.IncarnationRecord
-	tenants      []*mnemo.Tenant
-	keys         []mnemo.KeyRecord
-	clients      []mnemo.OAuthClientRecord
-	grants       []mnemo.OAuthGrantRecord
-}
-
 // DumpRegistry yields every record; see mnemo.RegistryArchiver.
 // Incarnations, tenants, keys and OAuth state are read in one read
 // transaction (the registry without its logs is small: it is held in
@@ -46,47 +37,23 @@ func (r *Registry) DumpRegistry(ctx context.Context) iter.Seq2[mnemo.RegistryRec
 			return
 		}
 		known := map[usageKey]bool{}
-		for i := range st.incarnations {
-			in := &st.incarnations[i]
+		for _, in := range st.Incarnations {
 			known[usageKey{tenant: in.TenantID, incarnation: in.Incarnation}] = true
-			if !yield(mnemo.RegistryRecord{Incarnation: in}, nil) {
-				return
-			}
 		}
-		for _, t := range st.tenants {
-			if !yield(mnemo.RegistryRecord{Tenant: t}, nil) {
-				return
-			}
-		}
-		for i := range st.keys {
-			if !yield(mnemo.RegistryRecord{Key: &st.keys[i]}, nil) {
-				return
-			}
-		}
-		for i := range st.clients {
-			if !yield(mnemo.RegistryRecord{OAuthClient: &st.clients[i]}, nil) {
-				return
-			}
-		}
-		for i := range st.grants {
-			if !yield(mnemo.RegistryRecord{OAuthGrant: &st.grants[i]}, nil) {
-				return
-			}
-		}
-		if !r.dumpAudit(ctx, known, yield) {
+		if !st.Yield(yield) || !r.dumpAudit(ctx, known, yield) {
 			return
 		}
 		r.dumpUsage(ctx, known, yield)
 	}
 }
 
-func (r *Registry) readArchiveState(ctx context.Context) (*archiveState, error) {
+func (r *Registry) readArchiveState(ctx context.Context) (*mnemo.RegistryState, error) {
 	tx, err := r.db.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	st := &archiveState{}
+	st := &mnemo.RegistryState{}
 	err = eachRow(ctx, tx, `SELECT tenant_id, incarnation, created_at, deleted_at FROM incarnations ORDER BY tenant_id, incarnation`, func(rows *sql.Rows) error {
 		var in mnemo.IncarnationRecord
 		var created int64
@@ -95,7 +62,7 @@ func (r *Registry) readArchiveState(ctx context.Context) (*archiveState, error) 
 			return err
 		}
 		in.CreatedAt, in.DeletedAt = fromMicros(created), fromNullMicros(deleted)
-		st.incarnations = append(st.incarnations, in)
+		st.Incarnations = append(st.Incarnations, in)
 		return nil
 	})
 	if err == nil {
@@ -105,7 +72,7 @@ func (r *Registry) readArchiveState(ctx context.Context) (*archiveState, error) 
 				return err
 			}
 			t.Stats = mnemo.TenantStats{} // the stores' counters, not a record
-			st.tenants = append(st.tenants, t)
+			st.Tenants = append(st.Tenants, t)
 			return nil
 		})
 	}
@@ -119,7 +86,7 @@ func (r *Registry) readArchiveState(ctx context.Context) (*archiveState, error) 
 			if err != nil {
 				return err
 			}
-			st.keys = append(st.keys, mnemo.KeyRecord{Key: *k, Hash: kr.hash})
+			st.Keys = append(st.Keys, mnemo.KeyRecord{Key: *k, Hash: kr.hash})
 			return nil
 		})
 	}
@@ -136,7 +103,7 @@ func (r *Registry) readArchiveState(ctx context.Context) (*archiveState, error) 
 			if err := json.Unmarshal([]byte(uris), &c.Client.RedirectURIs); err != nil {
 				return fmt.Errorf("client %s redirect URIs: %w", c.Client.ID, err)
 			}
-			st.clients = append(st.clients, c)
+			st.Clients = append(st.Clients, c)
 			return nil
 		})
 	}
@@ -153,7 +120,7 @@ func (r *Registry) readArchiveState(ctx context.Context) (*archiveState, error) 
 			if err := json.Unmarshal([]byte(scopes), &g.Grant.Scopes); err != nil {
 				return fmt.Errorf("grant scopes: %w", err)
 			}
-			st.grants = append(st.grants, g)
+			st.Grants = append(st.Grants, g)
 			return nil
 		})
 	}

@@ -23,7 +23,6 @@ import (
 	"github.com/mnemohq/mnemo/falkordb"
 	"github.com/mnemohq/mnemo/recall"
 	"github.com/mnemohq/mnemo/sqlite"
-	"github.com/redis/go-redis/v9"
 )
 
 // benchLoad measures, in process, how fast one tenant's store takes
@@ -148,12 +147,9 @@ func openBenchStore(ctx context.Context, backend, dir, addr string, e mnemo.Embe
 			return err
 		}}, nil
 	}
-	// No retries: a graph write that reached the server before the
-	// connection broke would apply twice.
-	rdb := redis.NewClient(&redis.Options{Addr: addr, Password: os.Getenv("FALKORDB_PASSWORD"), Protocol: 3, MaxRetries: -1})
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
-		return benchStore{}, fmt.Errorf("FalkorDB at %s: %w", addr, err)
+	rdb, err := dialFalkorDB(ctx, addr)
+	if err != nil {
+		return benchStore{}, err
 	}
 	desc := "FalkorDB at " + addr
 	if cfg, err := rdb.ConfigGet(ctx, "appendfsync").Result(); err == nil && cfg["appendfsync"] != "" {

@@ -14,7 +14,9 @@ import (
 
 	"github.com/mnemohq/mnemo"
 	"github.com/mnemohq/mnemo/archive"
+	"github.com/mnemohq/mnemo/falkordb"
 	"github.com/mnemohq/mnemo/sqlite"
+	"github.com/redis/go-redis/v9"
 )
 
 // logicalBackup writes a logical backup (package archive) of the embedded
@@ -166,15 +168,113 @@ func restoreLogicalDir(ctx context.Context, r io.Reader, seekable bool, dataDir 
 	return res, err
 }
 
+// falkorDBAddr is the FalkorDB a backup or restore works on: flag
+// (--falkordb host:port), else FALKORDB_HOST and FALKORDB_PORT (6379 by
+// default) from the environment, as they select the backend of `mnemo
+// serve`; "" when neither names one (the embedded data directory).
+func falkorDBAddr(flag string) string {
+	if flag != "" || os.Getenv("FALKORDB_HOST") == "" {
+		return flag
+	}
+	return benchFalkorDBAddr()
+}
+
+// dialFalkorDB connects to the FalkorDB at addr with FALKORDB_PASSWORD and
+// waits for its answer. Protocol 3: the graph replies are typed in it. No
+// retries: a graph write that reached the server before the connection
+// broke would apply twice.
+func dialFalkorDB(ctx context.Context, addr string) (*redis.Client, error) {
+	rdb := redis.NewClient(&redis.Options{Addr: addr, Password: os.Getenv("FALKORDB_PASSWORD"), Protocol: 3, MaxRetries: -1})
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("FalkorDB at %s: %w", addr, err)
+	}
+	return rdb, nil
+}
+
+// openFalkorDBBackend opens the registry and tenant stores of the FalkorDB
+// at addr; the stores create a tenant's graph for the embedding model of
+// dim dimensions (its vector index), as the server's would.
+func openFalkorDBBackend(ctx context.Context, addr, model string, dim int) (*falkordb.Registry, *falkordb.Stores, func() error, error) {
+	if os.Getenv("REDIS_URL") != "" {
+		// The registry would be read from (or loaded into) FalkorDB's
+		// server, not the one the replicas share.
+		return nil, nil, nil, fmt.Errorf("REDIS_URL is set: a backup or restore of a registry kept in a separate Redis is not supported yet")
+	}
+	rdb, err := dialFalkorDB(ctx, addr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c := falkordb.New(rdb)
+	return falkordb.NewRegistry(c), falkordb.NewStores(c, model, dim), rdb.Close, nil
+}
+
+// logicalBackupFalkorDB writes a logical backup of the FalkorDB at addr to
+// w, through the backend's seams as GET /backup does: nothing is staged
+// first, since the registry's dump is one consistent read and each
+// tenant's export one snapshot, while the server and its replicas go on.
+// tmpDir is where a member too large for memory is staged.
+func logicalBackupFalkorDB(ctx context.Context, addr, tmpDir string, w io.Writer, now time.Time) (mnemo.BackupResult, error) {
+	reg, stores, closeFn, err := openFalkorDBBackend(ctx, addr, "", 0) // reads only: the model serves no search
+	if err != nil {
+		return mnemo.BackupResult{}, fmt.Errorf("backup: %w", err)
+	}
+	defer closeFn()
+	return (&archive.Backuper{Registry: reg, Stores: stores, TempDir: tmpDir}).Backup(ctx, w, now)
+}
+
+// restoreLogicalFalkorDB restores a logical backup into the FalkorDB at
+// addr, whose registry must be empty: that is checked before the archive
+// is read. A failed restore may leave part of the archive in FalkorDB
+// (there is no staging directory to throw away), and says so.
+func restoreLogicalFalkorDB(ctx context.Context, r io.Reader, seekable bool, addr string, lim mnemo.Limits, model string, dim int) (archive.Result, error) {
+	reg, stores, closeFn, err := openFalkorDBBackend(ctx, addr, model, dim)
+	if err != nil {
+		return archive.Result{}, fmt.Errorf("restore: %w", err)
+	}
+	defer closeFn()
+	// A load of nothing refuses a registry that is not empty, and writes
+	// nothing.
+	empty := func() error { return reg.LoadRegistry(ctx, func(func(mnemo.RegistryRecord, error) bool) {}) }
+	if err := empty(); mnemo.ErrorCode(err) == mnemo.ECONFLICT {
+		return archive.Result{}, fmt.Errorf("restore: the registry of FalkorDB at %s is not empty (it holds tenants, keys, audit, usage or OAuth state); "+
+			"a logical backup restores only into an empty one", addr)
+	} else if err != nil {
+		return archive.Result{}, fmt.Errorf("restore: %w", err)
+	}
+	res, err := loadLogical(ctx, r, seekable, reg, stores, lim)
+	if err != nil && mnemo.ErrorCode(empty()) == mnemo.ECONFLICT {
+		return res, fmt.Errorf("%w\nFalkorDB at %s now holds part of the archive: remove its mnemo:* keys and memories_* graphs (or FLUSHALL a server of its own) before restoring again", err, addr)
+	}
+	return res, err
+}
+
+// restoreModel is the embedding model and dimension of the server's
+// settings (EMBEDDING_PROVIDER, EMBEDDING_MODEL, VECTOR_SIZE): a restore
+// into FalkorDB creates each tenant's graph with a vector index of that
+// dimension, as the server would. The vectors restored keep their own
+// model, as in an embedded restore.
+func restoreModel(c config) (string, int, error) {
+	n := &numbers{c: c}
+	dim := n.int("VECTOR_SIZE")
+	if n.err != nil {
+		return "", 0, n.err
+	}
+	if dim < 1 || dim > 8192 {
+		return "", 0, fmt.Errorf("out-of-range setting: VECTOR_SIZE 1-8192")
+	}
+	e, err := newEmbedder(c, dim)
+	if err != nil {
+		return "", 0, err
+	}
+	return e.Model(), dim, nil
+}
+
 // restoreLimits are the input limits a restore checks every memory and
 // relation against: the server's settings (MEMORY_CONTENT_HARD_LIMIT,
 // MNEMO_MAX_TAGS...), from the environment, so that what a server with
 // raised limits stored restores under the same settings.
-func restoreLimits(stderr io.Writer) (mnemo.Limits, error) {
-	c, err := parseConfig("restore", nil, stderr)
-	if err != nil {
-		return mnemo.Limits{}, err
-	}
+func restoreLimits(c config) (mnemo.Limits, error) {
 	n := &numbers{c: c}
 	lim := mnemo.Limits{ContentHardLimit: n.int("MEMORY_CONTENT_HARD_LIMIT"), BatchLimit: n.int("MNEMO_BATCH_LIMIT"),
 		MaxTags: n.int("MNEMO_MAX_TAGS"), MaxTagBytes: n.int("MNEMO_MAX_TAG_BYTES"), MaxTagSegments: n.int("MNEMO_MAX_TAG_SEGMENTS"),
