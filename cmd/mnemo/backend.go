@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mnemohq/mnemo"
+	"github.com/mnemohq/mnemo/archive"
 	"github.com/mnemohq/mnemo/falkordb"
 	"github.com/mnemohq/mnemo/local"
 	"github.com/mnemohq/mnemo/service"
@@ -187,7 +187,7 @@ func openFalkorDB(c config, model string, dim int, logger *slog.Logger) (*backen
 	}
 	b := &backend{name: "falkordb", where: where, registry: registry, pruner: registry, leases: falkordb.NewLeases(state), shared: true,
 		parts: service.Backend{Tenants: registry, Keys: registry, Audit: registry, Usage: registry,
-			Idempotency: registry, OAuth: registry, Backup: backupNotYet{}, Stores: stores,
+			Idempotency: registry, OAuth: registry, Backup: &archive.Backuper{Registry: registry, Stores: stores}, Stores: stores,
 			Rate: limiter, Concurrency: limiter, Throttle: limiter, Registrations: limiter},
 		ping: func(ctx context.Context) error { return falkordb.Ping(ctx, client, state) },
 		close: func() {
@@ -251,11 +251,4 @@ func retryInBackground(ctx context.Context, b *backend, what string, logger *slo
 		}
 	})
 	return nil
-}
-
-// TEMPORARY until falkordb's RegistryArchiver lands (archive.Backuper).
-type backupNotYet struct{}
-
-func (backupNotYet) Backup(context.Context, io.Writer, time.Time) (mnemo.BackupResult, error) {
-	return mnemo.BackupResult{}, mnemo.Errorf(mnemo.ENOTIMPLEMENTED, "backup of the FalkorDB backend is not built yet")
 }
