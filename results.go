@@ -154,10 +154,13 @@ type AnalyzeResult struct {
 
 // HealthResult is AutoMem's GET /health.
 type HealthResult struct {
-	Status           string         `json:"status"` // "healthy", or "degraded" when the caller's vectors lag
-	Backend          string         `json:"backend"`
-	Version          string         `json:"version"`
-	FalkorDB         string         `json:"falkordb"`
+	Status   string `json:"status"` // "healthy", or "degraded" when the caller's vectors lag
+	Backend  string `json:"backend"`
+	Version  string `json:"version"`
+	FalkorDB string `json:"falkordb"` // "connected", "disconnected" or "not_configured"
+	// FalkorDBError is why FalkorDB is disconnected, in the operator's
+	// view only: it names addresses the public should not see.
+	FalkorDBError    string         `json:"falkordb_error,omitempty"`
 	Qdrant           string         `json:"qdrant"`
 	MemoryCount      *int64         `json:"memory_count"`
 	VectorCount      *int64         `json:"vector_count"`

@@ -112,6 +112,11 @@ type TenantStats struct {
 	// the data's size on disk within about 15%, whatever the data's shape.
 	// Quotas count it; a delete frees it at once.
 	StoredBytes int64
+	// GraphNodes and GraphRelationships are counted in a graph backend's
+	// tenant graph: every node and edge but mnemo's own bookkeeping, so an
+	// adopted AutoMem graph's other nodes count (0 in a backend without a
+	// graph, and in a tenant list: memories and relations stand in).
+	GraphNodes, GraphRelationships int64
 }
 
 // Key scopes.

@@ -364,6 +364,7 @@ func TestAbuseAuthThrottleCannotBeFlushed(t *testing.T) {
 // their -wal and -shm, are 0600 and their directories 0700, as is a backup.
 func TestAbuseFilesArePrivate(t *testing.T) {
 	t.Parallel()
+	embeddedOnly(t, "it checks the data directory's file modes")
 	s := Start(t, nil)
 	s.CreateTenant("alpha", "alpha-token-0123456789")
 	s.Store("alpha-token-0123456789", map[string]any{"content": "a private memory"})

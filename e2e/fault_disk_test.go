@@ -35,6 +35,7 @@ func logLines(t *testing.T, s *Server, msg string) []map[string]any {
 // back by themselves, and a restart finds every acknowledged write.
 func TestFullDisk(t *testing.T) {
 	t.Parallel()
+	embeddedOnly(t, "it fills the data directory's disk")
 	mnt := mountTmpfs(t, 24<<20)
 	// The filler is what the operator frees later; the reserve (2 MiB) is
 	// what mnemo frees itself.

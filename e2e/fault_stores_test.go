@@ -71,6 +71,7 @@ func serverErrors(logs string) []string {
 // Retry-After.
 func TestFaultManyTenantsUnderLowFileLimit(t *testing.T) {
 	t.Parallel()
+	embeddedOnly(t, "it bounds open SQLite files by the file limit")
 	n := faultTenants
 	if v := os.Getenv("MNEMO_FAULT_TENANTS"); v != "" {
 		n, _ = strconv.Atoi(v)
@@ -239,6 +240,7 @@ func (f *damagedFixture) expectIntact(t *testing.T, s *Server, id string) {
 // rest, and the operator's restore brings them back with every memory.
 func TestFaultDamagedTenants(t *testing.T) {
 	t.Parallel()
+	embeddedOnly(t, "it damages tenants' SQLite files")
 	f := newDamagedFixture(t)
 	s := f.s
 	s.Stop()
@@ -383,6 +385,7 @@ func TestFaultDamagedTenants(t *testing.T) {
 // deleting the tenant and importing its export into a new one, works too.
 func TestFaultCorruptPageAndReimport(t *testing.T) {
 	t.Parallel()
+	embeddedOnly(t, "it corrupts a tenant's SQLite file")
 	f := newDamagedFixture(t)
 	s := f.s
 	a, err := call(http.DefaultClient, "GET", s.URL+"/admin/tenants/corrupt/export", adminToken, nil)

@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mnemohq/mnemo/internal/falkortest"
 )
 
 // binary is the mnemo binary built once for the whole suite.
@@ -75,6 +77,24 @@ func TestMain(m *testing.M) {
 
 const adminToken = "test-admin-token-0123456789"
 
+// backend is the storage the suite runs mnemo on: with
+// MNEMO_E2E_BACKEND=falkordb every test's server runs on a FalkorDB of its
+// own, started on loopback; otherwise on the embedded default. The suite is
+// written once and scripts/test runs it both ways.
+var backend = os.Getenv("MNEMO_E2E_BACKEND")
+
+// onFalkorDB reports whether the suite runs on FalkorDB.
+func onFalkorDB() bool { return backend == "falkordb" }
+
+// embeddedOnly skips t on the FalkorDB run: it tests what only the
+// embedded backend has (its files, its disk, its file descriptors).
+func embeddedOnly(t *testing.T, why string) {
+	t.Helper()
+	if onFalkorDB() {
+		t.Skip("embedded backend only: " + why)
+	}
+}
+
 // Server is one running mnemo process.
 type Server struct {
 	t       *testing.T
@@ -84,9 +104,11 @@ type Server struct {
 	// Wrap, when set, runs the binary under this command (such as a shell
 	// that lowers a limit, then execs it).
 	Wrap []string
-	cmd  *exec.Cmd
-	logs *syncBuffer
-	done chan struct{}
+	// FalkorDB is the server's FalkorDB on the FalkorDB run.
+	FalkorDB *falkortest.Server
+	cmd      *exec.Cmd
+	logs     *syncBuffer
+	done     chan struct{}
 }
 
 // syncBuffer is the server's log: written by the goroutine that reads the
@@ -115,11 +137,31 @@ func Start(t *testing.T, env map[string]string) *Server {
 	// Suites make many deliberate bad-credential requests from one address;
 	// the tests of the throttle turn it back on.
 	s := &Server{t: t, DataDir: t.TempDir(), Env: map[string]string{"ADMIN_API_TOKEN": adminToken, "MNEMO_AUTH_FAILURES_PER_MINUTE": "0"}}
+	if onFalkorDB() && env["FALKORDB_HOST"] == "" {
+		// Started first, so that it stops after mnemo.
+		s.FalkorDB = falkortest.Start(t)
+		host, port, _ := strings.Cut(s.FalkorDB.Addr, ":")
+		s.Env["FALKORDB_HOST"], s.Env["FALKORDB_PORT"] = host, port
+	}
 	for k, v := range env {
 		s.Env[k] = v
 	}
 	s.start()
 	t.Cleanup(s.Stop)
+	return s
+}
+
+// StartOnFalkorDB runs mnemo on fk, as one of several replicas that share
+// it; each has a data directory of its own, which it does not use.
+func StartOnFalkorDB(t *testing.T, fk *falkortest.Server, env map[string]string) *Server {
+	t.Helper()
+	host, port, _ := strings.Cut(fk.Addr, ":")
+	all := map[string]string{"FALKORDB_HOST": host, "FALKORDB_PORT": port}
+	for k, v := range env {
+		all[k] = v
+	}
+	s := Start(t, all)
+	s.FalkorDB = fk
 	return s
 }
 

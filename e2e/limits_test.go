@@ -305,11 +305,16 @@ func TestRateLimitPerTenant(t *testing.T) {
 	r.ExpectError(t, 429, "Rate limit exceeded")
 	mcRetryAfterSince(t, r.Header, perToken, fullAt, 1)
 
-	// The limit survives a restart: a fresh bucket of the same size.
+	// The limit survives a restart. In the embedded backend the bucket is
+	// the process's, so a restart gives a fresh one of the same size; on
+	// FalkorDB the bucket is shared by every replica and outlives any of
+	// them, so it is still empty.
 	s.Restart(false)
-	fullAt = time.Now()
-	for range 2 {
-		s.As(mcAcme, "GET", "/recall"+Q("query", "burst"), nil).Expect(t, 200)
+	if !onFalkorDB() {
+		fullAt = time.Now()
+		for range 2 {
+			s.As(mcAcme, "GET", "/recall"+Q("query", "burst"), nil).Expect(t, 200)
+		}
 	}
 	r = s.As(mcAcme, "GET", "/recall"+Q("query", "burst"), nil)
 	r.ExpectError(t, 429, "Rate limit exceeded")

@@ -91,6 +91,7 @@ func auditActions(t *testing.T, s *Server, path string) []string {
 // has expired runs again.
 func TestRetentionPrunes(t *testing.T) {
 	t.Parallel()
+	embeddedOnly(t, "it ages records by writing registry.db directly")
 	const token = "acme-retention-token-0123456789"
 	s := Start(t, map[string]string{"MNEMO_PRUNE_INTERVAL": "50ms"})
 	s.CreateTenant("acme", token)

@@ -243,23 +243,12 @@ func (s *Store) Adjacent(ctx context.Context, id string, f mnemo.Filter) (before
 // time is informational and recall should not wait for a graph write
 // (which waits for the append-only file's fsync and holds the graph's
 // write lock), so touches are gathered per graph and written once a
-// second (lastAccessed); this store's reads show them at once, other
-// requests' when they land, and a crash may lose the last second of them.
+// second (lastAccessed); this process's reads show them at once, other
+// replicas' when they land, and a crash may lose the last second of them.
 func (s *Store) Touch(ctx context.Context, ids []string, at time.Time) error {
-	if len(ids) == 0 {
-		return nil
+	if len(ids) > 0 {
+		lastAccessed.add(s.graph(), ids, at)
 	}
-	s.touchMu.Lock()
-	if s.touched == nil {
-		s.touched = map[string]time.Time{}
-	}
-	for _, id := range ids {
-		if cur, ok := s.touched[id]; !ok || at.After(cur) {
-			s.touched[id] = at
-		}
-	}
-	s.touchMu.Unlock()
-	lastAccessed.add(s.graph(), ids, at)
 	return nil
 }
 
@@ -272,22 +261,16 @@ func (s *Store) forgetTouches(mems []*mnemo.Memory) {
 		return
 	}
 	lastAccessed.forget(s.graph(), mems)
-	s.touchMu.Lock()
-	defer s.touchMu.Unlock()
-	for _, m := range mems {
-		delete(s.touched, m.ID)
-	}
 }
 
-// touchedAt shows this store's pending access times on mems.
+// touchedAt shows the access times not yet written on mems.
 func (s *Store) touchedAt(mems ...*mnemo.Memory) {
-	s.touchMu.Lock()
-	defer s.touchMu.Unlock()
+	g := s.graph()
 	for _, m := range mems {
 		if m == nil {
 			continue
 		}
-		if at, ok := s.touched[m.ID]; ok && at.After(m.LastAccessed) {
+		if at, ok := lastAccessed.at(g, m.ID); ok && at.After(m.LastAccessed) {
 			m.LastAccessed = at
 		}
 	}
@@ -303,7 +286,9 @@ const (
 	vectorMaxK      = 1000
 )
 
-// Nearest ranks the memories f matches by cosine similarity to vec. An
+// Nearest ranks the memories f matches by cosine similarity to vec (0
+// where a vector is all zeros, whose cosine is NaN, as in the embedded
+// store). An
 // unscoped query takes its candidates from the vector index, over-fetched
 // and re-scored exactly; a scoped one scans its scope exactly, since the
 // index filters only the k it found and would miss scoped memories. So
@@ -321,7 +306,8 @@ func (s *Store) Nearest(ctx context.Context, vec []float32, f mnemo.Filter, limi
 		p["k"] = min(max(vectorOverFetch*limit, vectorMinK), vectorMaxK)
 		res, err := s.graph().ROQuery(ctx, `CALL db.idx.vector.queryNodes('Memory', 'embedding', $k, vecf32($q)) YIELD node
 			WITH node AS m WHERE m.embedding_model = $model AND m.mnemo_vbytes = $vb
-			WITH m, vec.cosineDistance(m.embedding, vecf32($q)) AS d ORDER BY d, m.id LIMIT $limit
+			WITH m, vec.cosineDistance(m.embedding, vecf32($q)) AS d
+			WITH m, CASE WHEN d = d THEN d ELSE 1.0 END AS d ORDER BY d, m.id LIMIT $limit
 			RETURN `+memoryReturn+`, d ORDER BY d, m.id`, p)
 		if err == nil && len(res.Rows) == limit {
 			return s.nearestHits(res)
@@ -332,7 +318,8 @@ func (s *Store) Nearest(ctx context.Context, vec []float32, f mnemo.Filter, limi
 		}
 	}
 	res, err := s.graph().ROQuery(ctx, `MATCH (m:Memory) WHERE m.embedding_model = $model AND m.mnemo_vbytes = $vb AND `+filterCypher(f, p)+`
-		WITH m, vec.cosineDistance(m.embedding, vecf32($q)) AS d ORDER BY d, m.id LIMIT $limit
+		WITH m, vec.cosineDistance(m.embedding, vecf32($q)) AS d
+			WITH m, CASE WHEN d = d THEN d ELSE 1.0 END AS d ORDER BY d, m.id LIMIT $limit
 		RETURN `+memoryReturn+`, d ORDER BY d, m.id`, p)
 	if err != nil {
 		return nil, storeErr(err)
@@ -411,9 +398,10 @@ func (s *Store) Neighbors(ctx context.Context, id string, types []mnemo.Relation
 	}
 	res, err := s.graph().ROQuery(ctx, `MATCH (a:Memory {id: $id})`+arrow+`(b:Memory)
 		WHERE size($types) = 0 OR type(r) IN $types
-		WITH a, r, b, id(startNode(r)) = id(a) AS out
-		RETURN type(r), properties(r), out, properties(b), b.id
-		ORDER BY r.updated_at DESC, b.id, type(r) LIMIT $limit`,
+		WITH r, b, id(startNode(r)) = id(a) AS out ORDER BY r.updated_at DESC, b.id, type(r) LIMIT $limit
+		WITH r, b AS m, out
+		RETURN type(r), properties(r), out, `+memoryReturn+`, m.id
+		ORDER BY r.updated_at DESC, m.id, type(r)`,
 		Params{"id": id, "types": typeStrings(types), "limit": limit})
 	if err != nil {
 		return nil, storeErr(err)

@@ -25,10 +25,16 @@ import "github.com/redis/go-redis/v9"
 //
 // A tenant's graph is memories_<id> (stores.go).
 type Registry struct {
-	c   *Client
-	rdb redis.UniversalClient
+	c   *Client               // the tenants' graphs, for their counters
+	rdb redis.UniversalClient // the shared state
 }
 
 // NewRegistry returns the registry on c's server. The tenants' graphs are
 // read through c for their counters (Tenant, Tenants): no graph is scanned.
-func NewRegistry(c *Client) *Registry { return &Registry{c: c, rdb: c.rdb} }
+func NewRegistry(c *Client) *Registry { return NewRegistryOn(c, c.rdb) }
+
+// NewRegistryOn returns a registry whose shared state is on state (a
+// separate Redis, REDIS_URL) while the tenants' graphs are on c.
+func NewRegistryOn(c *Client, state redis.UniversalClient) *Registry {
+	return &Registry{c: c, rdb: state}
+}

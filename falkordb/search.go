@@ -10,6 +10,10 @@ import (
 	"github.com/mnemohq/mnemo"
 )
 
+// tagWeight is what an occurrence in a tag counts against one in the
+// content, as the embedded store weighs its full-text columns.
+const tagWeight = 0.5
+
 // Candidates Keyword re-ranks: keywordCandidates per result asked for, at
 // least minKeywordCandidates.
 const (
@@ -59,7 +63,7 @@ func (s *Store) Keyword(ctx context.Context, terms []string, f mnemo.Filter, lim
 	}
 	type cand struct {
 		m     *mnemo.Memory
-		tf    map[string]int
+		tf    map[string]float64 // weighted: a tag's occurrence counts tagWeight
 		n     int
 		index float64
 	}
@@ -72,18 +76,22 @@ func (s *Store) Keyword(ctx context.Context, terms []string, f mnemo.Filter, lim
 			return nil, err
 		}
 		s.touchedAt(m)
-		doc := tokens(m.Content + " " + strings.Join(m.Tags, " "))
-		tf := map[string]int{}
-		for _, w := range doc {
+		content, tags := tokens(m.Content), tokens(strings.Join(m.Tags, " "))
+		tf := map[string]float64{}
+		for _, w := range content {
 			tf[stem(w)]++
+		}
+		for _, w := range tags {
+			tf[stem(w)] += tagWeight
 		}
 		for _, w := range words {
 			if tf[stem(w)] > 0 {
 				df[stem(w)]++
 			}
 		}
-		totalLen += len(doc)
-		cands = append(cands, cand{m: m, tf: tf, n: len(doc), index: num(r[1])})
+		n := len(content) + len(tags)
+		totalLen += n
+		cands = append(cands, cand{m: m, tf: tf, n: n, index: num(r[1])})
 	}
 	if len(cands) == 0 {
 		return []mnemo.Hit{}, nil
@@ -96,11 +104,15 @@ func (s *Store) Keyword(ctx context.Context, terms []string, f mnemo.Filter, lim
 		score := 0.0
 		for _, w := range words {
 			w = stem(w)
-			tf := float64(c.tf[w])
+			tf := c.tf[w]
 			if tf == 0 {
 				continue
 			}
-			idf := math.Log(1 + (nDocs-float64(df[w])+0.5)/(float64(df[w])+0.5))
+			// SQLite FTS5's bm25(), which the embedded store ranks by.
+			idf := math.Log((nDocs - float64(df[w]) + 0.5) / (float64(df[w]) + 0.5))
+			if idf <= 0 {
+				idf = 1e-6
+			}
 			score += idf * tf * (k1 + 1) / (tf + k1*(1-b+b*float64(c.n)/avg))
 		}
 		// A match found only through the index's stemming still scores.

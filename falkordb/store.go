@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,9 +35,6 @@ type Store struct {
 	g     atomic.Pointer[Graph]
 	model string
 	dim   int
-
-	touchMu sync.Mutex
-	touched map[string]time.Time // access times Touch was given, shown by this store's reads
 }
 
 func (s *Store) graph() *Graph { return s.g.Load() }
@@ -358,9 +354,19 @@ func (s *Store) Stats(ctx context.Context) (mnemo.TenantStats, error) {
 		return st, err
 	}
 	if v, err := s.graph().c.rdb.Do(ctx, "GRAPH.MEMORY", "USAGE", s.graph().Name()).Result(); err == nil {
-		st.StorageBytes = memoryUsageMB(v) << 20
+		st.StorageBytes = storageBytes(memoryUsageMB(v), st.StoredBytes)
 	}
 	return st, nil
+}
+
+// storageBytes is a graph's size from FalkorDB's accounting, which counts
+// whole megabytes rounded down; a graph under one megabyte is given
+// mnemo's own count of its stored bytes instead of 0.
+func storageBytes(mb, stored int64) int64 {
+	if mb > 0 {
+		return mb << 20
+	}
+	return stored
 }
 
 // memoryUsageMB reads total_graph_sz_mb from GRAPH.MEMORY USAGE's reply

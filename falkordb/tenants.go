@@ -333,11 +333,7 @@ func (r *Registry) CreateTenant(ctx context.Context, t *mnemo.Tenant, key *mnemo
 // Tenant returns one tenant with its stats, in one round trip: the hash
 // and the graph's counters and memory in one pipeline.
 func (r *Registry) Tenant(ctx context.Context, id string) (*mnemo.Tenant, error) {
-	pipe := r.rdb.Pipeline()
-	hcmd := pipe.HGetAll(ctx, tenantName(id))
-	st := r.queueStats(ctx, pipe, id)
-	_, _ = pipe.Exec(ctx) // each command's error is read below
-	h, err := hcmd.Result()
+	h, err := r.rdb.HGetAll(ctx, tenantName(id)).Result()
 	if err != nil {
 		return nil, regErr(ctx, "HGETALL", err)
 	}
@@ -348,8 +344,23 @@ func (r *Registry) Tenant(ctx context.Context, id string) (*mnemo.Tenant, error)
 	if t == nil {
 		return nil, errTenantNotFound(id)
 	}
+	// The graph's server (the shared state may be on another, REDIS_URL).
+	pipe := r.c.rdb.Pipeline()
+	st := r.queueStats(ctx, pipe, id)
+	// One tenant's view counts its graph's nodes and edges, which the
+	// list does not: a graph mnemo made holds only memories (and mnemo's
+	// counters node, not counted), but an adopted AutoMem graph may hold
+	// others.
+	graph := pipe.Do(ctx, "GRAPH.RO_QUERY", GraphName(id), `MATCH (n) WHERE NOT n:MnemoCounters WITH count(n) AS nodes
+		OPTIONAL MATCH ()-[r]->() RETURN nodes, count(r)`, "--compact")
+	_, _ = pipe.Exec(ctx) // each command's error is read below
 	if t.Stats, err = st.read(ctx); err != nil {
 		return nil, err
+	}
+	if v, err := graph.Result(); err == nil {
+		if res, err := decodeResult(v); err == nil && len(res.Rows) == 1 {
+			t.Stats.GraphNodes, t.Stats.GraphRelationships = integer(res.Rows[0][0]), integer(res.Rows[0][1])
+		}
 	}
 	return t, nil
 }
@@ -395,7 +406,7 @@ func (r *Registry) Tenants(ctx context.Context, limit, offset int) ([]*mnemo.Ten
 		}
 	}
 	if len(out) > 0 {
-		pipe := r.rdb.Pipeline()
+		pipe := r.c.rdb.Pipeline() // the graphs' server
 		stats := make([]graphStats, len(out))
 		for i, t := range out {
 			stats[i] = r.queueStats(ctx, pipe, t.ID)
@@ -444,7 +455,7 @@ func (s graphStats) read(ctx context.Context) (mnemo.TenantStats, error) {
 	mb, err := s.memory.Result()
 	switch {
 	case err == nil:
-		st.StorageBytes = memoryUsageMB(mb) << 20
+		st.StorageBytes = storageBytes(memoryUsageMB(mb), st.StoredBytes)
 	case errors.Is(classify(ctx, "GRAPH.MEMORY", err), ErrUnavailable):
 		return st, regErr(ctx, "GRAPH.MEMORY", err)
 	}

@@ -9,13 +9,15 @@ import (
 )
 
 // lastAccessed gathers this process's access times per graph, for one
-// write per graph a second (Store.Touch).
+// write per graph a second (Store.Touch); every read of this process
+// shows them until they are written.
 var lastAccessed = &touches{every: time.Second}
 
 type touches struct {
 	every   time.Duration
 	mu      sync.Mutex
 	pending map[string]*touchBatch // by graph name
+	writing map[string]*touchBatch // taken by run, until written
 	running bool
 }
 
@@ -46,6 +48,22 @@ func (t *touches) add(g *Graph, ids []string, at time.Time) {
 	}
 }
 
+// at returns the latest access time of id in g not yet written.
+func (t *touches) at(g *Graph, id string) (time.Time, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var latest time.Time
+	var ok bool
+	for _, batches := range []map[string]*touchBatch{t.writing, t.pending} {
+		if b := batches[g.Name()]; b != nil {
+			if at, found := b.at[id]; found && at.After(latest) {
+				latest, ok = at, true
+			}
+		}
+	}
+	return latest, ok
+}
+
 // forget drops the pending times of mems' ids in g.
 func (t *touches) forget(g *Graph, mems []*mnemo.Memory) {
 	t.mu.Lock()
@@ -63,7 +81,7 @@ func (t *touches) run() {
 		time.Sleep(t.every)
 		t.mu.Lock()
 		batches := t.pending
-		t.pending = nil
+		t.pending, t.writing = nil, batches
 		if len(batches) == 0 {
 			t.running = false
 			t.mu.Unlock()
@@ -73,6 +91,9 @@ func (t *touches) run() {
 		for _, b := range batches {
 			b.write()
 		}
+		t.mu.Lock()
+		t.writing = nil
+		t.mu.Unlock()
 	}
 }
 

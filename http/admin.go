@@ -34,12 +34,17 @@ func tenantJSON(t *mnemo.Tenant, withStats bool) map[string]any {
 }
 
 // statsJSON is the seed's stats shape. In the embedded store every memory
-// is a graph node and (once embedded) a vector point.
+// is a graph node and (once embedded) a vector point; a graph backend
+// counts its graph.
 func statsJSON(t *mnemo.Tenant) map[string]any {
+	nodes, edges := t.Stats.Memories, t.Stats.Relations
+	if t.Stats.GraphNodes > 0 {
+		nodes, edges = t.Stats.GraphNodes, t.Stats.GraphRelationships
+	}
 	return map[string]any{
 		"memory_count":        t.Stats.Memories,
-		"graph_nodes":         t.Stats.Memories,
-		"graph_relationships": t.Stats.Relations,
+		"graph_nodes":         nodes,
+		"graph_relationships": edges,
 		"vector_points":       t.Stats.Vectors,
 		"storage_mb":          math.Round(float64(t.Stats.StorageBytes)/(1<<20)*1000) / 1000,
 		"storage_bytes":       t.Stats.StorageBytes,

@@ -16,6 +16,9 @@ import (
 type Backfill struct {
 	Registry mnemo.TenantRegistry
 	Stores   mnemo.Stores
+	// Leases keep two replicas from backfilling one tenant at once (nil:
+	// this process is alone).
+	Leases   mnemo.Leases
 	Embedder mnemo.Embedder
 	Logger   *slog.Logger
 	Interval time.Duration
@@ -71,7 +74,18 @@ func (b *Backfill) Pass(ctx context.Context) error {
 	return nil
 }
 
+// backfillLease is how long a replica holds a tenant's backfill: longer
+// than one batch takes, short enough that a dead replica's is soon free.
+const backfillLease = time.Minute
+
 func (b *Backfill) tenant(ctx context.Context, id string) (int, error) {
+	if b.Leases != nil {
+		lease, ok, err := b.Leases.TryLease(ctx, "backfill:"+id, backfillLease)
+		if err != nil || !ok {
+			return 0, err // another replica has it
+		}
+		defer lease.Release(context.WithoutCancel(ctx))
+	}
 	store, release, err := b.Stores.Open(ctx, id)
 	if err != nil {
 		return 0, err

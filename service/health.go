@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"time"
 
 	"github.com/mnemohq/mnemo"
 )
@@ -10,6 +11,12 @@ import (
 // embedding backlog it shows is the service's. With one it adds that
 // tenant's counts, and says "degraded" while its vectors lag.
 func (s *Service) Health(ctx context.Context, c *mnemo.Caller) *mnemo.HealthResult {
+	h := s.health(ctx, c)
+	h.FalkorDBError = ""
+	return h
+}
+
+func (s *Service) health(ctx context.Context, c *mnemo.Caller) *mnemo.HealthResult {
 	var backlog int64
 	if s.cfg.Backlog != nil {
 		backlog = s.cfg.Backlog()
@@ -27,11 +34,17 @@ func (s *Service) Health(ctx context.Context, c *mnemo.Caller) *mnemo.HealthResu
 			h.Status, h.Disk = "degraded", "full"
 		}
 	}()
+	s.pingHealth(ctx, h)
 	if c == nil {
 		s.storesHealth(h, "", false)
 		return h
 	}
 	t := c.Tenant
+	// Authentication may not read the counters (a shared registry keeps
+	// them in the tenant's graph): read them now.
+	if fresh, err := s.b.Tenants.Tenant(ctx, t.ID); err == nil {
+		t = fresh
+	}
 	graph := "memories_" + t.ID
 	memories, vectors := t.Stats.Memories, t.Stats.Vectors
 	h.TenantID, h.Graph, h.MemoryCount, h.VectorCount = t.ID, &graph, &memories, &vectors
@@ -49,9 +62,28 @@ func (s *Service) Health(ctx context.Context, c *mnemo.Caller) *mnemo.HealthResu
 // AdminHealth is the operator's /health: the service's, naming the damaged
 // tenants.
 func (s *Service) AdminHealth(ctx context.Context) *mnemo.HealthResult {
-	h := s.Health(ctx, nil)
+	h := s.health(ctx, nil)
 	s.storesHealth(h, "", true)
 	return h
+}
+
+// pingTimeout bounds /health's wait for the backend's server.
+const pingTimeout = 2 * time.Second
+
+// pingHealth reports the backend's server: a FalkorDB that does not
+// answer makes the service degraded, as in AutoMem.
+func (s *Service) pingHealth(ctx context.Context, h *mnemo.HealthResult) {
+	if s.cfg.Ping == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pingTimeout)
+	defer cancel()
+	if err := s.cfg.Ping(ctx); err != nil {
+		h.FalkorDBError = err.Error()
+		h.Status, h.FalkorDB = "degraded", "disconnected"
+		return
+	}
+	h.FalkorDB = "connected"
 }
 
 // storePool is a backend's store pool that reports its state.

@@ -6,6 +6,7 @@
 package service
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"math"
@@ -81,6 +82,9 @@ type Config struct {
 	// DiskFull reports whether the data directory's disk is full, which
 	// /health shows (nil: not watched).
 	DiskFull func() bool
+	// Ping checks the backend's server (FalkorDB), which /health reports
+	// (nil: an embedded backend, nothing to reach).
+	Ping func(ctx context.Context) error
 	// Now is the clock (nil: the system's, in UTC); tests set it.
 	Now func() time.Time
 }

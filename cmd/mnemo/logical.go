@@ -196,17 +196,29 @@ func dialFalkorDB(ctx context.Context, addr string) (*redis.Client, error) {
 // at addr; the stores create a tenant's graph for the embedding model of
 // dim dimensions (its vector index), as the server's would.
 func openFalkorDBBackend(ctx context.Context, addr, model string, dim int) (*falkordb.Registry, *falkordb.Stores, func() error, error) {
-	if os.Getenv("REDIS_URL") != "" {
-		// The registry would be read from (or loaded into) FalkorDB's
-		// server, not the one the replicas share.
-		return nil, nil, nil, fmt.Errorf("REDIS_URL is set: a backup or restore of a registry kept in a separate Redis is not supported yet")
-	}
 	rdb, err := dialFalkorDB(ctx, addr)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	c := falkordb.New(rdb)
-	return falkordb.NewRegistry(c), falkordb.NewStores(c, model, dim), rdb.Close, nil
+	u := os.Getenv("REDIS_URL")
+	if u == "" {
+		return falkordb.NewRegistry(c), falkordb.NewStores(c, model, dim), rdb.Close, nil
+	}
+	// The registry is in the separate Redis the replicas share.
+	opt, err := redis.ParseURL(u)
+	if err != nil {
+		rdb.Close()
+		return nil, nil, nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	opt.MaxRetries = -1
+	state := redis.NewClient(opt)
+	if err := state.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		state.Close()
+		return nil, nil, nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	return falkordb.NewRegistryOn(c, state), falkordb.NewStores(c, model, dim), func() error { return errors.Join(state.Close(), rdb.Close()) }, nil
 }
 
 // logicalBackupFalkorDB writes a logical backup of the FalkorDB at addr to

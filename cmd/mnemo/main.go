@@ -25,10 +25,8 @@ import (
 	"github.com/mnemohq/mnemo"
 	"github.com/mnemohq/mnemo/embed"
 	mhttp "github.com/mnemohq/mnemo/http"
-	"github.com/mnemohq/mnemo/local"
 	"github.com/mnemohq/mnemo/recall"
 	"github.com/mnemohq/mnemo/service"
-	"github.com/mnemohq/mnemo/sqlite"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -211,9 +209,8 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	rps, burst := n.float("MNEMO_DEFAULT_RATE_LIMIT_RPS"), n.int("MNEMO_DEFAULT_RATE_LIMIT_BURST")
 	maxMemories, maxStorage := int64(n.int("MNEMO_DEFAULT_MAX_MEMORIES")), n.float("MNEMO_DEFAULT_MAX_STORAGE_MB")
 	concurrency, authFailures := n.int("MNEMO_TENANT_MAX_CONCURRENT"), n.int("MNEMO_AUTH_FAILURES_PER_MINUTE")
-	throttleEntries, minToken := n.int("MNEMO_AUTH_THROTTLE_MAX_ENTRIES"), n.int("MNEMO_MIN_CLIENT_TOKEN_LENGTH")
+	minToken := n.int("MNEMO_MIN_CLIENT_TOKEN_LENGTH")
 	mcpPerTenant, mcpTotal, mcpBody := n.int("MNEMO_MCP_TENANT_MAX_SESSIONS"), n.int("MNEMO_MCP_MAX_SESSIONS"), n.int("MNEMO_MCP_MAX_BODY_BYTES")
-	maxOpen, vectorMB := n.int("MNEMO_MAX_OPEN_STORES"), n.int("MNEMO_VECTOR_MEMORY_MB")
 	rcfg := recall.DefaultConfig
 	rcfg.MaxLimit = n.int("RECALL_MAX_LIMIT")
 	rcfg.RelationLimit = n.int("RECALL_RELATION_LIMIT")
@@ -247,26 +244,12 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	if err := positive(limits); err != nil {
 		return err
 	}
-	if throttleEntries < 1 || minToken < 0 || minToken > 512 || mcpPerTenant < 0 || mcpTotal < 0 || mcpBody < 1024 {
-		return fmt.Errorf("out-of-range setting: MNEMO_AUTH_THROTTLE_MAX_ENTRIES >= 1, MNEMO_MIN_CLIENT_TOKEN_LENGTH 0-512, MCP session caps >= 0, MNEMO_MCP_MAX_BODY_BYTES >= 1024")
+	if minToken < 0 || minToken > 512 || mcpPerTenant < 0 || mcpTotal < 0 || mcpBody < 1024 {
+		return fmt.Errorf("out-of-range setting: MNEMO_MIN_CLIENT_TOKEN_LENGTH 0-512, MCP session caps >= 0, MNEMO_MCP_MAX_BODY_BYTES >= 1024")
 	}
 	mcpIdle, err := time.ParseDuration(c["MNEMO_MCP_SESSION_TIMEOUT"])
 	if err != nil || mcpIdle <= 0 {
 		return fmt.Errorf("MNEMO_MCP_SESSION_TIMEOUT must be a positive duration, got %q", c["MNEMO_MCP_SESSION_TIMEOUT"])
-	}
-	idle, err := time.ParseDuration(c["MNEMO_STORE_IDLE_TIMEOUT"])
-	if err != nil {
-		return fmt.Errorf("MNEMO_STORE_IDLE_TIMEOUT: %w", err)
-	}
-	if maxOpen < 0 || vectorMB < 0 {
-		return fmt.Errorf("MNEMO_MAX_OPEN_STORES and MNEMO_VECTOR_MEMORY_MB must be 0 or more, got %d and %d", maxOpen, vectorMB)
-	}
-	if maxOpen == 0 {
-		maxOpen = sqlite.DefaultMaxOpen()
-	}
-	setAside, err := parseRetention(c["MNEMO_SET_ASIDE_RETENTION"])
-	if err != nil {
-		return fmt.Errorf("MNEMO_SET_ASIDE_RETENTION must be a duration (1h30m) or days (30d), 0 or more, got %q", c["MNEMO_SET_ASIDE_RETENTION"])
 	}
 	retry, err := time.ParseDuration(c["MNEMO_EMBED_RETRY_INTERVAL"])
 	if err != nil || retry <= 0 {
@@ -292,10 +275,6 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		running = max(1, runtime.GOMAXPROCS(0)-1) // leave a CPU to the other tenants
 	}
 
-	flush, err := time.ParseDuration(c["MNEMO_USAGE_FLUSH_INTERVAL"])
-	if err != nil || flush <= 0 || flush > time.Minute {
-		return fmt.Errorf("MNEMO_USAGE_FLUSH_INTERVAL must be a duration from 1ms to 1m, got %q", c["MNEMO_USAGE_FLUSH_INTERVAL"])
-	}
 	var proxies []netip.Prefix
 	for _, c := range strings.Split(c["MNEMO_TRUSTED_PROXIES"], ",") {
 		if c = strings.TrimSpace(c); c == "" {
@@ -321,7 +300,7 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	}
 	scfg := service.Config{IdempotencyTTL: retention.Idempotency, Limits: limits, Recall: rcfg, AdminToken: c["ADMIN_API_TOKEN"], TenantConcurrency: concurrency,
 		AuthFailuresPerMinute: authFailures, RequestTimeout: timeout, TenantRunning: running, OAuth: oauth, MinClientTokenLength: minToken,
-		MCPSessionsPerTenant: mcpPerTenant, MCPMaxSessions: mcpTotal, MCPSessionTimeout: mcpIdle, Backend: "sqlite", Version: version}
+		MCPSessionsPerTenant: mcpPerTenant, MCPMaxSessions: mcpTotal, MCPSessionTimeout: mcpIdle, Version: version}
 	if rps > 0 {
 		if burst <= 0 {
 			burst = max(1, int(math.Ceil(rps)))
@@ -335,71 +314,29 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		scfg.DefaultQuotas.MaxStorageMB = &maxStorage
 	}
 
-	// The embedded backend. Closed in reverse order: the stores report
-	// their counters to the registry, which writes what it buffers last.
-	dataDir := c["MNEMO_DATA_DIR"]
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
-	if fi, err := os.Stat(dataDir); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		// Made by someone else (a volume, an older mnemo): its files are
-		// 0600, but other users can list the tenants.
-		logger.Warn("the data directory is open to other users: chmod 700 it", "data_dir", dataDir, "mode", fi.Mode().Perm().String())
-	}
-	// The disk reserve comes first: a full disk found from here on has room
-	// for deletes and the registry's flush (see sqlite.Disk).
-	reserve, err := c.int("MNEMO_DISK_RESERVE")
-	if err != nil || reserve < 0 {
-		return fmt.Errorf("MNEMO_DISK_RESERVE must be 0 or more bytes, got %q", c["MNEMO_DISK_RESERVE"])
-	}
-	disk, err := sqlite.OpenDisk(dataDir, int64(reserve), logger)
+	b, err := openBackend(ctx, c, embedder.Model(), dim, limits, logger)
 	if err != nil {
 		return err
 	}
-	scfg.DiskFull = disk.Full
-	registry, err := sqlite.OpenRegistry(ctx, dataDir)
-	if err != nil {
-		return err
-	}
-	registry.SetDisk(disk) // before NewStores: the stores it opens share it
-	defer func() {
-		if err := registry.Close(); err != nil { // its last flush: usage, counters, key touches
-			logger.Error("close the registry", "err", err)
-		}
-	}()
-	registry.SetFlushInterval(flush)
-	registry.SetLogger(logger)
+	defer b.close()
+	scfg.Backend, scfg.DiskFull, scfg.Ping = b.name, b.diskFull, b.ping
 	// Records left pointing at nothing are removed before anything reads
 	// them; those past their retention, by the pruner in the background.
-	pruner := &service.Pruner{Store: registry, Retention: retention, Interval: pruneEvery, Batch: pruneBatch, Logger: logger}
-	if err := pruner.CleanOrphans(ctx); err != nil {
+	pruner := &service.Pruner{Store: b.pruner, Retention: retention, Interval: pruneEvery, Batch: pruneBatch, Logger: logger}
+	// Background work is owned here: it stops, and is awaited, before the
+	// backend closes.
+	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var background sync.WaitGroup
+	defer func() {
+		stopBackground()
+		background.Wait()
+	}()
+	if err := retryInBackground(bg, b, "clean orphaned registry records", logger, &background, pruner.CleanOrphans); err != nil {
 		return fmt.Errorf("clean orphaned registry records: %w", err)
 	}
-	stores, err := sqlite.NewStores(ctx, dataDir, embedder.Model(), dim, registry, logger)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := stores.Close(); err != nil {
-			logger.Error("close the tenant stores", "err", err)
-		}
-	}()
-	if setAside > 0 {
-		if _, err := stores.RemoveSetAside(time.Now().Add(-setAside)); err != nil {
-			return fmt.Errorf("remove set-aside tenant directories: %w", err)
-		}
-	}
-	stores.IdleTimeout = idle
-	stores.Limits = limits
-	stores.MaxOpen, stores.VectorBudget = maxOpen, int64(vectorMB)<<20
-	logger.Info("tenant store bound", "max_open_stores", maxOpen, "vector_memory_mb", vectorMB)
-	limiter := &local.Limits{MaxThrottleEntries: throttleEntries}
-
-	backfill := &service.Backfill{Registry: registry, Stores: stores, Embedder: embedder, Logger: logger, Interval: retry, Batch: 64}
+	backfill := &service.Backfill{Registry: b.parts.Tenants, Stores: b.parts.Stores, Leases: b.leases, Embedder: embedder, Logger: logger, Interval: retry, Batch: 64}
 	scfg.Backlog = backfill.Backlog
-	svc, err := service.New(service.Backend{Tenants: registry, Keys: registry, Audit: registry, Usage: registry,
-		Idempotency: registry, OAuth: registry, Backup: registry, Stores: stores,
-		Rate: limiter, Concurrency: limiter, Throttle: limiter, Registrations: &local.Registrations{}}, embedder, scfg, logger)
+	svc, err := service.New(b.parts, embedder, scfg, logger)
 	if err != nil {
 		return err
 	}
@@ -410,7 +347,8 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		if len(token) < mnemo.StrongTokenLength {
 			logger.Warn("AUTOMEM_API_TOKEN is shorter than 24 characters: it could be guessed, and from an address that keeps failing authentication it is refused (429)")
 		}
-		if err := bindDefaultTenant(ctx, registry, stores, token); err != nil {
+		bind := func(ctx context.Context) error { return bindDefaultTenant(ctx, b.registry, b.parts.Stores, token) }
+		if err := retryInBackground(bg, b, "bind AUTOMEM_API_TOKEN to tenant 'default'", logger, &background, bind); err != nil {
 			return fmt.Errorf("AUTOMEM_API_TOKEN: %w", err)
 		}
 	}
@@ -423,17 +361,11 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		return err
 	}
 
-	// Background work is owned here: it stops, and is awaited, before the
-	// stores and the registry close.
-	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
-	var background sync.WaitGroup
 	background.Go(func() { backfill.Run(bg) })
-	background.Go(func() { stores.Run(bg) })
 	background.Go(func() { pruner.Run(bg) })
-	defer func() {
-		stopBackground()
-		background.Wait()
-	}()
+	for _, run := range b.run {
+		background.Go(func() { run(bg) })
+	}
 
 	addr := net.JoinHostPort(c["HOST"], strconv.Itoa(port))
 	if c["ADMIN_API_TOKEN"] == "" {
@@ -442,7 +374,7 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 		logger.Warn("ADMIN_API_TOKEN is shorter than 24 characters: it could be guessed, and from an address that keeps failing authentication it is refused (429)")
 	}
 	return srv.ListenAndServe(ctx, addr, func(a net.Addr) {
-		logger.Info("mnemo listening", "addr", a.String(), "data_dir", dataDir, "backend", "sqlite", "embedder", embedder.Model(), "version", version)
+		logger.Info("mnemo listening", "addr", a.String(), "backend", b.name, "storage", b.where, "embedder", embedder.Model(), "version", version)
 	})
 }
 
@@ -509,7 +441,10 @@ func positive(l mnemo.Limits) error {
 
 // bindDefaultTenant makes AUTOMEM_API_TOKEN a key of the tenant "default",
 // creating the tenant on first start, so an AutoMem client keeps working.
-func bindDefaultTenant(ctx context.Context, registry *sqlite.Registry, stores *sqlite.Stores, token string) error {
+func bindDefaultTenant(ctx context.Context, registry interface {
+	mnemo.TenantRegistry
+	mnemo.KeyRegistry
+}, stores mnemo.Stores, token string) error {
 	if len(token) < mnemo.MinClientTokenLength {
 		return fmt.Errorf("must be at least %d characters", mnemo.MinClientTokenLength)
 	}

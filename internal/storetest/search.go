@@ -310,6 +310,36 @@ func testNearestExact(t *testing.T, open func(t *testing.T) mnemo.MemoryStore) {
 	}
 }
 
+// A vector of zeros has no direction: its cosine with anything counts as
+// 0, never NaN, which no answer could carry (a query of stop words can
+// embed to zeros). A stored zero vector scores 0 and ranks below every
+// memory with a positive cosine.
+func testNearestZeroVectors(t *testing.T, open func(t *testing.T) mnemo.MemoryStore) {
+	s := open(t)
+	zero := make([]float32, Dim)
+	one := make([]float32, Dim)
+	one[0] = 1
+	mustCreate(t, s, withVec(mem("z", "zero", hours(1)), Model, zero...), withVec(mem("x", "x axis", hours(2)), Model, one...))
+	for _, q := range [][]float32{zero, one} {
+		hits := nearest(t, s, q, mnemo.Filter{}, 5)
+		if len(hits) != 2 {
+			t.Fatalf("Nearest(%v...) = %d hits, want 2", q[:2], len(hits))
+		}
+		for _, h := range hits {
+			want := 0.0
+			if q[0] == 1 && name(h.Memory.ID) == "x" {
+				want = 1
+			}
+			if math.IsNaN(h.Score) || math.Abs(h.Score-want) > 1e-6 {
+				t.Errorf("Nearest(%v...): %s scores %v, want %v", q[:2], name(h.Memory.ID), h.Score, want)
+			}
+		}
+		if q[0] == 1 && name(hits[0].Memory.ID) != "x" {
+			t.Errorf("Nearest(x axis) ranks %s first, want x", name(hits[0].Memory.ID))
+		}
+	}
+}
+
 // A tag scope or time window never hides an in-scope memory, however far
 // it is from the query and however many out-of-scope vectors are nearer
 // (issue 11: an approximate index filtered after the fact would miss

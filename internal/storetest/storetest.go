@@ -62,6 +62,7 @@ var memoryStoreCases = []contractCase{
 	{"Keyword/FollowsWrites", testKeywordFollowsWrites},
 	{"Nearest/Exact", testNearestExact},
 	{"Nearest/ScopeNeverMisses", testNearestScope},
+	{"Nearest/ZeroVectors", testNearestZeroVectors},
 	{"Nearest/FollowsWrites", testNearestFollowsWrites},
 	{"Unembedded", testUnembedded},
 	// relations.go
