@@ -138,30 +138,18 @@ func TestReplicaKilledLosesNoAcknowledgedWrite(t *testing.T) {
 
 	var mu sync.Mutex
 	var acked []string
-	stop := make(chan struct{})
-	halt := sync.OnceFunc(func() { close(stop) })
-	var wg sync.WaitGroup
-	defer func() { halt(); wg.Wait() }() // also when the test fails early
-	for w := range 4 {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				r, err := post(a.URL+"/memory", replicaToken, map[string]any{"content": "write " + strconv.Itoa(w) + "/" + strconv.Itoa(i)})
-				if err != nil {
-					return // the replica is gone
-				}
-				if r.Status == 201 {
-					mu.Lock()
-					acked = append(acked, r.Body["memory_id"].(string))
-					mu.Unlock()
-				}
-			}
-		})
-	}
+	halt := writeStream(a, 4, func(r *Response, err error) bool {
+		if err != nil {
+			return false // the replica is gone
+		}
+		if r.Status == 201 {
+			mu.Lock()
+			acked = append(acked, r.Body["memory_id"].(string))
+			mu.Unlock()
+		}
+		return true
+	})
+	defer halt() // also when the test fails early
 	for {
 		mu.Lock()
 		n := len(acked)
@@ -173,7 +161,6 @@ func TestReplicaKilledLosesNoAcknowledgedWrite(t *testing.T) {
 	}
 	a.Kill()
 	halt()
-	wg.Wait()
 	for _, id := range acked {
 		b.As(replicaToken, "GET", "/memory/"+id, nil).Expect(t, 200)
 	}
@@ -208,6 +195,31 @@ func post(url, token string, body any) (*Response, error) {
 	return out, nil
 }
 
+// writeStream runs clients that store memories on s, one after another,
+// and hands each answer (or the connection's error) to answered until it
+// returns false or the returned stop is called; stop waits for them.
+func writeStream(s *Server, clients int, answered func(*Response, error) bool) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				r, err := post(s.URL+"/memory", replicaToken, map[string]any{"content": "write " + strconv.Itoa(c) + "/" + strconv.Itoa(i)})
+				if !answered(r, err) {
+					return
+				}
+			}
+		})
+	}
+	halt := sync.OnceFunc(func() { close(done) })
+	return func() { halt(); wg.Wait() }
+}
+
 // TestFalkorDBRestartMidStream: while FalkorDB is down every request that
 // needs it gets a clean 503 with a JSON error and Retry-After, /health
 // says so, nothing acknowledged is lost, and mnemo serves again by itself
@@ -225,40 +237,28 @@ func TestFalkorDBRestartMidStream(t *testing.T) {
 	var acked []string
 	statuses := map[int]int{}
 	var down atomic.Bool
-	stop := make(chan struct{})
-	halt := sync.OnceFunc(func() { close(stop) })
-	var wg sync.WaitGroup
-	defer func() { halt(); wg.Wait() }() // also when the test fails early
-	for w := range 2 {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				r, err := post(s.URL+"/memory", replicaToken, map[string]any{"content": "write " + strconv.Itoa(w) + "/" + strconv.Itoa(i)})
-				if err != nil {
-					t.Errorf("store: %v", err)
-					return
-				}
-				mu.Lock()
-				statuses[r.Status]++
-				switch r.Status {
-				case 201:
-					acked = append(acked, r.Body["memory_id"].(string))
-				case 503:
-					if r.Header.Get("Retry-After") == "" || r.Body["status"] != "error" || r.Body["code"] != float64(503) {
-						t.Errorf("503 without Retry-After or an error envelope: %v %s", r.Header, r.Raw)
-					}
-				default:
-					t.Errorf("store with FalkorDB down=%v: %d %s", down.Load(), r.Status, r.Raw)
-				}
-				mu.Unlock()
-				time.Sleep(5 * time.Millisecond)
+	halt := writeStream(s, 2, func(r *Response, err error) bool {
+		if err != nil {
+			t.Errorf("store: %v", err)
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		statuses[r.Status]++
+		switch r.Status {
+		case 201:
+			acked = append(acked, r.Body["memory_id"].(string))
+		case 503:
+			if r.Header.Get("Retry-After") == "" || r.Body["status"] != "error" || r.Body["code"] != float64(503) {
+				t.Errorf("503 without Retry-After or an error envelope: %v %s", r.Header, r.Raw)
 			}
-		})
-	}
+		default:
+			t.Errorf("store with FalkorDB down=%v: %d %s", down.Load(), r.Status, r.Raw)
+		}
+		time.Sleep(5 * time.Millisecond)
+		return true
+	})
+	defer halt() // also when the test fails early
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
 		for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
@@ -294,7 +294,6 @@ func TestFalkorDBRestartMidStream(t *testing.T) {
 	down.Store(false)
 	waitFor("writes after FalkorDB is back", func() bool { return count(201) >= before+20 })
 	halt()
-	wg.Wait()
 	if h := s.Do("GET", "/health", nil).Expect(t, 200); h.Body["falkordb"] != "connected" {
 		t.Fatalf("health after: %s", h.Raw)
 	}
