@@ -305,3 +305,38 @@ func TestFalkorDBRestartMidStream(t *testing.T) {
 	}
 	t.Logf("statuses %v; %d acknowledged writes all present after the restart", statuses, len(acked))
 }
+
+// TestStartsBeforeFalkorDB: mnemo starts while FalkorDB is not reachable
+// yet; /health and every request that needs FalkorDB say so cleanly, and
+// it serves as soon as FalkorDB comes up, without a restart.
+func TestStartsBeforeFalkorDB(t *testing.T) {
+	t.Parallel()
+	fk := falkortest.Start(t)
+	fk.Kill()
+	s := StartOnFalkorDB(t, fk, map[string]string{"AUTOMEM_API_TOKEN": replicaToken})
+	if h := s.Do("GET", "/health", nil).Expect(t, 200); h.Body["falkordb"] != "disconnected" || h.Body["status"] != "degraded" {
+		t.Fatalf("health before FalkorDB: %s", h.Raw)
+	}
+	s.Admin("POST", "/admin/tenants", map[string]any{"tenant_id": "acme", "api_token": "acme-token-0123456789abcdef"}).ExpectError(t, 503, "")
+	if r := s.As(replicaToken, "GET", "/recall"+Q("query", "x"), nil); r.Status != 503 || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("recall before FalkorDB: %d %v %s", r.Status, r.Header, r.Raw)
+	}
+	fk.Restart()
+	// AUTOMEM_API_TOKEN's tenant is bound in the background once FalkorDB
+	// answers.
+	deadline := time.Now().Add(30 * time.Second)
+	for s.As(replicaToken, "GET", "/recall"+Q("query", "x"), nil).Status != 200 {
+		if time.Now().After(deadline) {
+			t.Fatalf("not serving 30 s after FalkorDB came up:\n%s", s.Logs())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	id := s.Store(replicaToken, map[string]any{"content": "stored once FalkorDB is up"})
+	s.As(replicaToken, "GET", "/memory/"+id, nil).Expect(t, 200)
+	if h := s.Do("GET", "/health", nil).Expect(t, 200); h.Body["falkordb"] != "connected" {
+		t.Fatalf("health after: %s", h.Raw)
+	}
+	if !strings.Contains(s.Logs(), "FalkorDB connected") {
+		t.Fatalf("no start-up check of FalkorDB's settings in the log:\n%s", s.Logs())
+	}
+}
