@@ -709,14 +709,69 @@ func CheckQuery(v url.Values) error {
 // float64's range (1e999), which Go's decoder refuses without saying where:
 // EINVALID naming its path, or nil when there is none (or the text is not
 // JSON).
+//
+// It reads tokens, not a decoded value: an object whose key repeats keeps
+// only its last value when decoded, and the decoder refuses the text for
+// an earlier one all the same.
 func NumberOutOfRange(raw []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	var v any
-	if dec.Decode(&v) != nil {
-		return nil
+	type level struct {
+		object  bool
+		key     string
+		index   int
+		wantKey bool
 	}
-	return checkJSONValue("", v, false)
+	var stack []*level
+	next := func() { // a value ended: its parent moves on
+		if n := len(stack); n > 0 {
+			if top := stack[n-1]; top.object {
+				top.wantKey = true
+			} else {
+				top.index++
+			}
+		}
+	}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // the end, or not JSON: the decoder says so
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{', '[':
+				stack = append(stack, &level{object: t == '{', wantKey: t == '{'})
+			default:
+				stack = stack[:len(stack)-1]
+				next()
+			}
+		case string:
+			if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].wantKey {
+				stack[n-1].key, stack[n-1].wantKey = t, false
+				continue
+			}
+			next()
+		case json.Number:
+			if _, ok := number(t); !ok {
+				var path strings.Builder
+				for i, l := range stack {
+					if l.object {
+						if i > 0 {
+							path.WriteByte('.')
+						}
+						path.WriteString(l.key)
+					} else {
+						fmt.Fprintf(&path, "[%d]", l.index)
+					}
+				}
+				return Errorf(EINVALID, "'%s' must be a finite number within the range of a 64-bit float (got %s)", path.String(), t)
+			}
+			next()
+		default:
+			next()
+		}
+	}
 }
 
 // CheckJSONText refuses a JSON text (a request body, an import line) whose
