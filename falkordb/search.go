@@ -50,33 +50,48 @@ func (s *Store) Keyword(ctx context.Context, terms []string, f mnemo.Filter, lim
 	// The index's best candidates only, so a common word in a large tenant
 	// does not bring the whole tenant into this process for each query.
 	p := Params{"q": strings.Join(words, "|"), "cand": max(limit*keywordCandidates, minKeywordCandidates)}
+	// Two steps: the candidates' text only (what BM25 reads), then the
+	// whole memories of the best; building and decoding every candidate's
+	// memory cost more than the ranking.
+	var st mnemo.TenantStats
+	counted := make(chan error, 1)
+	go func() {
+		var err error
+		st, _, _, err = s.counters(ctx)
+		counted <- err
+	}()
 	res, err := s.graph().ROQuery(ctx, `CALL db.idx.fulltext.queryNodes('Memory', $q) YIELD node, score
 		WITH node AS m, score WHERE m:Memory AND `+filterCypher(f, p)+`
 		WITH m, score ORDER BY score DESC LIMIT $cand
-		RETURN `+memoryReturn+`, score`, p)
+		RETURN m.id, m.content, m.tags, score`, p)
+	if cerr := <-counted; err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	st, _, _, err := s.counters(ctx)
-	if err != nil {
-		return nil, err
-	}
 	type cand struct {
-		m     *mnemo.Memory
+		id    string
 		tf    map[string]float64 // weighted: a tag's occurrence counts tagWeight
 		n     int
 		index float64
+		score float64
 	}
 	cands := make([]cand, 0, len(res.Rows))
 	df := map[string]int{}
 	totalLen := 0
 	for _, r := range res.Rows {
-		m, err := decodeMemory(r[0])
-		if err != nil {
-			return nil, err
+		id, _ := r[0].(string)
+		text, _ := r[1].(string)
+		var tagList []string
+		if list, ok := r[2].([]any); ok {
+			for _, t := range list {
+				if t, ok := t.(string); ok {
+					tagList = append(tagList, t)
+				}
+			}
 		}
-		s.touchedAt(m)
-		content, tags := tokens(m.Content), tokens(strings.Join(m.Tags, " "))
+		content, tags := tokens(text), tokens(strings.Join(tagList, " "))
 		tf := map[string]float64{}
 		for _, w := range content {
 			tf[stem(w)]++
@@ -91,7 +106,7 @@ func (s *Store) Keyword(ctx context.Context, terms []string, f mnemo.Filter, lim
 		}
 		n := len(content) + len(tags)
 		totalLen += n
-		cands = append(cands, cand{m: m, tf: tf, n: n, index: num(r[1])})
+		cands = append(cands, cand{id: id, tf: tf, n: n, index: num(r[3])})
 	}
 	if len(cands) == 0 {
 		return []mnemo.Hit{}, nil
@@ -99,9 +114,8 @@ func (s *Store) Keyword(ctx context.Context, terms []string, f mnemo.Filter, lim
 	nDocs := float64(max(st.Memories, int64(len(cands))))
 	avg := math.Max(float64(totalLen)/float64(len(cands)), 1)
 	const k1, b = 1.2, 0.75
-	hits := make([]mnemo.Hit, 0, len(cands))
-	for _, c := range cands {
-		score := 0.0
+	for i := range cands {
+		c := &cands[i]
 		for _, w := range words {
 			w = stem(w)
 			tf := c.tf[w]
@@ -113,19 +127,33 @@ func (s *Store) Keyword(ctx context.Context, terms []string, f mnemo.Filter, lim
 			if idf <= 0 {
 				idf = 1e-6
 			}
-			score += idf * tf * (k1 + 1) / (tf + k1*(1-b+b*float64(c.n)/avg))
+			c.score += idf * tf * (k1 + 1) / (tf + k1*(1-b+b*float64(c.n)/avg))
 		}
 		// A match found only through the index's stemming still scores.
-		score += 1e-3 * math.Max(c.index, 1e-3)
-		hits = append(hits, mnemo.Hit{Memory: c.m, Score: score})
+		c.score += 1e-3 * math.Max(c.index, 1e-3)
 	}
-	sort.SliceStable(hits, func(i, j int) bool {
-		if hits[i].Score != hits[j].Score {
-			return hits[i].Score > hits[j].Score
+	sort.SliceStable(cands, func(i, j int) bool {
+		if cands[i].score != cands[j].score {
+			return cands[i].score > cands[j].score
 		}
-		return hits[i].Memory.ID < hits[j].Memory.ID
+		return cands[i].id < cands[j].id
 	})
-	return hits[:min(limit, len(hits))], nil
+	cands = cands[:min(limit, len(cands))]
+	ids := make([]string, len(cands))
+	for i, c := range cands {
+		ids[i] = c.id
+	}
+	mems, err := s.Memories(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	hits := make([]mnemo.Hit, 0, len(cands))
+	for _, c := range cands {
+		if m := mems[c.id]; m != nil { // nil: deleted since
+			hits = append(hits, mnemo.Hit{Memory: m, Score: c.score})
+		}
+	}
+	return hits, nil
 }
 
 // tokens are the lower-cased runs of letters and digits of s.

@@ -32,9 +32,13 @@ func (rc *Recaller) addNeighbors(ctx context.Context, store mnemo.MemoryStore, q
 	for i, hit := range hits {
 		shares[i] = q.ContextWeight * hit.FinalScore
 	}
-	for i, hit := range hits {
+	// The lookups are independent reads: made at once (on a networked
+	// store each is a round trip), used in order.
+	adjacent := make([][2]*mnemo.Memory, len(hits))
+	err := inParallel(ctx, len(hits), func(ctx context.Context, i int) error {
 		// Only memories stored close to the hit are its context: a
 		// conversation's turns, a session's notes.
+		hit := hits[i]
 		f := q.Filter
 		lo, hi := hit.Memory.Timestamp.Add(-q.ContextMaxGap), hit.Memory.Timestamp.Add(q.ContextMaxGap)
 		if f.Start == nil || f.Start.Before(lo) {
@@ -45,13 +49,17 @@ func (rc *Recaller) addNeighbors(ctx context.Context, store mnemo.MemoryStore, q
 		}
 		before, after, err := store.Adjacent(ctx, hit.ID, f)
 		if mnemo.ErrorCode(err) == mnemo.ENOTFOUND {
-			continue // deleted since it was found: it has no neighbours now
+			return nil // deleted since it was found: it has no neighbours now
 		}
-		if err != nil {
-			return nil, err
-		}
+		adjacent[i] = [2]*mnemo.Memory{before, after}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i, hit := range hits {
 		share := shares[i]
-		for _, m := range []*mnemo.Memory{before, after} {
+		for _, m := range adjacent[i] {
 			if m == nil || absorbed[m.ID] {
 				continue
 			}

@@ -222,14 +222,34 @@ func (rc *Recaller) expand(ctx context.Context, store mnemo.MemoryStore, q *Quer
 	if q.ExpandRespectTags {
 		expFilter.Tags, expFilter.TagMode, expFilter.TagMatch = q.Filter.Tags, q.Filter.TagMode, q.Filter.TagMatch
 	}
+	// When every seed's relations fit the visit budget, they are read at
+	// once (on a networked store each read is a round trip); otherwise one
+	// seed after another, each read limited to what the budget leaves.
+	var lists [][]mnemo.Neighbor
+	if len(seeds)*q.RelationLimit <= ExpansionVisitLimit {
+		lists = make([][]mnemo.Neighbor, len(seeds))
+		err := inParallel(ctx, len(seeds), func(ctx context.Context, i int) error {
+			var err error
+			lists[i], err = store.Neighbors(ctx, seeds[i].ID, mnemo.AuthorableRelationTypes, false, q.RelationLimit)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	visits := ExpansionVisitLimit
 	for rank, seed := range seeds {
 		if len(out) >= q.ExpansionLimit || visits <= 0 {
 			break
 		}
-		nbs, err := store.Neighbors(ctx, seed.ID, mnemo.AuthorableRelationTypes, false, min(q.RelationLimit, visits))
-		if err != nil {
-			return nil, err
+		var nbs []mnemo.Neighbor
+		if lists != nil {
+			nbs = lists[rank] // within the budget: all of it
+		} else {
+			var err error
+			if nbs, err = store.Neighbors(ctx, seed.ID, mnemo.AuthorableRelationTypes, false, min(q.RelationLimit, visits)); err != nil {
+				return nil, err
+			}
 		}
 		visits -= len(nbs)
 		for _, nb := range nbs {
@@ -332,17 +352,32 @@ func supersededBy(ctx context.Context, store mnemo.MemoryStore, m *mnemo.Memory,
 // superseded, and puts the head of a supersession chain in their place.
 func (rc *Recaller) currentState(ctx context.Context, store mnemo.MemoryStore, q *Query, rows []*Row) ([]*Row, map[string]any, error) {
 	present := byIDs(rows)
+	// Each active row's chain is its own read: all looked up at once (on a
+	// networked store each hop is a round trip), then used in order.
+	type chainHead struct {
+		head *mnemo.Memory
+		rel  *mnemo.Relation
+	}
+	heads := make([]chainHead, len(rows))
+	err := inParallel(ctx, len(rows), func(ctx context.Context, i int) error {
+		if ok, _ := active(rows[i].Memory, q.Now); !ok {
+			return nil
+		}
+		head, rel, err := supersededBy(ctx, store, rows[i].Memory, q.Now)
+		heads[i] = chainHead{head, rel}
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
 	var out []*Row
 	var suppressed, replacements []map[string]any
-	for _, r := range rows {
+	for i, r := range rows {
 		ok, reason := active(r.Memory, q.Now)
 		var head *mnemo.Memory
 		var rel *mnemo.Relation
 		if ok {
-			var err error
-			if head, rel, err = supersededBy(ctx, store, r.Memory, q.Now); err != nil {
-				return nil, nil, err
-			}
+			head, rel = heads[i].head, heads[i].rel
 			if head == nil {
 				out = append(out, r)
 				continue
