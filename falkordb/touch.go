@@ -16,10 +16,19 @@ var lastAccessed = &touches{every: time.Second}
 type touches struct {
 	every   time.Duration
 	mu      sync.Mutex
-	pending map[string]*touchBatch // by graph name
-	writing map[string]*touchBatch // taken by run, until written
+	pending map[touchGraph]*touchBatch
+	writing map[touchGraph]*touchBatch // taken by run, until written
 	running bool
 }
+
+// touchGraph names a graph on one server: a process may reach several
+// (tests do), whose graphs can share a name.
+type touchGraph struct {
+	c    *Client
+	name string
+}
+
+func touchKey(g *Graph) touchGraph { return touchGraph{g.c, g.Name()} }
 
 type touchBatch struct {
 	g  *Graph
@@ -30,12 +39,12 @@ func (t *touches) add(g *Graph, ids []string, at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.pending == nil {
-		t.pending = map[string]*touchBatch{}
+		t.pending = map[touchGraph]*touchBatch{}
 	}
-	b := t.pending[g.Name()]
+	b := t.pending[touchKey(g)]
 	if b == nil {
 		b = &touchBatch{g: g, at: map[string]time.Time{}}
-		t.pending[g.Name()] = b
+		t.pending[touchKey(g)] = b
 	}
 	for _, id := range ids {
 		if cur, ok := b.at[id]; !ok || at.After(cur) {
@@ -54,8 +63,8 @@ func (t *touches) at(g *Graph, id string) (time.Time, bool) {
 	defer t.mu.Unlock()
 	var latest time.Time
 	var ok bool
-	for _, batches := range []map[string]*touchBatch{t.writing, t.pending} {
-		if b := batches[g.Name()]; b != nil {
+	for _, batches := range []map[touchGraph]*touchBatch{t.writing, t.pending} {
+		if b := batches[touchKey(g)]; b != nil {
 			if at, found := b.at[id]; found && at.After(latest) {
 				latest, ok = at, true
 			}
@@ -68,7 +77,7 @@ func (t *touches) at(g *Graph, id string) (time.Time, bool) {
 func (t *touches) forget(g *Graph, mems []*mnemo.Memory) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if b := t.pending[g.Name()]; b != nil {
+	if b := t.pending[touchKey(g)]; b != nil {
 		for _, m := range mems {
 			delete(b.at, m.ID)
 		}
