@@ -166,7 +166,11 @@ func openFalkorDB(c config, model string, dim int, logger *slog.Logger) (*backen
 		MaxRetries: -1,
 		// Requests carry their own deadline (MNEMO_REQUEST_TIMEOUT); these
 		// bound the work that has none.
-		ContextTimeoutEnabled: true, DialTimeout: 2 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second})
+		ContextTimeoutEnabled: true, DialTimeout: 2 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
+		// A recall reads up to six things at once; tenants' requests run
+		// side by side. A request that finds no free connection waits at
+		// most PoolTimeout (or its own deadline), then gets a 503.
+		PoolSize: 64, PoolTimeout: 5 * time.Second})
 	state := redis.UniversalClient(rdb)
 	if u := c["REDIS_URL"]; u != "" {
 		opt, err := redis.ParseURL(u)
