@@ -1004,12 +1004,14 @@ func TestRecallAutoDecompose(t *testing.T) {
 func TestRecallContextWindowSameTimestamp(t *testing.T) {
 	f := newFixture(t)
 	ts := now.Add(-5 * day)
-	// Stored in this order, all at ts: 40, 10, 30, 20; then 50 three hours later.
-	f.add(40, "Melanie: did you see the meteor shower?", stamped(ts))
-	f.add(10, "Caroline: what was your favourite camping trip?", stamped(ts))
-	f.add(30, "Melanie: the one at the lake, we watched the Perseids all night", stamped(ts))
-	f.add(20, "Caroline: sounds wonderful", stamped(ts))
-	f.add(50, "Melanie: bought a new tent", stamped(ts.Add(3*time.Hour)))
+	// Stored in this order, all at ts: 40, 10, 30, 20; then 50 three hours
+	// later. One conversation: they share a conversation_id.
+	conv := withMeta(map[string]any{"conversation_id": "c1"})
+	f.add(40, "Melanie: did you see the meteor shower?", stamped(ts), conv)
+	f.add(10, "Caroline: what was your favourite camping trip?", stamped(ts), conv)
+	f.add(30, "Melanie: the one at the lake, we watched the Perseids all night", stamped(ts), conv)
+	f.add(20, "Caroline: sounds wonderful", stamped(ts), conv)
+	f.add(50, "Melanie: bought a new tent", stamped(ts.Add(3*time.Hour)), conv)
 	q := "query=favourite+camping+trip&adaptive_floor=false&limit=10"
 	before := f.recall(q + "&context_window=0")
 	wantOrder(t, before, 10, 30, 50, 40, 20)

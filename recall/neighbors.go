@@ -2,15 +2,22 @@ package recall
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"github.com/mnemohq/mnemo"
 )
 
-// addNeighbors adds, for each of the top ContextWindow rows, the memories
-// stored just before and just after it (in time, within the query's scope;
-// memories with the same timestamp go by the order they were stored; at
-// most ContextMaxGap away), scored at least ContextWeight times the row they
-// neighbour.
+// addNeighbors adds, for each of the top ContextWindow rows that belongs to
+// a conversation, the memories of the same conversation stored just before
+// and just after it (in time, within the query's scope; memories with the
+// same timestamp go by the order they were stored; at most ContextMaxGap
+// away), scored at least ContextWeight times the row they neighbour.
+//
+// A conversation is what memories share (conversationKeys): a session: or
+// conversation: tag, or a session_id or conversation_id in metadata. Time
+// alone does not make one: facts an assistant stores a minute apart are
+// unrelated, and a neighbour by time would push relevant memories out.
 //
 // A memory is often meaningful only with its neighbours: in a conversation
 // stored one turn per memory, the turn that matches a question is often the
@@ -47,11 +54,19 @@ func (rc *Recaller) addNeighbors(ctx context.Context, store mnemo.MemoryStore, q
 		if f.End == nil || f.End.After(hi) {
 			f.End = &hi
 		}
+		keys := conversationKeys(hit.Memory)
+		if len(keys) == 0 {
+			return nil // not part of a conversation: no neighbours
+		}
 		before, after, err := store.Adjacent(ctx, hit.ID, f)
 		if mnemo.ErrorCode(err) == mnemo.ENOTFOUND {
 			return nil // deleted since it was found: it has no neighbours now
 		}
-		adjacent[i] = [2]*mnemo.Memory{before, after}
+		for j, m := range []*mnemo.Memory{before, after} {
+			if m != nil && sharesKey(keys, m) {
+				adjacent[i][j] = m
+			}
+		}
 		return err
 	})
 	if err != nil {
@@ -80,4 +95,36 @@ func (rc *Recaller) addNeighbors(ctx context.Context, store mnemo.MemoryStore, q
 		}
 	}
 	return rows, nil
+}
+
+// conversationKeys are the marks of the conversations m belongs to: its
+// session: and conversation: tags (case aside) and its metadata's
+// session_id and conversation_id.
+func conversationKeys(m *mnemo.Memory) []string {
+	var keys []string
+	for _, t := range m.Tags {
+		if lt := strings.ToLower(t); strings.HasPrefix(lt, "session:") || strings.HasPrefix(lt, "conversation:") {
+			keys = append(keys, "tag "+lt)
+		}
+	}
+	for _, k := range []string{"session_id", "conversation_id"} {
+		if v, ok := m.Metadata[k]; ok && v != nil {
+			if s := fmt.Sprint(v); s != "" {
+				keys = append(keys, k+" "+s)
+			}
+		}
+	}
+	return keys
+}
+
+// sharesKey reports whether m belongs to one of the conversations keys mark.
+func sharesKey(keys []string, m *mnemo.Memory) bool {
+	for _, k := range conversationKeys(m) {
+		for _, want := range keys {
+			if k == want {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -474,10 +474,50 @@ func TestRecallMinScore(t *testing.T) {
 // A conversation stored one turn per memory: the question matches, the
 // answer is the next turn. The top results bring their neighbours in time
 // (within the hour, within the query's scope) at 0.7 of their score.
+// TestRecallNeighboursNeedAConversation: time alone makes no neighbour.
+// Facts an assistant stores a minute apart are unrelated: none of them is
+// brought in beside a hit (issue 12's example: the user's birthday must
+// not follow a PostgreSQL fact). Memories of one conversation are (a
+// session: or conversation: tag, any case, or a session_id or
+// conversation_id in metadata); a memory next in time but of another
+// conversation is not.
+func TestRecallNeighboursNeedAConversation(t *testing.T) {
+	f := newFixture(t)
+	fact := func(n int, minutes time.Duration, content string, opts ...memOpt) {
+		f.add(n, content, append([]memOpt{age(5*day - minutes*time.Minute)}, opts...)...)
+	}
+	fact(1, 0, "The user's birthday is on March 3rd")
+	fact(2, 1, "Project atlas uses PostgreSQL 16 for billing")
+	fact(3, 2, "The user prefers dark roast coffee")
+	resp := f.recall("query=postgresql&adaptive_floor=false&limit=10")
+	for _, r := range resp.Results {
+		if r.ContextOf != "" || r.Components.Neighbor != nil {
+			t.Errorf("memory %s brought in as a neighbour of %s, with no conversation", r.ID, r.ContextOf)
+		}
+	}
+
+	fact(11, 10, "Caroline: what was your favourite camping trip?", tags("Session:7"))
+	fact(12, 11, "Melanie: the lake, we watched the Perseids", tags("session:7"))
+	fact(13, 12, "Melanie: I also bought a tent", tags("session:8")) // the next in time, another session
+	resp = f.recall("query=favourite+camping+trip&adaptive_floor=false&limit=10")
+	if r := rowOf(resp, 12); r == nil || r.ContextOf != id(11) {
+		t.Errorf("memory 12 of the same session is not a neighbour of 11: %+v", r)
+	}
+	if r := rowOf(resp, 13); r != nil && r.ContextOf != "" {
+		t.Errorf("memory 13 of another session is a neighbour of %s", r.ContextOf)
+	}
+	for _, n := range []int{1, 3} {
+		if r := rowOf(resp, n); r != nil && r.ContextOf != "" {
+			t.Errorf("fact %d is a neighbour of %s", n, r.ContextOf)
+		}
+	}
+}
+
 func TestRecallContextWindow(t *testing.T) {
 	f := newFixture(t)
+	// One conversation, stored turn by turn: its turns share a session_id.
 	turn := func(n int, minutes time.Duration, content string, opts ...memOpt) {
-		f.add(n, content, append([]memOpt{age(5*day - minutes*time.Minute)}, opts...)...)
+		f.add(n, content, append([]memOpt{age(5*day - minutes*time.Minute), withMeta(map[string]any{"session_id": "camping"})}, opts...)...)
 	}
 	turn(1, 0, "Melanie: did you see the meteor shower?", tags("chat"))
 	turn(2, 1, "Caroline: what was your favourite camping trip?", tags("chat"))

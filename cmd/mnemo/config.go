@@ -72,7 +72,7 @@ var settings = []setting{
 	{Env: "RECALL_ADAPTIVE_FLOOR", Flag: "recall-adaptive-floor", Default: "true", Help: "cut recall results below a large score gap"},
 	{Env: "RECALL_MIN_SCORE", Flag: "recall-min-score", Default: "0", Help: "default min_score of /recall (0 = off)"},
 	{Env: "RECALL_RECENCY_BIAS", Flag: "recall-recency-bias", Default: "off", Help: "default recency_bias of /recall: on, off, or auto (when the query asks about the present)"},
-	{Env: "RECALL_CONTEXT_WINDOW", Flag: "recall-context-window", Default: "3", Help: "top results whose neighbours in time join the candidates (0 = off; per request: context_window)"},
+	{Env: "RECALL_CONTEXT_WINDOW", Flag: "recall-context-window", Default: "3", Help: "top results whose neighbours join the candidates: the memories stored just before and after them in the same conversation (sharing a session: or conversation: tag, or a session_id or conversation_id in metadata; time alone makes none) (0 = off; per request: context_window)"},
 	{Env: "RECALL_CONTEXT_MAX_GAP", Flag: "recall-context-max-gap", Default: "1h", Help: "how far in time a result's neighbour may be stored"},
 	{Env: "RECALL_CONTEXT_WEIGHT", Flag: "recall-context-weight", Default: "0.7", Help: "share of a top result's score its time neighbours receive"},
 	{Env: "SEARCH_WEIGHT_VECTOR", Flag: "weight-vector", Default: "0.35", Help: "recall weight of vector similarity"},
