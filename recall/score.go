@@ -48,7 +48,10 @@ func SearchTerms(q string) []string {
 
 var (
 	reWhenIntent  = regexp.MustCompile(`^\s*(when|how long|what (year|month|week|day|date|time)|which (year|month|week|day|date))\b`)
-	reTimeMention = regexp.MustCompile(`\b(yesterday|today|tonight|tomorrow|ago|last|next|this (week|weekend|month|year|morning|summer|spring|fall|winter)|weeks?|months?|years?|weekend|(mon|tues|wednes|thurs|fri|satur|sun)day|january|february|march|april|may|june|july|august|september|october|november|december|summer|winter|spring|autumn|\d{4}|since|recently|soon|later)\b`)
+	// Not "may", "last", "next", "later" or "soon" alone: modal verbs and
+	// ordinary words ("you may", "the last step") fired it on any text.
+	// May the month only with a day or a preposition.
+	reTimeMention = regexp.MustCompile(`\b(yesterday|today|tonight|tomorrow|ago|(this|last|next) (week|weekend|month|year|morning|night|summer|spring|fall|winter|(mon|tues|wednes|thurs|fri|satur|sun)day)|weeks?|months?|years?|weekend|(mon|tues|wednes|thurs|fri|satur|sun)day|january|february|march|april|june|july|august|september|october|november|december|(in|early|late|mid|since|by|of) may|may \d{1,2}|\d{1,2} may|summer|winter|spring|autumn|\d{4}|since|recently)\b`)
 )
 
 // AsksWhen reports whether a query asks for a time ("When did...", "How

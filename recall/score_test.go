@@ -483,3 +483,30 @@ func TestTokenizersMatchTheirRegexps(t *testing.T) {
 		}
 	}
 }
+
+// TestTimeMentionWords: the "when" bonus counts times, not modal verbs or
+// ordinary words: "may", "last", "next", "later" and "soon" alone fired it
+// on any text (issue 12).
+func TestTimeMentionWords(t *testing.T) {
+	for text, want := range map[string]bool{
+		"you may want tabs":               false,
+		"the last step of the build":      false,
+		"next to the window":              false,
+		"we can talk later":               false,
+		"coming soon":                     false,
+		"surgery in May":                  true,
+		"on May 3 we moved":               true,
+		"the 3 May meeting":               true,
+		"last week we shipped":            true,
+		"next month the lease ends":       true,
+		"we met yesterday":                true,
+		"in 2023 she moved":               true,
+		"every Tuesday":                   true,
+		"since March the team is smaller": true,
+		"a year ago":                      true,
+	} {
+		if got := reTimeMention.MatchString(strings.ToLower(text)); got != want {
+			t.Errorf("%q: time mention %v, want %v", text, got, want)
+		}
+	}
+}
