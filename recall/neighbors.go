@@ -58,6 +58,12 @@ func (rc *Recaller) addNeighbors(ctx context.Context, store mnemo.MemoryStore, q
 		if len(keys) == 0 {
 			return nil // not part of a conversation: no neighbours
 		}
+		// Where the conversation is a tag and the query has no tag scope,
+		// the store looks inside it, so another conversation stored in
+		// between does not hide the neighbour.
+		if tag, ok := strings.CutPrefix(keys[0], "tag "); ok && len(f.Tags) == 0 {
+			f.Tags, f.TagMode, f.TagMatch = []string{tag}, "any", "exact"
+		}
 		before, after, err := store.Adjacent(ctx, hit.ID, f)
 		if mnemo.ErrorCode(err) == mnemo.ENOTFOUND {
 			return nil // deleted since it was found: it has no neighbours now

@@ -499,6 +499,8 @@ func TestRecallNeighboursNeedAConversation(t *testing.T) {
 	fact(11, 10, "Caroline: what was your favourite camping trip?", tags("Session:7"))
 	fact(12, 11, "Melanie: the lake, we watched the Perseids", tags("session:7"))
 	fact(13, 12, "Melanie: I also bought a tent", tags("session:8")) // the next in time, another session
+	// Another conversation stored between 11 and 12 does not hide 12.
+	f.add(14, "Bob: lunch at noon?", age(5*day-10*time.Minute-30*time.Second), tags("session:9"))
 	resp = f.recall("query=favourite+camping+trip&adaptive_floor=false&limit=10")
 	if r := rowOf(resp, 12); r == nil || r.ContextOf != id(11) {
 		t.Errorf("memory 12 of the same session is not a neighbour of 11: %+v", r)
