@@ -47,7 +47,7 @@ func SearchTerms(q string) []string {
 }
 
 var (
-	reWhenIntent  = regexp.MustCompile(`^\s*(when|how long|what (year|month|week|day|date|time)|which (year|month|week|day|date))\b`)
+	reWhenIntent = regexp.MustCompile(`^\s*(when|how long|what (year|month|week|day|date|time)|which (year|month|week|day|date))\b`)
 	// Not "may", "last", "next", "later" or "soon" alone: modal verbs and
 	// ordinary words ("you may", "the last step") fired it on any text.
 	// May the month only with a day or a preposition.
