@@ -41,13 +41,7 @@ func benchAssistant(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer st.Close()
-	// mnemo's memory ids are UUIDs: each memory is stored under one made
-	// from its position, and mapped back for scoring.
-	toUUID, fromUUID := map[string]string{}, map[string]string{}
-	for i, m := range set.Memories {
-		u := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
-		toUUID[m.ID], fromUUID[u] = u, m.ID
-	}
+	toUUID, fromUUID := set.UUIDs()
 	if err := set.Load(ctx, st, e, func(id string) string { return toUUID[id] }); err != nil {
 		return err
 	}

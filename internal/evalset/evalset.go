@@ -340,3 +340,14 @@ func Table(names []string, reps ...Report) string {
 	line("overall", func(r Report) *Scores { return &r.Overall })
 	return out
 }
+
+// UUIDs maps the set's memory ids to UUIDs made from their positions, as
+// mnemo's stores keep memories, and back.
+func (s *Set) UUIDs() (to, from map[string]string) {
+	to, from = map[string]string{}, map[string]string{}
+	for i, m := range s.Memories {
+		u := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+		to[m.ID], from[u] = u, m.ID
+	}
+	return to, from
+}

@@ -169,13 +169,7 @@ func TestRecallQuality(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	// Stores take any id, but mnemo's own are UUIDs: store each memory
-	// under one made from its position.
-	toUUID, fromUUID := map[string]string{}, map[string]string{}
-	for i, m := range s.Memories {
-		u := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
-		toUUID[m.ID], fromUUID[u] = u, m.ID
-	}
+	toUUID, fromUUID := s.UUIDs()
 	if err := s.Load(ctx, st, e, func(id string) string { return toUUID[id] }); err != nil {
 		t.Fatal(err)
 	}
