@@ -120,7 +120,7 @@ func (c *checker) check(obj map[string]any) (*fields, error) {
 			if err := c.lim.CheckObject("'metadata'", meta); err != nil {
 				return nil, c.errorf("%s", ErrorMessage(err))
 			}
-			if err := checkJSONValue("metadata", meta, true); err != nil {
+			if err := checkJSONValue("metadata", meta); err != nil {
 				return nil, c.errorf("%s", ErrorMessage(err))
 			}
 			f.metadata, f.hasMetadata = meta, true
@@ -648,40 +648,35 @@ func CheckText(field, s string) error {
 // checkJSONValue applies CheckText to every key and string in v, naming
 // the path (metadata.a.b, metadata.list[2]), and refuses a number beyond
 // float64 (an import keeps numbers' digits as json.Number; such a number
-// would be stored, and every later read of it would fail). With text
-// false it checks only the numbers.
-func checkJSONValue(path string, v any, text bool) error {
+// would be stored, and every later read of it would fail).
+func checkJSONValue(path string, v any) error {
 	name := path
 	if name == "" {
 		name = "the body"
 	}
 	switch x := v.(type) {
 	case string:
-		if text {
-			return CheckText("'"+name+"'", x)
-		}
+		return CheckText("'"+name+"'", x)
 	case json.Number:
 		if _, ok := number(x); !ok {
 			return Errorf(EINVALID, "'%s' must be a finite number within the range of a 64-bit float (got %s)", name, x)
 		}
 	case map[string]any:
 		for k, e := range x {
-			if text {
-				if err := CheckText(fmt.Sprintf("a key in '%s'", name), k); err != nil {
-					return err
-				}
+			if err := CheckText(fmt.Sprintf("a key in '%s'", name), k); err != nil {
+				return err
 			}
 			child := k
 			if path != "" {
 				child = path + "." + k
 			}
-			if err := checkJSONValue(child, e, text); err != nil {
+			if err := checkJSONValue(child, e); err != nil {
 				return err
 			}
 		}
 	case []any:
 		for i, e := range x {
-			if err := checkJSONValue(fmt.Sprintf("%s[%d]", path, i), e, text); err != nil {
+			if err := checkJSONValue(fmt.Sprintf("%s[%d]", path, i), e); err != nil {
 				return err
 			}
 		}
@@ -716,62 +711,77 @@ func CheckQuery(v url.Values) error {
 func NumberOutOfRange(raw []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	type level struct {
-		object  bool
-		key     string
-		index   int
-		wantKey bool
-	}
-	var stack []*level
-	next := func() { // a value ended: its parent moves on
-		if n := len(stack); n > 0 {
-			if top := stack[n-1]; top.object {
-				top.wantKey = true
-			} else {
-				top.index++
-			}
-		}
-	}
+	var at jsonPath
 	for {
 		tok, err := dec.Token()
 		if err != nil {
 			return nil // the end, or not JSON: the decoder says so
 		}
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{', '[':
-				stack = append(stack, &level{object: t == '{', wantKey: t == '{'})
-			default:
-				stack = stack[:len(stack)-1]
-				next()
+		if n, ok := tok.(json.Number); ok {
+			if _, ok := number(n); !ok {
+				return Errorf(EINVALID, "'%s' must be a finite number within the range of a 64-bit float (got %s)", at, n)
 			}
-		case string:
-			if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].wantKey {
-				stack[n-1].key, stack[n-1].wantKey = t, false
-				continue
-			}
-			next()
-		case json.Number:
-			if _, ok := number(t); !ok {
-				var path strings.Builder
-				for i, l := range stack {
-					if l.object {
-						if i > 0 {
-							path.WriteByte('.')
-						}
-						path.WriteString(l.key)
-					} else {
-						fmt.Fprintf(&path, "[%d]", l.index)
-					}
-				}
-				return Errorf(EINVALID, "'%s' must be a finite number within the range of a 64-bit float (got %s)", path.String(), t)
-			}
-			next()
-		default:
-			next()
+		}
+		at.step(tok)
+	}
+}
+
+// jsonPath is where a token of a JSON text stands: the key or index of
+// each object and array it is in, read token by token (json.Decoder's
+// Token), so that a message can name the field.
+type jsonPath []*jsonLevel
+
+type jsonLevel struct {
+	object  bool
+	key     string
+	index   int
+	wantKey bool
+}
+
+// atKey reports whether the next string token is an object's key.
+func (p jsonPath) atKey() bool { return len(p) > 0 && p[len(p)-1].object && p[len(p)-1].wantKey }
+
+// step moves past tok.
+func (p *jsonPath) step(tok json.Token) {
+	switch t := tok.(type) {
+	case json.Delim:
+		if t == '{' || t == '[' {
+			*p = append(*p, &jsonLevel{object: t == '{', wantKey: t == '{'})
+			return
+		}
+		*p = (*p)[:len(*p)-1]
+	case string:
+		if p.atKey() {
+			top := (*p)[len(*p)-1]
+			top.key, top.wantKey = t, false
+			return
 		}
 	}
+	// A value ended: its parent moves on.
+	if n := len(*p); n > 0 {
+		if top := (*p)[n-1]; top.object {
+			top.wantKey = true
+		} else {
+			top.index++
+		}
+	}
+}
+
+// String is the path as messages name fields: metadata.note,
+// memories[2].tags[0]; "" at the top.
+func (p jsonPath) String() string {
+	var b strings.Builder
+	for i, l := range p {
+		if l.object {
+			if i > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(l.key)
+		} else {
+			fmt.Fprintf(&b, "[%d]", l.index)
+		}
+	}
+	return b.String()
 }
 
 // CheckJSONText refuses a JSON text (a request body, an import line) whose
@@ -785,40 +795,14 @@ func CheckJSONText(raw []byte) error {
 	if utf8.Valid(raw) && !bytes.Contains(raw, []byte(`\u`)) {
 		return nil // nothing to find: the common case costs one scan
 	}
-	type level struct {
-		object  bool
-		key     string
-		index   int
-		wantKey bool
-	}
-	var stack []*level
-	done := func() { // a value ended: its parent moves on
-		if n := len(stack); n > 0 {
-			if top := stack[n-1]; top.object {
-				top.wantKey = true
-			} else {
-				top.index++
-			}
-		}
-	}
-	path := func(stack []*level) string {
-		var b strings.Builder
-		for i, l := range stack {
-			if l.object {
-				if i > 0 {
-					b.WriteByte('.')
-				}
-				b.WriteString(l.key)
-			} else {
-				fmt.Fprintf(&b, "[%d]", l.index)
-			}
-		}
-		if b.Len() == 0 {
+	name := func(p jsonPath) string {
+		if len(p) == 0 {
 			return "the body"
 		}
-		return "'" + b.String() + "'"
+		return "'" + p.String() + "'"
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
+	var at jsonPath
 	prev := int64(0)
 	for {
 		tok, err := dec.Token()
@@ -828,37 +812,21 @@ func CheckJSONText(raw []byte) error {
 		end := dec.InputOffset()
 		lit := raw[prev:end]
 		prev = end
-		switch v := tok.(type) {
-		case json.Delim:
-			if v == '{' || v == '[' {
-				stack = append(stack, &level{object: v == '{', wantKey: v == '{'})
-			} else {
-				stack = stack[:len(stack)-1]
-				done()
-			}
-		case string:
-			isKey := len(stack) > 0 && stack[len(stack)-1].object && stack[len(stack)-1].wantKey
-			name := path(stack)
-			if isKey {
-				name = "a key in " + path(stack[:len(stack)-1])
-				if len(stack) == 1 {
-					name = "a key of the body"
+		if _, ok := tok.(string); ok {
+			field := name(at)
+			if at.atKey() {
+				field = "a key in " + name(at[:len(at)-1])
+				if len(at) == 1 {
+					field = "a key of the body"
 				}
 			}
 			if q := bytes.IndexByte(lit, '"'); q >= 0 {
 				if problem := stringProblem(lit[q:]); problem != "" {
-					return Errorf(EINVALID, "%s %s", name, problem)
+					return Errorf(EINVALID, "%s %s", field, problem)
 				}
 			}
-			if isKey {
-				top := stack[len(stack)-1]
-				top.key, top.wantKey = v, false
-				continue
-			}
-			done()
-		default:
-			done()
 		}
+		at.step(tok)
 	}
 }
 

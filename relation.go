@@ -47,7 +47,7 @@ func ParseAssociation(item any, lim Limits, now time.Time) (rel Relation, reason
 	if err := lim.OrDefaults().CheckObject("Relation properties", rel.Props); err != nil {
 		return rel, "", err
 	}
-	if err := checkJSONValue("", rel.Props, true); err != nil {
+	if err := checkJSONValue("", rel.Props); err != nil {
 		return rel, "", err
 	}
 	return rel, "", nil
@@ -85,7 +85,7 @@ func ImportRelation(obj map[string]any, line int, lim Limits, now time.Time) (Re
 		if err := lim.OrDefaults().CheckObject("'properties'", rel.Props); err != nil {
 			return fail("%s", ErrorMessage(err))
 		}
-		if err := checkJSONValue("properties", rel.Props, true); err != nil {
+		if err := checkJSONValue("properties", rel.Props); err != nil {
 			return fail("%s", ErrorMessage(err))
 		}
 	}
