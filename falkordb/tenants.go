@@ -350,18 +350,29 @@ func (r *Registry) Tenant(ctx context.Context, id string) (*mnemo.Tenant, error)
 	// One tenant's view counts its graph's nodes and edges, which the
 	// list does not: a graph mnemo made holds only memories (and mnemo's
 	// counters node, not counted), but an adopted AutoMem graph may hold
-	// others.
-	graph := pipe.Do(ctx, "GRAPH.RO_QUERY", GraphName(id), `MATCH (n) WHERE NOT n:MnemoCounters WITH count(n) AS nodes
-		OPTIONAL MATCH ()-[r]->() RETURN nodes, count(r)`, "--compact")
+	// others. Each count alone is one FalkorDB keeps (0.2-0.4 ms at 100k
+	// nodes); a filter in the count would scan every node (90 ms).
+	counts := make([]*redis.Cmd, 3)
+	for i, q := range []string{`MATCH (n) RETURN count(n)`, `MATCH (c:MnemoCounters) RETURN count(c)`, `MATCH ()-[r]->() RETURN count(r)`} {
+		counts[i] = pipe.Do(ctx, "GRAPH.RO_QUERY", GraphName(id), q, "--compact")
+	}
 	_, _ = pipe.Exec(ctx) // each command's error is read below
 	if t.Stats, err = st.read(ctx); err != nil {
 		return nil, err
 	}
-	if v, err := graph.Result(); err == nil {
-		if res, err := decodeResult(v); err == nil && len(res.Rows) == 1 {
-			t.Stats.GraphNodes, t.Stats.GraphRelationships = integer(res.Rows[0][0]), integer(res.Rows[0][1])
+	var n [3]int64
+	for i, c := range counts {
+		v, err := c.Result()
+		if err != nil {
+			return t, nil // no graph yet, or it went: the counters' stats stand
 		}
+		res, err := decodeResult(v)
+		if err != nil || len(res.Rows) != 1 {
+			return t, nil
+		}
+		n[i] = integer(res.Rows[0][0])
 	}
+	t.Stats.GraphNodes, t.Stats.GraphRelationships = n[0]-n[1], n[2]
 	return t, nil
 }
 
