@@ -47,9 +47,9 @@ func close9(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 func closeRuns(a, b float64) bool { return math.Abs(a-b) < 1e-6 }
 
 // weightedSum is the row's score without the unweighted parts (context,
-// entity expansion, temporal, neighbour share), with the default weights.
-func weightedSum(c recall.Components) float64 {
-	w := recall.DefaultWeights
+// entity expansion, temporal, neighbour share), with the fixture's weights.
+func (f *fixture) weightedSum(c recall.Components) float64 {
+	w := f.cfg.Weights
 	return w.Vector*c.Vector + w.Keyword*c.Keyword + w.Metadata*c.Metadata + w.Relation*c.Relation + w.Tag*c.Tag +
 		w.Importance*c.Importance + w.Confidence*c.Confidence + w.Recency*c.Recency + w.Exact*c.Exact +
 		w.Relevance*c.Relevance + w.TimeMention*c.TimeMention
@@ -149,9 +149,10 @@ func TestRecallContextTags(t *testing.T) {
 	f.add(5, "deploy pipeline secrets live in vault", tags("lang", "python"))
 	f.add(6, "deploy pipeline owners rotate weekly", tags("lang/ruby"))
 	base := "query=deploy+pipeline&limit=10&adaptive_floor=false&context_window=0"
+	// The hints add their bonus to the same rows (checkBonus); how that
+	// reorders them follows from the weights, for the evalset to judge.
 	plain := f.recall(base)
-	// Without hints: 6, 5, 3, 4, 1, 2.
-	wantOrder(t, plain, 6, 5, 3, 4, 1, 2)
+	wantSet(t, plain, 1, 2, 3, 4, 5, 6)
 	if plain.ContextPriority != nil {
 		t.Errorf("context_priority without hints = %v, want none", plain.ContextPriority)
 	}
@@ -160,14 +161,12 @@ func TestRecallContextTags(t *testing.T) {
 		t.Run(raw, func(t *testing.T) {
 			resp := f.recall(raw)
 			checkBonus(t, plain, resp, map[int]float64{2: 0.45, 3: 0.45, 4: 0.45})
-			wantOrder(t, resp, 3, 4, 2, 6, 5, 1)
 			sameContextPriority(t, resp, wantContextPriority(nil, nil, []string{strings.ToLower(hint)}, nil, false))
 		})
 	}
 	// Several tags: a memory gets +0.45 once, however many match.
 	resp := f.recall(base + "&context_tags=python,lang&context_tags=ruby")
 	checkBonus(t, plain, resp, map[int]float64{2: 0.45, 3: 0.45, 4: 0.45, 5: 0.45, 6: 0.45})
-	wantOrder(t, resp, 6, 5, 3, 4, 2, 1)
 	sameContextPriority(t, resp, wantContextPriority(nil, nil, []string{"lang", "python", "ruby"}, nil, false))
 }
 
@@ -181,16 +180,14 @@ func TestRecallContextTypes(t *testing.T) {
 	f.add(4, "deploy pipeline logs are kept a week", memType("Insight"), tags("python"))
 	base := "query=deploy+pipeline&limit=10&adaptive_floor=false&context_window=0"
 	plain := f.recall(base)
-	wantOrder(t, plain, 3, 1, 4, 2)
+	wantSet(t, plain, 1, 2, 3, 4)
 
 	resp := f.recall(base + "&context_types=DECISION")
 	checkBonus(t, plain, resp, map[int]float64{1: 0.25})
-	wantOrder(t, resp, 1, 3, 4, 2)
 	sameContextPriority(t, resp, wantContextPriority(nil, nil, nil, []string{"Decision"}, false))
 
 	resp = f.recall(base + "&context_types=preference,decision&context_tags=python")
 	checkBonus(t, plain, resp, map[int]float64{1: 0.25, 2: 0.7, 4: 0.45})
-	wantOrder(t, resp, 2, 4, 1, 3)
 	sameContextPriority(t, resp, wantContextPriority(nil, nil, []string{"python"}, []string{"Decision", "Preference"}, false))
 }
 
@@ -279,9 +276,9 @@ func TestRecallContextLanguage(t *testing.T) {
 			t.Errorf("memory %d missing", n)
 			continue
 		}
-		if !close9(r.Components.Context, want) || !close9(r.FinalScore, weightedSum(r.Components)+want) {
+		if !close9(r.Components.Context, want) || !close9(r.FinalScore, g.weightedSum(r.Components)+want) {
 			t.Errorf("memory %d: context component %v, final %v; want context %v, final %v",
-				n, r.Components.Context, r.FinalScore, want, weightedSum(r.Components)+want)
+				n, r.Components.Context, r.FinalScore, want, g.weightedSum(r.Components)+want)
 		}
 	}
 	if cp := contextPriority(t, resp); cp["language"] != "go" {
@@ -359,8 +356,8 @@ func TestRecallContextStyleWords(t *testing.T) {
 					t.Errorf("memory %d missing", n)
 					continue
 				}
-				if !close9(r.Components.Context, bonus[n]) || !close9(r.FinalScore, weightedSum(r.Components)+bonus[n]) {
-					t.Errorf("memory %d: context %v final %v, want context %v final %v", n, r.Components.Context, r.FinalScore, bonus[n], weightedSum(r.Components)+bonus[n])
+				if !close9(r.Components.Context, bonus[n]) || !close9(r.FinalScore, f.weightedSum(r.Components)+bonus[n]) {
+					t.Errorf("memory %d: context %v final %v, want context %v final %v", n, r.Components.Context, r.FinalScore, bonus[n], f.weightedSum(r.Components)+bonus[n])
 				}
 			}
 			sameContextPriority(t, resp, wantContextPriority(nil, nil, sortedTags(styleTags...), styleTypes, false))
@@ -380,7 +377,6 @@ func TestRecallContextStyleWords(t *testing.T) {
 	// Any other label is a priority tag.
 	resp = f.recall(base + "&context=Billing")
 	checkBonus(t, plain, resp, map[int]float64{5: 0.45})
-	wantOrder(t, resp, 5, 6, 2, 4, 3, 1)
 	sameContextPriority(t, resp, wantContextPriority(nil, "billing", []string{"billing"}, nil, false))
 }
 
@@ -395,15 +391,17 @@ func TestRecallPriorityIDs(t *testing.T) {
 	f.add(5, "piano lessons on tuesday")
 	base := "query=kafka+consumer+lag&limit=5&adaptive_floor=false&context_window=0"
 	plain := f.recall(base)
-	wantOrder(t, plain, 1, 2, 3, 5, 4)
+	wantSet(t, plain, 1, 2, 3, 4, 5)
 
+	// The priority id first; the others after it, as they rank (checkBonus:
+	// the same rows).
 	resp := f.recall(base + "&priority_ids=" + id(4))
 	checkBonus(t, plain, resp, map[int]float64{4: 0.9})
-	wantOrder(t, resp, 4, 1, 2, 3, 5)
+	wantFirst(t, resp, 4)
 	sameContextPriority(t, resp, wantContextPriority(nil, nil, nil, nil, false))
 
-	// In the given order, even when a later one scores higher; spellings of
-	// a UUID are canonical ids.
+	// In the given order, even when a later one scores higher (1 has the
+	// query's words, 5 none); spellings of a UUID are canonical ids.
 	for _, list := range []string{
 		id(5) + "," + id(1),
 		strings.ToUpper(id(5)) + "&priority_ids={" + id(1) + "}",
@@ -411,7 +409,7 @@ func TestRecallPriorityIDs(t *testing.T) {
 	} {
 		resp := f.recall(base + "&priority_ids=" + list)
 		checkBonus(t, plain, resp, map[int]float64{1: 0.9, 5: 0.9})
-		wantOrder(t, resp, 5, 1, 2, 3, 4)
+		wantFirst(t, resp, 5, 1)
 		if r1, r5 := rowOf(resp, 1), rowOf(resp, 5); r1 == nil || r5 == nil || !(r1.FinalScore > r5.FinalScore) {
 			t.Errorf("the fixture should have memory 1 score above memory 5")
 		}
@@ -431,7 +429,9 @@ func TestRecallPriorityIDInjected(t *testing.T) {
 	f.add(99, "garden compost heap", tags("garden"), age(30*day))
 	base := "query=kafka+consumer+lag&limit=1&adaptive_floor=false&context_window=0"
 	plain := f.recall(base)
-	wantOrder(t, plain, 1)
+	if len(plain.Results) != 1 || rowOf(plain, 99) != nil {
+		t.Errorf("without priority ids: %s; want one kafka memory", scores(plain))
+	}
 
 	resp := f.recall(base + "&priority_ids=" + id(99))
 	wantOrder(t, resp, 99)
@@ -439,8 +439,8 @@ func TestRecallPriorityIDInjected(t *testing.T) {
 		if r.MatchType != "priority_id" || r.Source != "graph" || r.MatchScore != 0 {
 			t.Errorf("injected row match_type %q source %q match_score %v; want priority_id, graph, 0", r.MatchType, r.Source, r.MatchScore)
 		}
-		if !close9(r.Components.Context, 0.9) || !close9(r.FinalScore, weightedSum(r.Components)+0.9) {
-			t.Errorf("injected row context %v final %v, want 0.9 and %v", r.Components.Context, r.FinalScore, weightedSum(r.Components)+0.9)
+		if !close9(r.Components.Context, 0.9) || !close9(r.FinalScore, f.weightedSum(r.Components)+0.9) {
+			t.Errorf("injected row context %v final %v, want 0.9 and %v", r.Components.Context, r.FinalScore, f.weightedSum(r.Components)+0.9)
 		}
 	}
 	sameContextPriority(t, resp, wantContextPriority(nil, nil, nil, nil, true))
@@ -464,7 +464,6 @@ func TestRecallPriorityIDInjected(t *testing.T) {
 			}
 		})
 	}
-	wantOrder(t, f.recall(base+"&tags=kafka&priority_ids="+id(99)), 10)
 	wantOrder(t, f.recall(base+"&tags=garden&priority_ids="+id(99)), 99)
 }
 
@@ -473,8 +472,13 @@ func TestRecallPriorityIDInjected(t *testing.T) {
 // context_priority.injected is true.
 func TestRecallPriorityTagInjected(t *testing.T) {
 	f := newFixture(t)
+	// Scored by importance alone (and the context bonus), so that the cut
+	// to the limit, after the injection, shows what came in: a 0.5 filler
+	// scores below an injected memory with its +0.45, whatever the default
+	// weights make of it.
+	f.cfg.Weights = recall.Weights{Importance: 1, RecencyWindowDays: 180}
 	// More fillers than any fetch size, all closer to the query than the
-	// tagged memory.
+	// tagged memories.
 	for i := 1; i <= 110; i++ {
 		f.add(i, fmt.Sprintf("kafka consumer lag report number %d", i), tags("ops"), age(time.Duration(i)*time.Minute))
 	}
@@ -483,44 +487,52 @@ func TestRecallPriorityTagInjected(t *testing.T) {
 	f.add(202, "tea leaves", tags("pythonic"), importance(0.9)) // contains "python", but prefix search does not reach it
 	base := "query=kafka+consumer+lag&limit=3&adaptive_floor=false&context_window=0"
 	plain := f.recall(base)
-	wantOrder(t, plain, 10, 12, 1)
+	if len(plain.Results) != 3 {
+		t.Errorf("without hints: %s; want three fillers", scores(plain))
+	}
+	wantAbsent(t, plain, 200, 201, 202)
 
 	resp := f.recall(base + "&context_tags=python")
-	wantOrder(t, resp, 200, 10, 12)
-	if r := rowOf(resp, 200); r != nil {
+	wantFirst(t, resp, 200, 201)
+	wantAbsent(t, resp, 202)
+	for _, n := range []int{200, 201} {
+		r := rowOf(resp, n)
+		if r == nil {
+			continue
+		}
 		if r.MatchType != "trending" || r.Source != "graph" {
-			t.Errorf("injected row match_type %q source %q, want trending, graph", r.MatchType, r.Source)
+			t.Errorf("injected row %d match_type %q source %q, want trending, graph", n, r.MatchType, r.Source)
 		}
 		// A trending row's keyword component is its importance.
-		if r.Components.Keyword != 1 || !close9(r.Components.Context, 0.45) || !close9(r.FinalScore, weightedSum(r.Components)+0.45) {
-			t.Errorf("injected row components %+v final %v", r.Components, r.FinalScore)
+		if r.Components.Keyword != r.Memory.Importance || !close9(r.Components.Context, 0.45) || !close9(r.FinalScore, f.weightedSum(r.Components)+0.45) {
+			t.Errorf("injected row %d components %+v final %v", n, r.Components, r.FinalScore)
 		}
 	}
 	sameContextPriority(t, resp, wantContextPriority(nil, nil, []string{"python"}, nil, true))
 
 	// The scope applies: a priority-tag memory out of scope is not injected.
 	resp = f.recall(base + "&context_tags=python&tags=ops")
-	wantOrder(t, resp, 33, 93, 78)
+	if len(resp.Results) != 3 {
+		t.Errorf("scoped: %s; want three fillers", scores(resp))
+	}
+	wantAbsent(t, resp, 200, 201, 202)
 	sameContextPriority(t, resp, wantContextPriority(nil, nil, []string{"python"}, nil, false))
 	// So does exclude_tags, and the time window.
 	resp = f.recall(base + "&context_tags=python&exclude_tags=python/tips")
-	wantOrder(t, resp, 10, 12, 1)
-	for _, r := range resp.Results {
-		if r.ID == id(200) {
-			t.Errorf("excluded memory injected")
-		}
-	}
+	wantFirst(t, resp, 201)
+	wantAbsent(t, resp, 200, 202)
 	resp = f.recall(base + "&context_tags=python&start=" + now.Add(-5*day).Format(time.RFC3339))
-	wantOrder(t, resp, 10, 12, 1)
+	wantAbsent(t, resp, 200, 201, 202)
 	sameContextPriority(t, resp, wantContextPriority(nil, nil, []string{"python"}, nil, false))
 }
 
 // --- recency_bias ----------------------------------------------------------
 
 // recencyFixture: four memories with the same words whose importance falls
-// as they get newer, so that without the bias the older ones lead.
+// as they get newer. The bias's weight is set, since the checks rely on it.
 func recencyFixture(t *testing.T) *fixture {
 	f := newFixture(t)
+	f.cfg.Weights.Temporal = 0.1
 	f.add(1, "api gateway release notes alpha", age(170*day), importance(1))
 	f.add(2, "api gateway release notes bravo", age(100*day), importance(0.7))
 	f.add(3, "api gateway release notes charlie", age(10*day), importance(0))
@@ -528,10 +540,10 @@ func recencyFixture(t *testing.T) *fixture {
 	return f
 }
 
-// checkTemporal checks that each row of on gains 0.1 x its place between
-// the oldest and newest result over the same row in off, and reports it in
-// score_components.temporal.
-func checkTemporal(t *testing.T, off, on *recall.Response) {
+// checkTemporal checks that each row of on gains the Temporal weight x its
+// place between the oldest and newest result over the same row in off,
+// reports it in score_components.temporal, and is ranked by the new score.
+func checkTemporal(t *testing.T, f *fixture, off, on *recall.Response) {
 	t.Helper()
 	if len(on.Results) != len(off.Results) {
 		t.Fatalf("%d results with the bias, %d without", len(on.Results), len(off.Results))
@@ -557,9 +569,12 @@ func checkTemporal(t *testing.T, off, on *recall.Response) {
 		if r.Components.Temporal == nil || !close9(*r.Components.Temporal, frac) {
 			t.Errorf("memory %d: score_components.temporal = %v, want %v", n, r.Components.Temporal, frac)
 		}
-		if !closeRuns(r.FinalScore, p.FinalScore+0.1*frac) || r.Score != r.FinalScore {
-			t.Errorf("memory %d: final_score %v, want %v + 0.1 x %v", n, r.FinalScore, p.FinalScore, frac)
+		if w := f.cfg.Weights.Temporal; !closeRuns(r.FinalScore, p.FinalScore+w*frac) || r.Score != r.FinalScore {
+			t.Errorf("memory %d: final_score %v, want %v + %v x %v", n, r.FinalScore, p.FinalScore, w, frac)
 		}
+	}
+	if !sort.SliceIsSorted(on.Results, func(i, j int) bool { return on.Results[i].FinalScore > on.Results[j].FinalScore }) {
+		t.Errorf("with the bias, not ranked by the new scores: %s", scores(on))
 	}
 	if on.RecencyBias != "on" {
 		t.Errorf("recency_bias = %q, want on", on.RecencyBias)
@@ -582,27 +597,32 @@ func TestRecallRecencyBias(t *testing.T) {
 	f := recencyFixture(t)
 	base := "query=api+gateway+release+notes&limit=10&adaptive_floor=false&context_window=0"
 	off := f.recall(base)
-	wantOrder(t, off, 2, 1, 4, 3)
+	wantSet(t, off, 1, 2, 3, 4)
 	checkNoTemporal(t, off)
 	for _, raw := range []string{base + "&recency_bias=off", base + "&recency_bias=auto", base + "&recency_bias=sometimes"} {
 		resp := f.recall(raw)
-		wantOrder(t, resp, 2, 1, 4, 3)
+		if !reflect.DeepEqual(resultIDs(resp), resultIDs(off)) {
+			t.Errorf("%s: %v, want the order without the bias, %v", raw, resultIDs(resp), resultIDs(off))
+		}
 		checkNoTemporal(t, resp)
 	}
 	for _, raw := range []string{base + "&recency_bias=on", base + "&recency_bias=ON"} {
-		on := f.recall(raw)
-		// Newest 3 gains 0.1, 4 (60 days) 0.1 x 110/160, 2 (100 days)
-		// 0.1 x 70/160, the oldest nothing.
-		wantOrder(t, on, 3, 4, 2, 1)
-		checkTemporal(t, off, on)
+		// Newest 3 gains the whole weight, 4 (60 days) 110/160 of it, 2
+		// (100 days) 70/160, the oldest nothing.
+		checkTemporal(t, f, off, f.recall(raw))
 	}
-	// The spread is among the results: with limit 2 the results are 2 and
-	// 1, and the newer of them gains the whole 0.1.
+	// The spread is among the results: with limit 2 the newer of the two
+	// gains the whole weight, whichever two they are.
 	two := f.recall("query=api+gateway+release+notes&limit=2&adaptive_floor=false&context_window=0&recency_bias=on")
-	wantOrder(t, two, 2, 1)
-	checkTemporal(t, f.recall("query=api+gateway+release+notes&limit=2&adaptive_floor=false&context_window=0"), two)
-	if r := rowOf(two, 2); r == nil || r.Components.Temporal == nil || *r.Components.Temporal != 1 {
-		t.Errorf("newest of two: temporal %v, want 1", r)
+	checkTemporal(t, f, f.recall("query=api+gateway+release+notes&limit=2&adaptive_floor=false&context_window=0"), two)
+	if len(two.Results) == 2 {
+		newer := two.Results[0]
+		if two.Results[1].Memory.Timestamp.After(newer.Memory.Timestamp) {
+			newer = two.Results[1]
+		}
+		if newer.Components.Temporal == nil || *newer.Components.Temporal != 1 {
+			t.Errorf("newest of two (%s): temporal %v, want 1", newer.ID, newer.Components.Temporal)
+		}
 	}
 	// Only for sort=score.
 	resp := f.recall("query=api+gateway+release+notes&limit=10&sort=time_asc&recency_bias=on")
@@ -621,12 +641,12 @@ func TestRecallRecencyBiasAuto(t *testing.T) {
 		t.Run(words, func(t *testing.T) {
 			q := "limit=10&adaptive_floor=false&context_window=0&query=api+gateway+release+notes+" + strings.ReplaceAll(words, " ", "+")
 			on := f.recall(q + "&recency_bias=auto")
-			checkTemporal(t, f.recall(q), on)
+			checkTemporal(t, f, f.recall(q), on)
 		})
 	}
 	// With several queries, any of them.
 	multi := "limit=10&adaptive_floor=false&context_window=0&queries=api+gateway+release+notes,what+changed"
-	checkTemporal(t, f.recall(multi), f.recall(multi+"&recency_bias=auto"))
+	checkTemporal(t, f, f.recall(multi), f.recall(multi+"&recency_bias=auto"))
 	for _, words := range []string{"nowhere", "known", "recent", "update", "last", "newer", "day", "currency", "most"} {
 		t.Run(words, func(t *testing.T) {
 			q := "limit=10&adaptive_floor=false&context_window=0&query=api+gateway+release+notes+" + words
@@ -637,9 +657,12 @@ func TestRecallRecencyBiasAuto(t *testing.T) {
 
 // --- expand_entities -------------------------------------------------------
 
+// entityFixture: the seed, 1, has the query's words and the highest
+// importance, so it is the top result whatever the weights; the others are
+// what its entities bring in, by importance.
 func entityFixture(t *testing.T) *fixture {
 	f := newFixture(t)
-	f.add(1, "Caroline went to the adoption agency meeting",
+	f.add(1, "Caroline went to the adoption agency meeting", importance(1),
 		withMeta(map[string]any{"entities": map[string]any{"people": []any{"Caroline"}, "places": []any{"New York"}}}))
 	f.add(2, "painted a lake sunrise", importance(0.9), tags("entity:people:caroline"))
 	f.add(3, "the pottery class on saturday", importance(0.8), tags("entity:people:caroline"))
@@ -655,7 +678,7 @@ func entityFixture(t *testing.T) *fixture {
 	return f
 }
 
-func checkEntityRows(t *testing.T, resp *recall.Response, from map[int]string) {
+func checkEntityRows(t *testing.T, f *fixture, resp *recall.Response, from map[int]string) {
 	t.Helper()
 	for n, slug := range from {
 		r := rowOf(resp, n)
@@ -669,7 +692,7 @@ func checkEntityRows(t *testing.T, resp *recall.Response, from map[int]string) {
 		if r.Components.EntityExpansion == nil || *r.Components.EntityExpansion != 0.15 {
 			t.Errorf("memory %d: score_components.entity_expansion = %v, want 0.15", n, r.Components.EntityExpansion)
 		}
-		if want := weightedSum(r.Components) + r.Components.Context + 0.15; !close9(r.FinalScore, want) || r.Score != r.FinalScore {
+		if want := f.weightedSum(r.Components) + r.Components.Context + 0.15; !close9(r.FinalScore, want) || r.Score != r.FinalScore {
 			t.Errorf("memory %d: final_score %v, want components %v + 0.15", n, r.FinalScore, want)
 		}
 	}
@@ -689,14 +712,14 @@ func TestRecallExpandEntities(t *testing.T) {
 	// excluded tag drops memory 9 wherever it would rank.
 	resp := f.recall(base + "&expand_entities=true&exclude_tags=private")
 	wantOrder(t, resp, 1, 2, 3, 4, 5, 6, 10)
-	checkEntityRows(t, resp, map[int]string{2: "caroline", 3: "caroline", 4: "caroline", 5: "caroline", 6: "caroline", 10: "new-york"})
+	checkEntityRows(t, f, resp, map[int]string{2: "caroline", 3: "caroline", 4: "caroline", 5: "caroline", 6: "caroline", 10: "new-york"})
 	if want := map[string]any{"enabled": true, "expanded_count": 6, "entities_found": []string{"caroline", "new-york"}}; !reflect.DeepEqual(resp.EntityExpansion, want) {
 		t.Errorf("entity_expansion = %v, want %v", resp.EntityExpansion, want)
 	}
 	// The alias, and exclusion of another tag: the five after 4.
 	resp = f.recall(base + "&entity_expansion=1&exclude_tags=private,pets")
 	wantOrder(t, resp, 1, 2, 3, 5, 6, 7, 10)
-	checkEntityRows(t, resp, map[int]string{7: "caroline"})
+	checkEntityRows(t, f, resp, map[int]string{7: "caroline"})
 	// Without exclusion the private memory comes first.
 	resp = f.recall(base + "&expand_entities=true")
 	wantOrder(t, resp, 1, 9, 2, 3, 4, 5, 10)
@@ -710,7 +733,7 @@ func TestRecallExpandEntities(t *testing.T) {
 	wantOrder(t, f.recall(base+"&expand_entities=true&exclude_tags=private&expand_min_importance=0.65"), 1, 2, 3, 4)
 	// A time window applies to them.
 	g := newFixture(t)
-	g.add(1, "Caroline went to the adoption agency meeting", tags("entity:people:caroline"))
+	g.add(1, "Caroline went to the adoption agency meeting", importance(1), tags("entity:people:caroline"))
 	g.add(2, "painted a lake sunrise", importance(0.9), tags("entity:people:caroline"), age(40*day))
 	g.add(3, "the pottery class on saturday", importance(0.8), tags("entity:people:caroline"))
 	wantOrder(t, g.recall(base+"&expand_entities=true&time_query=last+30+days"), 1, 3)
@@ -718,10 +741,12 @@ func TestRecallExpandEntities(t *testing.T) {
 }
 
 // Entity tags of a seed (entity:<category>:<slug>) name entities too, and
-// a memory tagged with the slug in any category comes in.
+// a memory tagged with the slug in any category comes in. Each seed has the
+// query's words and no less importance than the memories it competes with
+// (in the query's scope): it is the top result whatever the weights.
 func TestRecallExpandEntitiesFromTags(t *testing.T) {
 	f := newFixture(t)
-	f.add(1, "quarterly planning meeting notes", tags("entity:people:jon-snow", "entity:organizations:acme-corp"))
+	f.add(1, "quarterly planning meeting notes", importance(1), tags("entity:people:jon-snow", "entity:organizations:acme-corp"))
 	f.add(2, "winter is coming again", importance(0.9), tags("entity:people:jon-snow"))
 	f.add(3, "acme corp signed the contract", importance(0.8), tags("entity:organizations:acme-corp"))
 	f.add(4, "jon snow without a tag", importance(1), tags("people:jon-snow"))
@@ -729,13 +754,13 @@ func TestRecallExpandEntitiesFromTags(t *testing.T) {
 	base := "query=quarterly+planning+meeting&limit=1&adaptive_floor=false&context_window=0&expand_entities=true"
 	resp := f.recall(base)
 	wantOrder(t, resp, 1, 2, 3)
-	checkEntityRows(t, resp, map[int]string{2: "jon-snow", 3: "acme-corp"})
+	checkEntityRows(t, f, resp, map[int]string{2: "jon-snow", 3: "acme-corp"})
 	if want := map[string]any{"enabled": true, "expanded_count": 2, "entities_found": []string{"jon-snow", "acme-corp"}}; !reflect.DeepEqual(resp.EntityExpansion, want) {
 		t.Errorf("entity_expansion = %v, want %v", resp.EntityExpansion, want)
 	}
 	// Relation-expanded rows name entities too.
 	h := newFixture(t)
-	h.add(1, "quarterly planning meeting notes")
+	h.add(1, "quarterly planning meeting notes", importance(1))
 	h.add(2, "follow-up actions from the offsite", tags("entity:people:jon-snow"))
 	h.add(3, "winter is coming again", importance(0.9), tags("entity:people:jon-snow"))
 	h.relate(1, 2, "LEADS_TO", 0.8)
@@ -743,7 +768,7 @@ func TestRecallExpandEntitiesFromTags(t *testing.T) {
 	wantOrder(t, h.recall(q1), 1)
 	resp = h.recall(q1 + "&expand_relations=true")
 	wantOrder(t, resp, 1, 2, 3)
-	checkEntityRows(t, resp, map[int]string{3: "jon-snow"})
+	checkEntityRows(t, h, resp, map[int]string{3: "jon-snow"})
 
 	// expand_respect_tags keeps them inside the request's scope.
 	g := newFixture(t)
@@ -795,11 +820,15 @@ func scopeFixture(t *testing.T) *fixture {
 }
 
 // checkScope checks that the first inScope results are in the tag scope
-// and not marked, and the rest are outside it and marked, each id once.
+// and not marked, and the rest are outside it and marked, best first, each
+// id once.
 func checkScope(t *testing.T, resp *recall.Response, inScope int, scope mnemo.Filter) {
 	t.Helper()
 	seen := map[string]bool{}
 	for i, r := range resp.Results {
+		if i > inScope && r.FinalScore > resp.Results[i-1].FinalScore {
+			t.Errorf("fallback rows not best first: %s", scores(resp))
+		}
 		if seen[r.ID] {
 			t.Errorf("%s returned twice: %s", r.ID, scores(resp))
 		}
@@ -819,51 +848,79 @@ func checkScope(t *testing.T, resp *recall.Response, inScope int, scope mnemo.Fi
 
 func TestRecallScopeFallback(t *testing.T) {
 	f := scopeFixture(t)
+	f.cfg.Weights = unitWeights // the min_score check needs scores within [0, 1]
 	infra := mnemo.Filter{Tags: []string{"infra"}, TagMode: "any", TagMatch: "prefix"}
 	base := "query=postgres+backup&tags=infra&adaptive_floor=false&context_window=0"
 
 	// Without scope_fallback nothing out of scope, however short.
 	for _, raw := range []string{base + "&limit=5", base + "&limit=5&scope_fallback=false", base + "&limit=100"} {
 		resp := f.recall(raw)
-		wantOrder(t, resp, 1, 2)
+		wantSet(t, resp, 1, 2)
 		checkScope(t, resp, 2, infra)
 		if resp.ScopeFallback {
 			t.Errorf("%s: scope_fallback = true", raw)
 		}
 	}
 
-	// Two in scope, three places left: the nearest memories outside the
-	// scope, best first, after the scoped ones. The expired 4 never.
+	// Two in scope, three places left: the best memories outside the
+	// scope, best first (checkScope), after the scoped ones. The expired 4
+	// never. Which three follows from the weights, but 8, which is the
+	// query, outranks every other one, and 5, without the query's words,
+	// is outranked by 3, 6 and 8 (all else equal).
 	resp := f.recall(base + "&limit=5&scope_fallback=true")
-	wantOrder(t, resp, 1, 2, 8, 6, 3)
+	wantPrefix(t, resp, []int{1, 2}, []int{8})
+	if len(resp.Results) != 5 {
+		t.Errorf("%d results, want 5: %s", len(resp.Results), scores(resp))
+	}
+	wantAbsent(t, resp, 4, 5)
 	checkScope(t, resp, 2, infra)
 	if !resp.ScopeFallback {
 		t.Errorf("scope_fallback = false, want true")
 	}
 	for _, r := range resp.Results[2:] {
-		if r.MatchType != "vector" || !close9(r.FinalScore, weightedSum(r.Components)) || r.Components.Vector <= 0 {
+		if r.MatchType != "vector" || !close9(r.FinalScore, f.weightedSum(r.Components)) || r.Components.Vector <= 0 {
 			t.Errorf("fallback row %s: match_type %q final %v components %+v", r.ID, r.MatchType, r.FinalScore, r.Components)
 		}
 	}
-	// exclude_tags applies to the fallback, and then the time window.
+	// exclude_tags applies to the fallback (3, above 5, is among the three
+	// left), and then the time window (7, 400 days old, goes: the three left
+	// are the fallback).
 	resp = f.recall(base + "&limit=5&scope_fallback=true&exclude_tags=private")
-	wantOrder(t, resp, 1, 2, 8, 3, 7)
+	wantPrefix(t, resp, []int{1, 2}, []int{8})
+	wantAbsent(t, resp, 4, 6)
+	if len(resp.Results) != 5 || rowOf(resp, 3) == nil {
+		t.Errorf("want 5 results with 3 among them: %s", scores(resp))
+	}
 	checkScope(t, resp, 2, infra)
 	resp = f.recall(base + "&limit=5&scope_fallback=true&exclude_tags=private&start=" + now.Add(-200*day).Format(time.RFC3339))
-	wantOrder(t, resp, 1, 2, 8, 3, 5)
+	wantGroups(t, resp, []int{1, 2}, []int{8}, []int{3, 5})
 	checkScope(t, resp, 2, infra)
 	// min_score applies to the fallback rows as to the others; the scoped
-	// memory it drops does not come back through the fallback.
-	resp = f.recall(base + "&limit=5&scope_fallback=true&exclude_tags=private&min_score=0.73")
-	wantOrder(t, resp, 1, 8, 3, 7)
+	// memory it drops does not come back through the fallback. The
+	// threshold lies between the scores of the two scoped memories.
+	scoped := f.recall(base + "&limit=5")
+	if len(scoped.Results) != 2 || scoped.Results[0].FinalScore-scoped.Results[1].FinalScore < 1e-6 {
+		t.Fatalf("the fixture should score the scoped memories apart: %s", scores(scoped))
+	}
+	hi, lo := scoped.Results[0], scoped.Results[1]
+	min := (hi.FinalScore + lo.FinalScore) / 2
+	resp = f.recall(fmt.Sprintf("%s&limit=5&scope_fallback=true&exclude_tags=private&min_score=%v", base, min))
+	if len(resp.Results) < 2 || resp.Results[0].ID != hi.ID || !resp.ScopeFallback {
+		t.Errorf("min_score %v: want %s, then the fallback: %s", min, hi.ID, scores(resp))
+	}
+	for _, r := range resp.Results {
+		if r.ID == lo.ID || r.FinalScore < min {
+			t.Errorf("min_score %v: %s (%v) returned: %s", min, r.ID, r.FinalScore, scores(resp))
+		}
+	}
 	checkScope(t, resp, 1, infra)
 	// Up to limit only.
 	resp = f.recall(base + "&limit=3&scope_fallback=true")
-	wantOrder(t, resp, 1, 2, 8)
+	wantGroups(t, resp, []int{1, 2}, []int{8})
 	checkScope(t, resp, 2, infra)
 	// A full scoped result needs no fallback.
 	resp = f.recall(base + "&limit=2&scope_fallback=true")
-	wantOrder(t, resp, 1, 2)
+	wantSet(t, resp, 1, 2)
 	checkScope(t, resp, 2, infra)
 	// The expired memory is near enough to be taken in history mode: the
 	// fixture does test the current-state filter.
@@ -882,7 +939,7 @@ func TestRecallScopeFallback(t *testing.T) {
 		}
 	}
 	resp = f.recall("tags=infra&limit=10&scope_fallback=true")
-	wantOrder(t, resp, 1, 2)
+	wantSet(t, resp, 1, 2)
 	checkScope(t, resp, 2, infra)
 }
 
@@ -894,7 +951,13 @@ func TestRecallScopeFallbackNoInScopeDuplicates(t *testing.T) {
 	f.relate(9, 1, "INVALIDATED_BY", 0.9)
 	infra := mnemo.Filter{Tags: []string{"infra"}, TagMode: "any", TagMatch: "prefix"}
 	resp := f.recall("query=postgres+backup&tags=infra&limit=6&adaptive_floor=false&context_window=0&scope_fallback=true")
-	wantOrder(t, resp, 1, 2, 8, 6, 3, 7)
+	// Four of the five outside memories fill the places left (the expired
+	// 4 never), each once; 9 is superseded.
+	wantPrefix(t, resp, []int{1, 2})
+	if len(resp.Results) != 6 {
+		t.Errorf("%d results, want 6: %s", len(resp.Results), scores(resp))
+	}
+	wantAbsent(t, resp, 4, 9)
 	checkScope(t, resp, 2, infra)
 }
 
@@ -957,14 +1020,15 @@ func TestRecallAutoDecompose(t *testing.T) {
 	question := "What did Caroline research about adoption agencies?"
 	base := "limit=3&adaptive_floor=false&context_window=0&query=" + strings.ReplaceAll(question, " ", "+")
 
+	// The copies fold into one row, the newest, 10; memory 2 is not found.
 	plain := f.recall(base)
-	wantOrder(t, plain, 1, 10)
+	wantSet(t, plain, 1, 10)
 	if plain.Queries != nil {
 		t.Errorf("queries without auto_decompose: %q", plain.Queries)
 	}
 
 	resp := f.recall(base + "&auto_decompose=true")
-	wantOrder(t, resp, 1, 10, 2)
+	wantSet(t, resp, 1, 2, 10)
 	wantQueries := []string{question, "Caroline", "Caroline research", "Caroline adoption", "Caroline agencies"}
 	if !reflect.DeepEqual(resp.Queries, wantQueries) || !reflect.DeepEqual(resp.Queries, recall.Decompose(question)) {
 		t.Errorf("queries = %q, want %q", resp.Queries, wantQueries)
@@ -1003,6 +1067,7 @@ func TestRecallAutoDecompose(t *testing.T) {
 // are neighbours in the order they were stored, not in id order.
 func TestRecallContextWindowSameTimestamp(t *testing.T) {
 	f := newFixture(t)
+	f.neighbours()
 	ts := now.Add(-5 * day)
 	// Stored in this order, all at ts: 40, 10, 30, 20; then 50 three hours
 	// later. One conversation: they share a conversation_id.
@@ -1014,23 +1079,15 @@ func TestRecallContextWindowSameTimestamp(t *testing.T) {
 	f.add(50, "Melanie: bought a new tent", stamped(ts.Add(3*time.Hour)), conv)
 	q := "query=favourite+camping+trip&adaptive_floor=false&limit=10"
 	before := f.recall(q + "&context_window=0")
-	wantOrder(t, before, 10, 30, 50, 40, 20)
-	// 10's neighbours are 40 and 30 (by id they would be none and 20):
-	// both rise to 0.7 of its score. 30 and 50, the next top rows, share
-	// less than their neighbours have.
-	resp := f.recall(q)
-	wantOrder(t, resp, 10, 30, 40, 50, 20)
-	hit := rowOf(resp, 10)
-	if hit == nil {
-		return
-	}
-	for _, n := range []int{40, 30} {
-		r := rowOf(resp, n)
-		if r == nil || r.ContextOf != id(10) || r.Components.Neighbor == nil || !close9(*r.Components.Neighbor, 0.7*hit.FinalScore) || !close9(r.FinalScore, 0.7*hit.FinalScore) {
-			t.Errorf("memory %d should be a neighbour of 10 at 0.7 x %v: %+v", n, hit.FinalScore, r)
-		}
-	}
-	if r, b := rowOf(resp, 20), rowOf(before, 20); r == nil || b == nil || r.ContextOf != "" || !closeRuns(r.FinalScore, b.FinalScore) {
-		t.Errorf("memory 20 is no neighbour of 10: %+v", r)
-	}
+	wantSet(t, before, 10, 20, 30, 40, 50)
+	// 10 has the query's words, the others none: it is the top hit, and
+	// with context_window=1 the only one. Its neighbours are 40 and 30 (by
+	// id they would be none and 20); 20 and 50 are nobody's.
+	resp := f.recall(q + "&context_window=1")
+	wantSet(t, resp, 10, 20, 30, 40, 50)
+	wantFirst(t, resp, 10)
+	checkNeighbour(t, f, resp, before, 40, 10)
+	checkNeighbour(t, f, resp, before, 30, 10)
+	checkNoNeighbour(t, resp, before, 20)
+	checkNoNeighbour(t, resp, before, 50)
 }

@@ -30,7 +30,10 @@ func TestParseQueryDefaults(t *testing.T) {
 	q := parse(t, "")
 	want := &Query{
 		Limit: 5, PerQueryLimit: 5, Sort: "score", StateMode: "current", AdaptiveFloor: true,
-		RelationLimit: 5, ExpansionLimit: 25, Now: queryNow, ContextWindow: 3, ContextWeight: 0.7, ContextMaxGap: time.Hour, RecencyBias: "off",
+		RelationLimit: 5, ExpansionLimit: 25, Now: queryNow, RecencyBias: "off",
+		// The neighbour step's settings come from the configuration: its
+		// defaults are tuning, which the evalset judges.
+		ContextWindow: DefaultConfig.ContextWindow, ContextWeight: DefaultConfig.ContextWeight, ContextMaxGap: DefaultConfig.ContextMaxGap,
 		Filter: mnemo.Filter{TagMode: "any", TagMatch: "prefix"},
 	}
 	if !reflect.DeepEqual(q, want) {

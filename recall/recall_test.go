@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"testing"
 	"time"
 
@@ -27,6 +28,11 @@ type fixture struct {
 	ctx   context.Context
 	store *sqlite.Store
 	emb   *embed.Hash
+	// cfg is the configuration the fixture's recalls run with: the
+	// defaults, except what a test sets because it relies on it (a weight,
+	// the neighbour share), so that a change of a default, which the
+	// evalset judges (internal/evalset), does not rewrite the test.
+	cfg recall.Config
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -38,7 +44,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	return &fixture{t: t, ctx: ctx, store: store, emb: e}
+	return &fixture{t: t, ctx: ctx, store: store, emb: e, cfg: recall.DefaultConfig}
 }
 
 type memOpt func(*mnemo.Memory)
@@ -92,11 +98,11 @@ func (f *fixture) recall(raw string) *recall.Response {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	q, err := recall.ParseQuery(v, recall.DefaultConfig, mnemo.DefaultLimits, f.emb.Dim(), now)
+	q, err := recall.ParseQuery(v, f.cfg, mnemo.DefaultLimits, f.emb.Dim(), now)
 	if err != nil {
 		f.t.Fatalf("ParseQuery(%q): %v", raw, err)
 	}
-	resp, err := (&recall.Recaller{Config: recall.DefaultConfig, Embedder: f.emb}).Run(f.ctx, f.store, q)
+	resp, err := (&recall.Recaller{Config: f.cfg, Embedder: f.emb}).Run(f.ctx, f.store, q)
 	if err != nil {
 		f.t.Fatalf("Run(%q): %v", raw, err)
 	}
@@ -122,10 +128,77 @@ func ids(ns ...int) []string {
 	return out
 }
 
+// wantOrder checks the results are exactly want, in order. Tests use it
+// where a rule decides the order (a time sort, priority ids first, the
+// seeds then what an expansion added, a memory that dominates the others:
+// more of the query's words, all else equal), never where only today's
+// weights do: the evalset judges those (issue 12).
 func wantOrder(t *testing.T, resp *recall.Response, want ...int) {
 	t.Helper()
 	if got := resultIDs(resp); !reflect.DeepEqual(got, ids(want...)) {
 		t.Errorf("result ids =\n  %v\nwant\n  %v\nscores: %s", got, ids(want...), scores(resp))
+	}
+}
+
+// wantSet checks the results are exactly the memories want, in any order.
+func wantSet(t *testing.T, resp *recall.Response, want ...int) {
+	t.Helper()
+	checkGroups(t, resp, true, [][]int{want})
+}
+
+// wantGroups checks the results are the groups one after the other, each
+// in any order (the ranked seeds, then the rows an expansion added).
+func wantGroups(t *testing.T, resp *recall.Response, groups ...[]int) {
+	t.Helper()
+	checkGroups(t, resp, true, groups)
+}
+
+// wantPrefix checks the results begin with the groups one after the other,
+// each in any order; the rows after them are not checked.
+func wantPrefix(t *testing.T, resp *recall.Response, groups ...[]int) {
+	t.Helper()
+	checkGroups(t, resp, false, groups)
+}
+
+func checkGroups(t *testing.T, resp *recall.Response, whole bool, groups [][]int) {
+	t.Helper()
+	got := resultIDs(resp)
+	n, ok := 0, true
+	for _, g := range groups {
+		if n+len(g) > len(got) {
+			ok = false
+			break
+		}
+		part, want := append([]string{}, got[n:n+len(g)]...), ids(g...)
+		sort.Strings(part)
+		sort.Strings(want)
+		ok = ok && reflect.DeepEqual(part, want)
+		n += len(g)
+	}
+	if !ok || (whole && n != len(got)) {
+		what := "want the groups"
+		if !whole {
+			what = "want them to begin with the groups"
+		}
+		t.Errorf("result ids =\n  %v\n%s\n  %v\nscores: %s", got, what, groups, scores(resp))
+	}
+}
+
+// wantFirst checks the results begin with want, in order.
+func wantFirst(t *testing.T, resp *recall.Response, want ...int) {
+	t.Helper()
+	if got := resultIDs(resp); len(got) < len(want) || !reflect.DeepEqual(got[:len(want)], ids(want...)) {
+		t.Errorf("result ids =\n  %v\nwant them to begin with\n  %v\nscores: %s", got, ids(want...), scores(resp))
+	}
+}
+
+// wantAbsent checks none of the memories is a result.
+func wantAbsent(t *testing.T, resp *recall.Response, ns ...int) {
+	t.Helper()
+	for _, n := range ns {
+		if rowOf(resp, n) != nil {
+			t.Errorf("memory %d is a result: %s", n, scores(resp))
+		}
 	}
 }
 
@@ -137,11 +210,14 @@ func scores(resp *recall.Response) string {
 	return s
 }
 
+// The memory with the query's words outranks those with none of them, all
+// else equal: a rule whatever the weights (how far relevance should beat
+// importance is a question of weights, for the evalset).
 func TestRecallKeywordMatchBeatsNoMatch(t *testing.T) {
 	f := newFixture(t)
-	f.add(1, "Grocery list: bananas, apples and oat milk", importance(1))
-	f.add(2, "Postgres connection pooling goes through pgbouncer", importance(0))
-	f.add(3, "Team offsite is planned in Lisbon", importance(1))
+	f.add(1, "Grocery list: bananas, apples and oat milk")
+	f.add(2, "Postgres connection pooling goes through pgbouncer")
+	f.add(3, "Team offsite is planned in Lisbon")
 	resp := f.recall("query=postgres+pooling&limit=1")
 	wantOrder(t, resp, 2)
 	if r := resp.Results[0]; r.Components.Keyword != 1 {
@@ -152,6 +228,9 @@ func TestRecallKeywordMatchBeatsNoMatch(t *testing.T) {
 	}
 }
 
+// More of the query's words rank higher, all else equal (importance, age):
+// each memory has more of them than the next, in its keyword and vector
+// components both, so the order holds for any weights.
 func TestRecallMoreMatchedWordsRankHigher(t *testing.T) {
 	f := newFixture(t)
 	f.add(1, "kafka broker disk is full")                  // 1 of 4 query words
@@ -164,28 +243,32 @@ func TestRecallMoreMatchedWordsRankHigher(t *testing.T) {
 	// normalised BM25. In a four-memory store FTS5 gives "kafka" (3 of 4)
 	// and "consumer" (2 of 4) no weight, so only memory 3's rare words
 	// count for BM25, and the others keep half their word share.
-	wantKW := []float64{1, 0.25, 0.125, 0}
-	for i, r := range resp.Results {
-		if i < len(wantKW) && math.Abs(r.Components.Keyword-wantKW[i]) > 1e-5 {
-			t.Errorf("result %d keyword component = %v, want %v", i, r.Components.Keyword, wantKW[i])
+	for n, want := range map[int]float64{3: 1, 4: 0.25, 1: 0.125, 2: 0} {
+		if r := rowOf(resp, n); r == nil || math.Abs(r.Components.Keyword-want) > 1e-5 {
+			t.Errorf("memory %d keyword component: %+v, want %v", n, r, want)
 		}
 	}
 }
 
-// With the same words (the hash embedder drops "the", so the vectors are
-// equal too), importance decides, even against BM25's preference for the
-// shorter text.
+// With equal text, the more important memory comes first. The two differ
+// only in "the" and "a": the same length for BM25, the same vector (the
+// hash embedder drops both), distinct content for dedupe; so importance is
+// all that tells them apart, whatever the weights.
 func TestRecallEqualTextHigherImportanceFirst(t *testing.T) {
 	f := newFixture(t)
-	f.add(1, "kafka retention policy", importance(0.3))
-	f.add(2, "the kafka retention policy", importance(0.9))
+	f.add(1, "the kafka retention policy", importance(0.3))
+	f.add(2, "a kafka retention policy", importance(0.9))
 	resp := f.recall("query=kafka+retention")
 	wantOrder(t, resp, 2, 1)
+	if r1, r2 := rowOf(resp, 1), rowOf(resp, 2); r1 != nil && r2 != nil &&
+		(r1.Components.Keyword != r2.Components.Keyword || r1.Components.Vector != r2.Components.Vector) {
+		t.Errorf("the fixture's memories differ in more than importance: %s", scores(resp))
+	}
 
 	// Swapped importances swap the order.
 	g := newFixture(t)
-	g.add(1, "kafka retention policy", importance(0.9))
-	g.add(2, "the kafka retention policy", importance(0.3))
+	g.add(1, "the kafka retention policy", importance(0.9))
+	g.add(2, "a kafka retention policy", importance(0.3))
 	wantOrder(t, g.recall("query=kafka+retention"), 1, 2)
 }
 
@@ -213,7 +296,7 @@ func TestRecallTagScope(t *testing.T) {
 		"query=deploy+checklist&tags=PROJECT:ALPHA&limit=3&adaptive_floor=false",
 	} {
 		t.Run(raw, func(t *testing.T) {
-			wantOrder(t, f.recall(raw), 1, 2, 3)
+			wantSet(t, f.recall(raw), 1, 2, 3)
 		})
 	}
 	// Without the scope the better matches come first.
@@ -224,16 +307,17 @@ func TestRecallTagScope(t *testing.T) {
 		}
 	}
 	// An exact scope excludes deeper tags; tag_mode=all needs every tag.
-	wantOrder(t, f.recall("query=deploy+checklist&tags=project:alpha&tag_match=exact&limit=5"), 1)
-	wantOrder(t, f.recall("query=deploy+checklist&tags=project:alpha&tags=notes&tag_mode=all&limit=5"), 2)
+	wantSet(t, f.recall("query=deploy+checklist&tags=project:alpha&tag_match=exact&limit=5"), 1)
+	wantSet(t, f.recall("query=deploy+checklist&tags=project:alpha&tags=notes&tag_mode=all&limit=5"), 2)
 	// exclude_tags drops by raw prefix even inside the scope.
-	wantOrder(t, f.recall("query=deploy+checklist&tags=project:alpha&exclude_tags=project:alpha:o&limit=5"), 1, 2)
+	wantSet(t, f.recall("query=deploy+checklist&tags=project:alpha&exclude_tags=project:alpha:o&limit=5"), 1, 2)
 }
 
 func TestRecallEmptyQueryIsTrending(t *testing.T) {
 	f := newFixture(t)
-	// All older than the recency window, so only importance and, on ties,
-	// the newer timestamp decide.
+	// All older than the recency window (set here: the order relies on
+	// it), so only importance and, on ties, the newer timestamp decide.
+	f.cfg.Weights.RecencyWindowDays = 180
 	f.add(1, "alpha note", importance(0.7), age(300*day))
 	f.add(2, "bravo note", importance(0.9), age(200*day))
 	f.add(3, "charlie note", importance(0.2), age(190*day))
@@ -295,6 +379,9 @@ func TestRecallExpandRelations(t *testing.T) {
 	f.relate(6, 2, "PART_OF", 0.4)    // incoming edge to seed 2: expanded (undirected)
 	f.relate(1, 7, "SIMILAR_TO", 0.9) // system type: not expanded
 
+	// Memory 1 has all four of the query's words, 2 three of them, all else
+	// equal: they are the seeds in that order whatever the weights, and the
+	// rows an expansion adds follow them, seed by seed.
 	base := f.recall("query=rust+borrow+checker+lifetimes&limit=2&adaptive_floor=false")
 	wantOrder(t, base, 1, 2)
 
@@ -341,25 +428,26 @@ func TestRecallExpandRelations(t *testing.T) {
 
 func TestRecallStateFilter(t *testing.T) {
 	f := newFixture(t)
-	// 1-3 have the same words (the hash embedder drops "the" and "an") and
-	// different fingerprints, so importance alone orders them.
+	// 1-3 have the query's words (different fingerprints: no dedupe), 4
+	// none and no more importance than any of them: 1-3 are the three best
+	// in history mode, whatever the weights.
 	f.add(1, "api server port", importance(0.9))
 	f.add(2, "the api server port", importance(0.6), expired(now.Add(-day)))
 	f.add(3, "an api server port", importance(0.3), validFrom(now.Add(5*day)))
-	f.add(4, "moved the service to 9090 behind the proxy", importance(0.5))
+	f.add(4, "moved the service to 9090 behind the proxy", importance(0.3))
 	f.relate(1, 4, "INVALIDATED_BY", 0.8)
 
 	history := f.recall("query=api+server+port&limit=3&state_mode=history&adaptive_floor=false")
-	wantOrder(t, history, 1, 2, 3)
+	wantSet(t, history, 1, 2, 3)
 	if history.StateFilter != nil {
 		t.Errorf("history state_filter = %v, want none", history.StateFilter)
 	}
-	wantOrder(t, f.recall("query=api+server+port&limit=3&current_only=false&adaptive_floor=false"), 1, 2, 3)
+	wantSet(t, f.recall("query=api+server+port&limit=3&current_only=false&adaptive_floor=false"), 1, 2, 3)
 	// current_only wins over state_mode.
-	wantOrder(t, f.recall("query=api+server+port&limit=3&state_mode=history&current_only=true&adaptive_floor=false"), 4)
+	wantSet(t, f.recall("query=api+server+port&limit=3&state_mode=history&current_only=true&adaptive_floor=false"), 4)
 
 	cur := f.recall("query=api+server+port&limit=3&adaptive_floor=false&state_debug=true")
-	wantOrder(t, cur, 4)
+	wantSet(t, cur, 4)
 	var old *recall.Row
 	for _, r := range history.Results {
 		if r.ID == id(1) {
@@ -381,20 +469,25 @@ func TestRecallStateFilter(t *testing.T) {
 	if cur.StateFilter["suppressed_count"] != 3 || cur.StateFilter["replacement_count"] != 1 {
 		t.Errorf("state_filter = %v, want 3 suppressed, 1 replacement", cur.StateFilter)
 	}
+	// The entries follow the rows' order, which is not the point: compared
+	// by id.
 	wantSuppressed := []map[string]any{
 		{"id": id(1), "reason": "superseded", "replacement_id": id(4), "relation_type": mnemo.RelationType("INVALIDATED_BY")},
 		{"id": id(2), "reason": "expired"},
 		{"id": id(3), "reason": "not_yet_valid"},
 	}
-	if got := cur.StateFilter["suppressed"]; !reflect.DeepEqual(got, wantSuppressed) {
-		t.Errorf("suppressed = %v, want %v", got, wantSuppressed)
+	got, _ := cur.StateFilter["suppressed"].([]map[string]any)
+	got = append([]map[string]any{}, got...)
+	sort.Slice(got, func(i, j int) bool { return fmt.Sprint(got[i]["id"]) < fmt.Sprint(got[j]["id"]) })
+	if !reflect.DeepEqual(got, wantSuppressed) {
+		t.Errorf("suppressed = %v, want %v (in any order)", cur.StateFilter["suppressed"], wantSuppressed)
 	}
 	// A replacement outside the tag scope is not injected.
 	g := newFixture(t)
 	g.add(1, "api server port", tags("infra"))
 	g.add(2, "moved the service to 9090", tags("legacy"))
 	g.relate(1, 2, "INVALIDATED_BY", 0.8)
-	wantOrder(t, g.recall("query=api+server+port&tags=infra"))
+	wantSet(t, g.recall("query=api+server+port&tags=infra"))
 }
 
 // A chain old → mid → head is followed to its head.
@@ -415,39 +508,66 @@ func TestRecallStateFilterChain(t *testing.T) {
 	}
 }
 
+// Identical content is one result: the better row of the two, here 2,
+// which is more important and newer than 1 (so it scores higher whatever
+// the weights, and wins a tie as the newer).
 func TestRecallDedupeIdenticalContent(t *testing.T) {
 	f := newFixture(t)
-	f.add(1, "Use ruff for linting python", importance(0.4), age(20*day))
-	f.add(2, "Use ruff for linting python", importance(0.8), age(30*day))
+	f.add(1, "Use ruff for linting python", importance(0.4), age(30*day))
+	f.add(2, "Use ruff for linting python", importance(0.8), age(20*day))
 	f.add(3, "Use black for formatting python", importance(0.5))
 	resp := f.recall("query=ruff+linting+python")
-	wantOrder(t, resp, 2, 3)
+	wantSet(t, resp, 2, 3)
 	if resp.DedupRemoved != 1 {
 		t.Errorf("dedup_removed = %d, want 1", resp.DedupRemoved)
 	}
 	// Reference §4.7: the winner lists the sorted ids of every memory in
 	// its group (AutoMem: sorted(set(sources)), its own id included).
-	if len(resp.Results) > 0 {
-		if got, want := resp.Results[0].DedupedFrom, ids(1, 2); !reflect.DeepEqual(got, want) {
+	if r := rowOf(resp, 2); r != nil {
+		if got, want := r.DedupedFrom, ids(1, 2); !reflect.DeepEqual(got, want) {
 			t.Errorf("deduped_from = %v, want %v", got, want)
 		}
 	}
-	if len(resp.Results) > 1 && resp.Results[1].DedupedFrom != nil {
-		t.Errorf("deduped_from on a unique row = %v", resp.Results[1].DedupedFrom)
+	if r := rowOf(resp, 3); r != nil && r.DedupedFrom != nil {
+		t.Errorf("deduped_from on a unique row = %v", r.DedupedFrom)
 	}
 }
 
+// unitWeights keep every score without a context bonus within [0, 1],
+// min_score's range, whatever the defaults add up to: the tests of
+// min_score set them.
+var unitWeights = recall.Weights{Vector: 0.4, Keyword: 0.4, Importance: 0.1, Recency: 0.1, RecencyWindowDays: 180}
+
+// min_score keeps the rows that score at least it. The thresholds are cut
+// in the gaps between the scores the recall gives without one, so the test
+// holds whatever the weights make those scores, as long as they are within
+// min_score's range.
 func TestRecallMinScore(t *testing.T) {
 	f := newFixture(t)
+	f.cfg.Weights = unitWeights
 	f.add(1, "grafana dashboard for latency", importance(0.5))
 	f.add(2, "grafana alerts are noisy", importance(0.5))
 	f.add(3, "cooking pasta tonight", importance(0.5))
 	f.add(4, "latency dashboard in grafana for checkout", importance(0.5))
-	all := f.recall("query=grafana+dashboard+latency&adaptive_floor=false&context_window=0")
-	wantOrder(t, all, 1, 4, 2, 3)
+	base := "query=grafana+dashboard+latency&adaptive_floor=false&context_window=0"
+	all := f.recall(base)
+	wantSet(t, all, 1, 2, 3, 4)
+	if all.ScoreFilter != nil {
+		t.Errorf("score_filter without min_score = %v", all.ScoreFilter)
+	}
 
-	for _, min := range []float64{0, 0.3, 0.5, 0.9} {
-		raw := fmt.Sprintf("query=grafana+dashboard+latency&adaptive_floor=false&context_window=0&min_score=%v", min)
+	mins := []float64{0}
+	for i := 0; i+1 < len(all.Results); i++ {
+		if hi, lo := all.Results[i].FinalScore, all.Results[i+1].FinalScore; hi-lo > 1e-6 {
+			mins = append(mins, (hi+lo)/2)
+		}
+	}
+	if len(mins) < 3 || all.Results[0].FinalScore >= 1 {
+		t.Fatalf("the fixture should score its memories apart, below 1: %s", scores(all))
+	}
+	mins = append(mins, 1)
+	for _, min := range mins {
+		raw := fmt.Sprintf("%s&min_score=%v", base, min)
 		t.Run(raw, func(t *testing.T) {
 			resp := f.recall(raw)
 			var want []string
@@ -467,13 +587,55 @@ func TestRecallMinScore(t *testing.T) {
 			}
 		})
 	}
-	// The two strong matches pass 0.5; the others do not.
-	wantOrder(t, f.recall("query=grafana+dashboard+latency&adaptive_floor=false&context_window=0&min_score=0.5"), 1, 4)
 }
 
-// A conversation stored one turn per memory: the question matches, the
-// answer is the next turn. The top results bring their neighbours in time
-// (within the hour, within the query's scope) at 0.7 of their score.
+// neighbours sets the neighbour step the tests below rely on, so that a
+// change of its defaults does not rewrite them: the top three rows bring in
+// the memories of their conversation stored within the hour before and
+// after them, at 0.7 of their score.
+func (f *fixture) neighbours() {
+	f.cfg.ContextWindow, f.cfg.ContextWeight, f.cfg.ContextMaxGap = 3, 0.7, time.Hour
+}
+
+// checkNeighbour checks that memory n was brought in beside the hit: its
+// neighbor component is ContextWeight x the hit's score, its final score
+// the larger of that share and its own (in plain, the same recall without
+// the step), and context_of names the hit when the share raised it. Which
+// of the two is larger follows from the weights; that the rule holds does
+// not.
+func checkNeighbour(t *testing.T, f *fixture, resp, plain *recall.Response, n, hit int) {
+	t.Helper()
+	r, h, p := rowOf(resp, n), rowOf(resp, hit), rowOf(plain, n)
+	if r == nil || h == nil || p == nil {
+		t.Errorf("memory %d or its hit %d missing: %s", n, hit, scores(resp))
+		return
+	}
+	share := f.cfg.ContextWeight * h.FinalScore
+	wantOf := ""
+	if share > p.FinalScore {
+		wantOf = id(hit)
+	}
+	if r.Components.Neighbor == nil || !close9(*r.Components.Neighbor, share) ||
+		!closeRuns(r.FinalScore, math.Max(share, p.FinalScore)) || r.Score != r.FinalScore || r.ContextOf != wantOf {
+		t.Errorf("memory %d: neighbor %v final %v context_of %q; want neighbor %v x %v, final the larger of that and %v, context_of %q",
+			n, r.Components.Neighbor, r.FinalScore, r.ContextOf, f.cfg.ContextWeight, h.FinalScore, p.FinalScore, wantOf)
+	}
+}
+
+// checkNoNeighbour checks that memory n, if a result, is nobody's neighbour
+// and scores as in plain.
+func checkNoNeighbour(t *testing.T, resp, plain *recall.Response, n int) {
+	t.Helper()
+	r, p := rowOf(resp, n), rowOf(plain, n)
+	if r == nil {
+		return
+	}
+	if r.ContextOf != "" || r.Components.Neighbor != nil || p == nil || !closeRuns(r.FinalScore, p.FinalScore) {
+		t.Errorf("memory %d: context_of %q neighbor %v final %v; want no neighbour, scored as without the step (%+v)",
+			n, r.ContextOf, r.Components.Neighbor, r.FinalScore, p)
+	}
+}
+
 // TestRecallNeighboursNeedAConversation: time alone makes no neighbour.
 // Facts an assistant stores a minute apart are unrelated: none of them is
 // brought in beside a hit (issue 12's example: the user's birthday must
@@ -483,6 +645,7 @@ func TestRecallMinScore(t *testing.T) {
 // conversation is not.
 func TestRecallNeighboursNeedAConversation(t *testing.T) {
 	f := newFixture(t)
+	f.neighbours()
 	fact := func(n int, minutes time.Duration, content string, opts ...memOpt) {
 		f.add(n, content, append([]memOpt{age(5*day - minutes*time.Minute)}, opts...)...)
 	}
@@ -501,22 +664,24 @@ func TestRecallNeighboursNeedAConversation(t *testing.T) {
 	fact(13, 12, "Melanie: I also bought a tent", tags("session:8")) // the next in time, another session
 	// Another conversation stored between 11 and 12 does not hide 12.
 	f.add(14, "Bob: lunch at noon?", age(5*day-10*time.Minute-30*time.Second), tags("session:9"))
-	resp = f.recall("query=favourite+camping+trip&adaptive_floor=false&limit=10")
-	if r := rowOf(resp, 12); r == nil || r.ContextOf != id(11) {
-		t.Errorf("memory 12 of the same session is not a neighbour of 11: %+v", r)
-	}
-	if r := rowOf(resp, 13); r != nil && r.ContextOf != "" {
-		t.Errorf("memory 13 of another session is a neighbour of %s", r.ContextOf)
-	}
-	for _, n := range []int{1, 3} {
-		if r := rowOf(resp, n); r != nil && r.ContextOf != "" {
-			t.Errorf("fact %d is a neighbour of %s", n, r.ContextOf)
-		}
+	q := "query=favourite+camping+trip&adaptive_floor=false&limit=10"
+	resp, plain := f.recall(q), f.recall(q+"&context_window=0")
+	// 11 has the query's words, the others none: it is the top hit.
+	wantFirst(t, resp, 11)
+	checkNeighbour(t, f, resp, plain, 12, 11)
+	// 13, of another session, and the facts are nobody's neighbours.
+	for _, n := range []int{1, 2, 3, 13, 14} {
+		checkNoNeighbour(t, resp, plain, n)
 	}
 }
 
+// A conversation stored one turn per memory: the question matches, the
+// answer is the next turn. The top rows bring their neighbours in time
+// (within ContextMaxGap, within the query's scope) at ContextWeight of
+// their score.
 func TestRecallContextWindow(t *testing.T) {
 	f := newFixture(t)
+	f.neighbours()
 	// One conversation, stored turn by turn: its turns share a session_id.
 	turn := func(n int, minutes time.Duration, content string, opts ...memOpt) {
 		f.add(n, content, append([]memOpt{age(5*day - minutes*time.Minute), withMeta(map[string]any{"session_id": "camping"})}, opts...)...)
@@ -528,30 +693,37 @@ func TestRecallContextWindow(t *testing.T) {
 	turn(5, 4, "Melanie: it really was", tags("chat"))
 	turn(6, 180, "Melanie: bought a new tent", tags("chat")) // three hours later: another episode
 
-	// Before this step the order is 2, 5, 3, 6, 4, 1 (see context_window=0
-	// below); 2's neighbours 1 and 3 rise to 0.7 of its score. Memory 5's
-	// and 3's shares are below what their neighbours already have.
-	resp := f.recall("query=favourite+camping+trip&adaptive_floor=false&limit=10")
-	wantOrder(t, resp, 2, 3, 1, 5, 6, 4)
-	hit := resp.Results[0]
-	for _, r := range resp.Results[1:3] {
-		if r.ContextOf != id(2) || r.Components.Neighbor == nil ||
-			math.Abs(*r.Components.Neighbor-0.7*hit.FinalScore) > 1e-9 || math.Abs(r.FinalScore-0.7*hit.FinalScore) > 1e-9 {
-			t.Errorf("neighbour %s: match_type %q context_of %q neighbor %v final %v; want context of %s at 0.7 x %v",
-				r.ID, r.MatchType, r.ContextOf, r.Components.Neighbor, r.FinalScore, id(2), hit.FinalScore)
+	// context_window=0 turns the step off.
+	q := "query=favourite+camping+trip&adaptive_floor=false&limit=10"
+	plain := f.recall(q + "&context_window=0")
+	wantSet(t, plain, 1, 2, 3, 4, 5, 6)
+	for _, r := range plain.Results {
+		if r.ContextOf != "" || r.Components.Neighbor != nil {
+			t.Errorf("context_window=0: %s is a neighbour of %q (%v)", r.ID, r.ContextOf, r.Components.Neighbor)
 		}
 	}
-	// Memory 6 is three hours after 5: no neighbour of it.
-	if r := resp.Results[4]; r.ID != id(6) || r.Components.Neighbor != nil {
-		t.Errorf("memory 6 neighbour share %v", r.Components.Neighbor)
+
+	// 2 has the query's words, the others none: it is the top hit, and the
+	// turns before and after it, 1 and 3, are its neighbours.
+	resp := f.recall(q)
+	wantSet(t, resp, 1, 2, 3, 4, 5, 6)
+	wantFirst(t, resp, 2)
+	checkNeighbour(t, f, resp, plain, 1, 2)
+	checkNeighbour(t, f, resp, plain, 3, 2)
+	// Memory 6 is three hours after 5: even with every row a hit, it is
+	// no neighbour of 5.
+	if r := rowOf(f.recall(q+"&context_window=10"), 6); r == nil || r.Components.Neighbor != nil || r.ContextOf != "" {
+		t.Errorf("memory 6, three hours after 5, as a neighbour: %+v", r)
 	}
 
 	// Within a tag scope, the neighbour is the nearest memory in the scope:
 	// memory 4 is out of scope, so 3's next neighbour is 5.
-	wantOrder(t, f.recall("query=perseids+lake&tags=chat&adaptive_floor=false&limit=10"), 3, 2, 5, 1, 6)
-
-	// context_window=0 turns the step off.
-	wantOrder(t, f.recall("query=favourite+camping+trip&adaptive_floor=false&limit=10&context_window=0"), 2, 5, 3, 6, 4, 1)
+	sq := "query=perseids+lake&tags=chat&adaptive_floor=false&limit=10"
+	scoped, scopedPlain := f.recall(sq), f.recall(sq+"&context_window=0")
+	wantSet(t, scoped, 1, 2, 3, 5, 6)
+	wantFirst(t, scoped, 3)
+	checkNeighbour(t, f, scoped, scopedPlain, 2, 3)
+	checkNeighbour(t, f, scoped, scopedPlain, 5, 3)
 }
 
 // deletedMidway is a store whose memories are all deleted between the

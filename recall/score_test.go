@@ -68,8 +68,15 @@ func checkComponents(t *testing.T, got, want Components) {
 	}
 }
 
+// formulaWeights are AutoMem's weights (reference §4.3) and mnemo's
+// TimeMention, stated here: the score tests check the formula with given
+// weights, so a change of DefaultWeights, which the evalset judges
+// (internal/evalset), does not rewrite them.
+var formulaWeights = Weights{Vector: 0.35, Keyword: 0.35, Metadata: 0.35, Relation: 0.25, Tag: 0.2, Importance: 0.1,
+	Confidence: 0.05, Recency: 0.1, Exact: 0.2, Relevance: 0, Temporal: 0.1, RecencyWindowDays: 180, TimeMention: 0.1}
+
 func TestScore(t *testing.T) {
-	w := DefaultWeights
+	w := formulaWeights
 	tests := []struct {
 		name      string
 		row       Row
@@ -218,7 +225,7 @@ func TestScoreRecency(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := Row{MatchType: "vector", Memory: &mnemo.Memory{Content: "x", Timestamp: tt.ts}}
-			Score(DefaultWeights, &r, nil, "", scoreNow)
+			Score(formulaWeights, &r, nil, "", scoreNow)
 			if !approx(r.Components.Recency, tt.want) {
 				t.Errorf("Recency = %v, want %v", r.Components.Recency, tt.want)
 			}
@@ -229,7 +236,7 @@ func TestScoreRecency(t *testing.T) {
 	}
 	// The window is configurable.
 	r := Row{MatchType: "vector", Memory: &mnemo.Memory{Content: "x", Timestamp: daysAgo(45)}}
-	w := DefaultWeights
+	w := formulaWeights
 	w.RecencyWindowDays = 90
 	Score(w, &r, nil, "", scoreNow)
 	if !approx(r.Components.Recency, 0.5) {
