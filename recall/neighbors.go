@@ -12,7 +12,8 @@ import (
 // a conversation, the memories of the same conversation stored just before
 // and just after it (in time, within the query's scope; memories with the
 // same timestamp go by the order they were stored; at most ContextMaxGap
-// away), scored at least ContextWeight times the row they neighbour.
+// away), scored at least ContextWeight times the row's match to the query
+// plus their own standing.
 //
 // A conversation is what memories share (conversationKeys): a session: or
 // conversation: tag, or a session_id or conversation_id in metadata. Time
@@ -34,10 +35,14 @@ func (rc *Recaller) addNeighbors(ctx context.Context, store mnemo.MemoryStore, q
 	}
 	hits := rows[:min(q.ContextWindow, len(rows))]
 	// Shares come from the scores before this step, so a neighbour's raised
-	// score never passes on to its own neighbours.
+	// score never passes on to its own neighbours. A neighbour shares in
+	// the hit's match to the query, not in its standing (importance,
+	// confidence, recency): it keeps its own, so a store where every
+	// memory stands the same ranks as one where none has standing.
+	w := rc.Config.Weights
 	shares := make([]float64, len(hits))
 	for i, hit := range hits {
-		shares[i] = q.ContextWeight * hit.FinalScore
+		shares[i] = q.ContextWeight * (hit.FinalScore - w.standing(hit.Components))
 	}
 	// The lookups are independent reads: made at once (on a networked
 	// store each is a round trip), used in order.
@@ -95,8 +100,8 @@ func (rc *Recaller) addNeighbors(ctx context.Context, store mnemo.MemoryStore, q
 				v := share
 				r.Components.Neighbor = &v
 			}
-			if share > r.FinalScore {
-				r.FinalScore, r.Score, r.ContextOf = share, share, hit.ID
+			if s := share + w.standing(r.Components); s > r.FinalScore {
+				r.FinalScore, r.Score, r.ContextOf = s, s, hit.ID
 			}
 		}
 	}

@@ -592,14 +592,15 @@ func TestRecallMinScore(t *testing.T) {
 // neighbours sets the neighbour step the tests below rely on, so that a
 // change of its defaults does not rewrite them: the top three rows bring in
 // the memories of their conversation stored within the hour before and
-// after them, at 0.7 of their score.
+// after them, at 0.7 of their match to the query.
 func (f *fixture) neighbours() {
 	f.cfg.ContextWindow, f.cfg.ContextWeight, f.cfg.ContextMaxGap = 3, 0.7, time.Hour
 }
 
 // checkNeighbour checks that memory n was brought in beside the hit: its
-// neighbor component is ContextWeight x the hit's score, its final score
-// the larger of that share and its own (in plain, the same recall without
+// neighbor component is ContextWeight x the hit's match to the query (its
+// score less its standing), its final score the larger of that share plus
+// its own standing and its own score (in plain, the same recall without
 // the step), and context_of names the hit when the share raised it. Which
 // of the two is larger follows from the weights; that the rule holds does
 // not.
@@ -610,15 +611,22 @@ func checkNeighbour(t *testing.T, f *fixture, resp, plain *recall.Response, n, h
 		t.Errorf("memory %d or its hit %d missing: %s", n, hit, scores(resp))
 		return
 	}
-	share := f.cfg.ContextWeight * h.FinalScore
+	// The share is of the hit's match to the query, its score less its
+	// standing; the neighbour adds its own standing to it.
+	w := f.cfg.Weights
+	standing := func(c recall.Components) float64 {
+		return w.Importance*c.Importance + w.Confidence*c.Confidence + w.Recency*c.Recency
+	}
+	share := f.cfg.ContextWeight * (h.FinalScore - standing(h.Components))
+	raised := share + standing(p.Components)
 	wantOf := ""
-	if share > p.FinalScore {
+	if raised > p.FinalScore {
 		wantOf = id(hit)
 	}
 	if r.Components.Neighbor == nil || !close9(*r.Components.Neighbor, share) ||
-		!closeRuns(r.FinalScore, math.Max(share, p.FinalScore)) || r.Score != r.FinalScore || r.ContextOf != wantOf {
-		t.Errorf("memory %d: neighbor %v final %v context_of %q; want neighbor %v x %v, final the larger of that and %v, context_of %q",
-			n, r.Components.Neighbor, r.FinalScore, r.ContextOf, f.cfg.ContextWeight, h.FinalScore, p.FinalScore, wantOf)
+		!closeRuns(r.FinalScore, math.Max(raised, p.FinalScore)) || r.Score != r.FinalScore || r.ContextOf != wantOf {
+		t.Errorf("memory %d: neighbor %v final %v context_of %q; want neighbor %v x the hit's match %v, final the larger of that plus its standing and %v, context_of %q",
+			n, r.Components.Neighbor, r.FinalScore, r.ContextOf, f.cfg.ContextWeight, h.FinalScore-standing(h.Components), p.FinalScore, wantOf)
 	}
 }
 

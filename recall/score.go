@@ -21,10 +21,13 @@ type Weights struct {
 	RecencyWindowDays float64
 }
 
-// DefaultWeights are AutoMem's defaults.
+// DefaultWeights are AutoMem's defaults but for Recency, off here: on the
+// assistant-style set it lowered every measure and it helped neither set
+// (README, "Recall quality"); SEARCH_WEIGHT_RECENCY or recency_bias bring it
+// back.
 var DefaultWeights = Weights{
 	Vector: 0.35, Keyword: 0.35, Metadata: 0.35, Relation: 0.25, Tag: 0.2, Importance: 0.1,
-	Confidence: 0.05, Recency: 0.1, Exact: 0.2, Relevance: 0, Temporal: 0.1, RecencyWindowDays: 180, TimeMention: 0.1,
+	Confidence: 0.05, Recency: 0, Exact: 0.2, Relevance: 0, Temporal: 0.1, RecencyWindowDays: 180, TimeMention: 0.1,
 }
 
 // SearchTerms are the words the keyword channel searches for: the query's
@@ -178,6 +181,12 @@ func Score(w Weights, r *Row, tokens []string, query string, now time.Time) {
 	r.FinalScore = w.Vector*c.Vector + w.Keyword*c.Keyword + w.Metadata*c.Metadata + w.Relation*c.Relation +
 		w.Tag*c.Tag + w.Importance*c.Importance + w.Confidence*c.Confidence + w.Recency*c.Recency +
 		w.Exact*c.Exact + w.Relevance*c.Relevance + w.TimeMention*c.TimeMention + c.Context
+}
+
+// standing is the part of a score that a memory has whatever the query:
+// its importance, confidence and recency.
+func (w Weights) standing(c Components) float64 {
+	return w.Importance*c.Importance + w.Confidence*c.Confidence + w.Recency*c.Recency
 }
 
 // Fingerprint is AutoMem's dedupe key: identical content, up to case and

@@ -7,22 +7,24 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/mnemohq/mnemo/embed"
 	"github.com/mnemohq/mnemo/internal/evalset"
-	"github.com/mnemohq/mnemo/recall"
 	"github.com/mnemohq/mnemo/sqlite"
 )
 
 // benchAssistant measures recall in process on the assistant-style set
 // (internal/evalset: preferences, decisions, project facts, people,
 // superseded facts, scoped projects, conversations), next to plain BM25,
-// with recall's default configuration and without each of its optional
-// steps, so that a step is kept only where it helps.
+// with recall's defaults and, with --compare, with ranking steps changed
+// (mnemo bench ranking measures them all on both sets).
 func benchAssistant(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench assistant", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dim := fs.Int("dim", 768, "vector dimension of the hash embedder")
+	compare := fs.String("compare", "", "comma-separated ranking steps to show changed beside the defaults, as `mnemo bench ranking` names them (e.g. recency,neighbours)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -45,24 +47,26 @@ func benchAssistant(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := set.Load(ctx, st, e, func(id string) string { return toUUID[id] }); err != nil {
 		return err
 	}
-	variants := []struct {
-		name string
-		set  func(*recall.Config)
-	}{
-		{"default", func(*recall.Config) {}},
-		{"no-neighbours", func(c *recall.Config) { c.ContextWindow = 0 }},
-		{"no-when-bonus", func(c *recall.Config) { c.Weights.TimeMention = 0 }},
+	chosen := []evalset.Variant{evalset.Variants[0]}
+	for _, name := range strings.Split(*compare, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		i := slices.IndexFunc(evalset.Variants, func(v evalset.Variant) bool { return strings.TrimLeft(v.Name, "-+ ") == name })
+		if i < 0 {
+			return fmt.Errorf("--compare: no ranking step %q (mnemo bench ranking lists them)", name)
+		}
+		chosen = append(chosen, evalset.Variants[i])
 	}
 	names := []string{}
 	var reps []evalset.Report
-	for _, v := range variants {
-		cfg := recall.DefaultConfig
-		v.set(&cfg)
-		got, err := set.Recall(ctx, &recall.Recaller{Config: cfg, Embedder: e}, st, func(u string) string { return fromUUID[u] })
+	for _, v := range chosen {
+		rc, params := v.Recaller(e)
+		got, err := set.RecallWith(ctx, rc, st, params, func(u string) string { return fromUUID[u] })
 		if err != nil {
-			return fmt.Errorf("%s: %w", v.name, err)
+			return fmt.Errorf("%s: %w", v.Name, err)
 		}
-		names, reps = append(names, v.name), append(reps, set.Score(got))
+		names, reps = append(names, v.Name), append(reps, set.Score(got))
 	}
 	names, reps = append(names, "BM25"), append(reps, set.Score(set.BM25(10)))
 	fmt.Fprintf(stdout, "assistant set: %d memories, %d questions, hash embedder (%d dims), in process on SQLite\n", len(set.Memories), len(set.Questions), *dim)

@@ -80,7 +80,7 @@ var settings = []setting{
 	{Env: "SEARCH_WEIGHT_TAG", Flag: "weight-tag", Default: "0.2", Help: "recall weight of query tokens matching tags"},
 	{Env: "SEARCH_WEIGHT_IMPORTANCE", Flag: "weight-importance", Default: "0.1", Help: "recall weight of importance"},
 	{Env: "SEARCH_WEIGHT_CONFIDENCE", Flag: "weight-confidence", Default: "0.05", Help: "recall weight of confidence"},
-	{Env: "SEARCH_WEIGHT_RECENCY", Flag: "weight-recency", Default: "0.1", Help: "recall weight of recency"},
+	{Env: "SEARCH_WEIGHT_RECENCY", Flag: "weight-recency", Default: "0", Help: "recall weight of recency, how new a memory is (AutoMem: 0.1; off here: it lowered the assistant-style set and helped neither, README \"Recall quality\")"},
 	{Env: "SEARCH_WEIGHT_EXACT", Flag: "weight-exact", Default: "0.2", Help: "recall weight of an exact metadata match"},
 	{Env: "SEARCH_WEIGHT_RELATION", Flag: "weight-relation", Default: "0.25", Help: "recall weight of relation expansion"},
 	{Env: "SEARCH_WEIGHT_TEMPORAL", Flag: "weight-temporal", Default: "0.1", Help: "recall weight of recency_bias"},

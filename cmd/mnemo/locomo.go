@@ -108,23 +108,20 @@ func benchLocomo(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		idToDia := map[string]string{}
 		texts := make([]string, len(conv.Turns))
-		for start := 0; start < len(conv.Turns); start += 100 {
-			chunk := conv.Turns[start:min(start+100, len(conv.Turns))]
-			items := make([]map[string]any, len(chunk))
-			for i, t := range chunk {
-				texts[start+i] = t.Content()
-				items[i] = map[string]any{"content": t.Content(), "timestamp": t.When.Format(time.RFC3339), "type": "Context",
-					"tags":     []string{"speaker:" + strings.ToLower(t.Speaker), fmt.Sprintf("session:%d", t.Session)},
-					"metadata": map[string]any{"dia_id": t.DiaID, "conversation_id": conv.ID, "session_id": t.Session, "speaker": t.Speaker}}
-			}
+		for i, t := range conv.Turns {
+			texts[i] = t.Content()
+		}
+		all := conv.Items()
+		for start := 0; start < len(all); start += 100 {
+			chunk := all[start:min(start+100, len(all))]
 			var stored struct {
 				IDs []string `json:"memory_ids"`
 			}
-			if _, err := c.do(ctx, "POST", "/memory/batch", created.Token, map[string]any{"memories": items}, &stored); err != nil {
+			if _, err := c.do(ctx, "POST", "/memory/batch", created.Token, map[string]any{"memories": chunk}, &stored); err != nil {
 				return err
 			}
 			for i, id := range stored.IDs {
-				idToDia[id] = chunk[i].DiaID
+				idToDia[id] = conv.Turns[start+i].DiaID
 			}
 		}
 		turns += len(conv.Turns)

@@ -60,7 +60,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, cfg, stderr)
 	case "bench":
 		if len(args) < 2 {
-			return fmt.Errorf("usage: mnemo bench locomo|assistant|load|mixed|abuse [flags]")
+			return fmt.Errorf("usage: mnemo bench locomo|assistant|ranking|load|mixed|abuse [flags]")
 		}
 		switch args[1] {
 		case "locomo":
@@ -76,8 +76,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return benchAbuse(ctx, args[2:], stdout, stderr)
 		case "assistant":
 			return benchAssistant(ctx, args[2:], stdout, stderr)
+		case "ranking":
+			return benchRanking(ctx, args[2:], stdout, stderr)
 		}
-		return fmt.Errorf("unknown benchmark %q (locomo, assistant, load, mixed, abuse)", args[1])
+		return fmt.Errorf("unknown benchmark %q (locomo, assistant, ranking, load, mixed, abuse)", args[1])
 	case "backup", "restore":
 		return dataCommand(ctx, args, stdout, stderr)
 	case "mcp":
@@ -94,8 +96,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 Commands:
   serve         run the server (mnemo serve --help lists every setting)
   bench locomo  recall quality on LoCoMo against a running server, next to plain BM25
-  bench assistant  recall quality on the assistant-style set (internal/evalset), in process, next to plain
-                BM25, with the default ranking and without each optional step
+  bench assistant  recall quality on the assistant-style set (internal/evalset) by category, in process,
+                next to plain BM25 (--compare shows ranking steps changed)
+  bench ranking recall quality on both sets (assistant-style and LoCoMo), in process, with the defaults,
+                without each default ranking step and with each opt-in one, next to plain BM25
   bench load    store throughput and recall latency of one tenant at 1k, 10k, 100k memories, in process;
                 with --url URL --admin-token T, against a running server over HTTP: concurrent stores
                 (--clients), recall latency at --sizes, and a quiet tenant's recall during another's burst

@@ -245,9 +245,19 @@ func (s *Set) Load(ctx context.Context, store mnemo.MemoryStore, e mnemo.Embedde
 // question's scope and limit 10 at the set's Now, and maps result ids back
 // with back (the inverse of Load's id).
 func (s *Set) Recall(ctx context.Context, rc *recall.Recaller, store mnemo.MemoryStore, back func(string) string) (Rankings, error) {
+	return s.RecallWith(ctx, rc, store, nil, back)
+}
+
+// RecallWith is Recall with extra /recall parameters on every question
+// (an opt-in step such as expand_relations=true).
+func (s *Set) RecallWith(ctx context.Context, rc *recall.Recaller, store mnemo.MemoryStore, extra url.Values, back func(string) string) (Rankings, error) {
 	out := Rankings{}
 	for _, q := range s.Questions {
-		pq, err := recall.ParseQuery(q.Params(10), rc.Config, mnemo.DefaultLimits, rc.Embedder.Dim(), s.Now)
+		v := q.Params(10)
+		for k, vals := range extra {
+			v[k] = vals
+		}
+		pq, err := recall.ParseQuery(v, rc.Config, mnemo.DefaultLimits, rc.Embedder.Dim(), s.Now)
 		if err != nil {
 			return nil, fmt.Errorf("question %s: %w", q.ID, err)
 		}

@@ -37,6 +37,20 @@ type Conversation struct {
 	Questions []Question
 }
 
+// Items are the conversation's turns as /memory/batch items, one per turn,
+// in order: each carries its session as a conversation key (a session: tag
+// and session_id metadata), so recall's neighbour step applies within a
+// session.
+func (c Conversation) Items() []map[string]any {
+	items := make([]map[string]any, len(c.Turns))
+	for i, t := range c.Turns {
+		items[i] = map[string]any{"content": t.Content(), "timestamp": t.When.Format(time.RFC3339), "type": "Context",
+			"tags":     []any{"speaker:" + strings.ToLower(t.Speaker), fmt.Sprintf("session:%d", t.Session)},
+			"metadata": map[string]any{"dia_id": t.DiaID, "conversation_id": c.ID, "session_id": t.Session, "speaker": t.Speaker}}
+	}
+	return items
+}
+
 func (t Turn) Content() string {
 	s := t.Speaker + ": " + t.Text
 	if t.Caption != "" {
