@@ -68,3 +68,31 @@ func TestBM25RanksRareWordsFirstAndDropsStopwords(t *testing.T) {
 		t.Fatalf("top %v, want [0 1]", got)
 	}
 }
+
+// TestItemsCarryTheSession: each turn is stored with its session as a
+// conversation key, so recall's neighbour step stays within the session.
+func TestItemsCarryTheSession(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "locomo.json")
+	if err := os.WriteFile(path, []byte(sample), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	convs, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := convs[0].Items()
+	if len(items) != 3 {
+		t.Fatalf("%d items, want one per turn (3)", len(items))
+	}
+	last := items[2]
+	if got := last["tags"]; !reflect.DeepEqual(got, []any{"speaker:a", "session:2"}) {
+		t.Errorf("tags %v, want the speaker and session:2", got)
+	}
+	md := last["metadata"].(map[string]any)
+	if md["session_id"] != 2 || md["conversation_id"] != "conv-x" || md["dia_id"] != "D2:1" {
+		t.Errorf("metadata %v, want session_id 2, conversation_id conv-x, dia_id D2:1", md)
+	}
+	if last["content"] != "A: tea or coffee" || last["timestamp"] != convs[0].Turns[2].When.Format(time.RFC3339) {
+		t.Errorf("content %q timestamp %q", last["content"], last["timestamp"])
+	}
+}
