@@ -22,8 +22,9 @@ import (
 //
 // A memory is often meaningful only with its neighbours: in a conversation
 // stored one turn per memory, the turn that matches a question is often the
-// question, and the answer is the next turn. On LoCoMo this step lifts
-// recall@10 by about a tenth (README, "Recall quality").
+// question, and the answer is the next turn. It lifts LoCoMo's recall@10
+// from 0.63 to 0.67, and the assistant set's conversational questions'
+// recall@5 from 0.29 to 0.94 (README, "Recall quality").
 func (rc *Recaller) addNeighbors(ctx context.Context, store mnemo.MemoryStore, q *Query, rows []*Row) ([]*Row, error) {
 	byID := make(map[string]*Row, len(rows))
 	absorbed := map[string]bool{} // folded into another row by dedupe: not to come back
