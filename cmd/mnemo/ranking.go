@@ -67,8 +67,8 @@ func benchRanking(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 	fmt.Fprintf(stdout, "assistant set: %d memories, %d questions; LoCoMo: %d conversations, %d questions; embedder %s, in process on SQLite, %.0fs\n",
 		len(set.Memories), len(set.Questions), len(convs), questions, e.Model(), time.Since(began).Seconds())
-	fmt.Fprintf(stdout, "%-22s | %-31s | %-24s\n", "", "assistant-style", "LoCoMo")
-	fmt.Fprintf(stdout, "%-22s | %-5s %-5s %-7s %-5s   | %-5s %-5s %-7s\n", "ranking", "R@5", "R@10", "nDCG@10", "viol", "R@5", "R@10", "nDCG@10")
+	fmt.Fprintf(stdout, "%-24s | %-31s | %-24s\n", "", "assistant-style", "LoCoMo")
+	fmt.Fprintf(stdout, "%-24s | %-5s %-5s %-7s %-5s   | %-5s %-5s %-7s\n", "ranking", "R@5", "R@10", "nDCG@10", "viol", "R@5", "R@10", "nDCG@10")
 	base := [2]qualityRow{assistant[0], loco[0]}
 	for i := range assistant {
 		a, l := assistant[i], loco[i]
@@ -80,7 +80,7 @@ func benchRanking(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if i > 0 && i < len(evalset.Variants) {
 			mark = fmt.Sprintf("  Δ R@10 %+.3f / %+.3f", a.r10-base[0].r10, l.r10-base[1].r10)
 		}
-		fmt.Fprintf(stdout, "%-22s | %.3f %.3f %.3f   %.3f   | %.3f %.3f %.3f%s\n", name, a.r5, a.r10, a.ndcg, a.viol, l.r5, l.r10, l.ndcg, mark)
+		fmt.Fprintf(stdout, "%-24s | %.3f %.3f %.3f   %.3f   | %.3f %.3f %.3f%s\n", name, a.r5, a.r10, a.ndcg, a.viol, l.r5, l.r10, l.ndcg, mark)
 	}
 	bm := loco[len(loco)-1]
 	fmt.Fprintf(stdout, "LoCoMo, defaults over BM25: R@5 %.2fx, R@10 %.2fx\n", base[1].r5/bm.r5, base[1].r10/bm.r10)
