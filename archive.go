@@ -214,12 +214,7 @@ func (c *RegistryRecordCheck) Check(r RegistryRecord) error {
 	if kind == "" {
 		return c.errorf("", "a record must hold exactly one of %v", RegistryRecordKinds)
 	}
-	rank := 0
-	for i, k := range RegistryRecordKinds {
-		if k == kind {
-			rank = i
-		}
-	}
+	rank := slices.Index(RegistryRecordKinds, kind)
 	if rank < c.rank {
 		return c.errorf(kind, "comes after the %s records; a dump holds %v in this order", RegistryRecordKinds[c.rank], RegistryRecordKinds)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/mnemohq/mnemo"
 	"github.com/mnemohq/mnemo/archive"
+	"github.com/mnemohq/mnemo/internal/mnemotest"
 	"github.com/mnemohq/mnemo/internal/registrytest"
 	"github.com/mnemohq/mnemo/sqlite"
 )
@@ -36,21 +37,7 @@ type backend struct {
 
 func newBackend(t *testing.T) backend {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	reg, err := sqlite.OpenRegistry(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stores, err := sqlite.NewStores(ctx, dir, model, dim, reg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		reg.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stores.Close()
-		reg.Close()
-	})
+	reg, stores := mnemotest.OpenDir(t, t.TempDir(), model, dim, slog.New(slog.DiscardHandler))
 	return backend{reg, stores}
 }
 

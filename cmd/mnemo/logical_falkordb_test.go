@@ -17,8 +17,8 @@ import (
 	"github.com/mnemohq/mnemo/archive"
 	"github.com/mnemohq/mnemo/falkordb"
 	"github.com/mnemohq/mnemo/internal/falkortest"
+	"github.com/mnemohq/mnemo/internal/mnemotest"
 	"github.com/mnemohq/mnemo/internal/registrytest"
-	"github.com/mnemohq/mnemo/sqlite"
 )
 
 // The model and dimension of the tenants' vectors in these tests.
@@ -43,22 +43,10 @@ func falkorBackend(t *testing.T, srv *falkortest.Server) crossBackend {
 
 // embeddedBackend opens a data directory for crossModel, so that a search
 // by vector finds what the FalkorDB store finds.
-func embeddedBackend(t *testing.T, dir string) (crossBackend, func()) {
+func embeddedBackend(t *testing.T, dir string) crossBackend {
 	t.Helper()
-	ctx := context.Background()
-	reg, err := sqlite.OpenRegistry(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stores, err := sqlite.NewStores(ctx, dir, crossModel, crossDim, reg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		reg.Close()
-		t.Fatal(err)
-	}
-	return crossBackend{"sqlite", reg, stores}, func() {
-		stores.Close()
-		reg.Close()
-	}
+	reg, stores := mnemotest.OpenDir(t, dir, crossModel, crossDim, slog.New(slog.DiscardHandler))
+	return crossBackend{"sqlite", reg, stores}
 }
 
 // crossTokens are the tokens the fill issued: those that authenticate, and
@@ -381,14 +369,13 @@ func TestLogicalBackupAcrossBackends(t *testing.T) {
 	if _, err := restoreLogicalDir(ctx, bytes.NewReader(fromFalkor.Bytes()), true, dir, mnemo.Limits{}); err != nil {
 		t.Fatalf("restore into a data directory: %v", err)
 	}
-	embedded, closeEmbedded := embeddedBackend(t, dir)
+	embedded := embeddedBackend(t, dir)
 	sameState(t, "FalkorDB restored into a data directory", want, embedded.state(t, tok))
 
 	var fromEmbedded bytes.Buffer
 	if _, err := archive.Write(ctx, &fromEmbedded, embedded.reg, embedded.stores, crossBase.Add(2*time.Hour)); err != nil {
 		t.Fatalf("archive.Write of the data directory: %v", err)
 	}
-	closeEmbedded()
 	if err := srv.Client().FlushAll(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
