@@ -12,7 +12,6 @@ import (
 
 	"github.com/mnemohq/mnemo/embed"
 	"github.com/mnemohq/mnemo/internal/evalset"
-	"github.com/mnemohq/mnemo/sqlite"
 )
 
 // benchAssistant measures recall in process on the assistant-style set
@@ -37,16 +36,11 @@ func benchAssistant(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer os.RemoveAll(dir)
-	e := embed.NewHash(*dim)
-	st, err := sqlite.OpenStore(ctx, filepath.Join(dir, "memories.db"), e.Model(), e.Dim())
+	st, err := set.Open(ctx, filepath.Join(dir, "memories.db"), embed.NewHash(*dim))
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	toUUID, fromUUID := set.UUIDs()
-	if err := set.Load(ctx, st, e, func(id string) string { return toUUID[id] }); err != nil {
-		return err
-	}
 	chosen := []evalset.Variant{evalset.Variants[0]}
 	for _, name := range strings.Split(*compare, ",") {
 		if name = strings.TrimSpace(name); name == "" {
@@ -61,12 +55,11 @@ func benchAssistant(ctx context.Context, args []string, stdout, stderr io.Writer
 	names := []string{}
 	var reps []evalset.Report
 	for _, v := range chosen {
-		rc, params := v.Recaller(e)
-		got, err := set.RecallWith(ctx, rc, st, params, func(u string) string { return fromUUID[u] })
+		_, rep, err := st.Ask(ctx, v)
 		if err != nil {
-			return fmt.Errorf("%s: %w", v.Name, err)
+			return err
 		}
-		names, reps = append(names, v.Name), append(reps, set.Score(got))
+		names, reps = append(names, v.Name), append(reps, rep)
 	}
 	names, reps = append(names, "BM25"), append(reps, set.Score(set.BM25(10)))
 	fmt.Fprintf(stdout, "assistant set: %d memories, %d questions, hash embedder (%d dims), in process on SQLite\n", len(set.Memories), len(set.Questions), *dim)

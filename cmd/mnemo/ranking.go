@@ -89,26 +89,21 @@ func benchRanking(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 // rankAssistant scores each variant, then BM25, on the assistant set.
 func rankAssistant(ctx context.Context, set *evalset.Set, e mnemo.Embedder, path string) ([]qualityRow, error) {
-	st, err := sqlite.OpenStore(ctx, path, e.Model(), e.Dim())
+	st, err := set.Open(ctx, path, e)
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
-	toUUID, fromUUID := set.UUIDs()
-	if err := set.Load(ctx, st, e, func(id string) string { return toUUID[id] }); err != nil {
-		return nil, err
-	}
 	row := func(r evalset.Report) qualityRow {
 		return qualityRow{r.Overall.R5, r.Overall.R10, r.Overall.NDCG10, r.Overall.Violation}
 	}
 	var out []qualityRow
 	for _, v := range evalset.Variants {
-		rc, params := v.Recaller(e)
-		got, err := set.RecallWith(ctx, rc, st, params, func(u string) string { return fromUUID[u] })
+		_, rep, err := st.Ask(ctx, v)
 		if err != nil {
-			return nil, fmt.Errorf("assistant, %s: %w", v.Name, err)
+			return nil, fmt.Errorf("assistant: %w", err)
 		}
-		out = append(out, row(set.Score(got)))
+		out = append(out, row(rep))
 	}
 	return append(out, row(set.Score(set.BM25(10)))), nil
 }

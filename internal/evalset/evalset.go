@@ -22,6 +22,7 @@ import (
 	"github.com/mnemohq/mnemo"
 	"github.com/mnemohq/mnemo/internal/locomo"
 	"github.com/mnemohq/mnemo/recall"
+	"github.com/mnemohq/mnemo/sqlite"
 )
 
 // Categories are the question kinds, in report order.
@@ -214,64 +215,81 @@ func (s *Set) BM25(k int) Rankings {
 	return out
 }
 
-// Load stores the set's memories in store, each under id(m.ID) with its
+// Stored is a set stored in an embedded SQLite store, ready to be asked.
+type Stored struct {
+	set   *Set
+	store *sqlite.Store
+	emb   mnemo.Embedder
+	back  map[string]string // a stored memory's UUID to the set's id
+}
+
+// Open stores the set in a new SQLite store at path: each memory under a
+// UUID made from its position (as mnemo's stores keep memories), with its
 // timestamp, tags, metadata and a vector from e, and each supersession as
-// AutoMem records it: an INVALIDATED_BY relation from the old memory to
-// the new.
-func (s *Set) Load(ctx context.Context, store mnemo.MemoryStore, e mnemo.Embedder, id func(string) string) error {
+// AutoMem records it, an INVALIDATED_BY relation from the old memory to
+// the new. Close the result.
+func (s *Set) Open(ctx context.Context, path string, e mnemo.Embedder) (*Stored, error) {
+	st, err := sqlite.OpenStore(ctx, path, e.Model(), e.Dim())
+	if err != nil {
+		return nil, err
+	}
+	to, back := map[string]string{}, map[string]string{}
 	texts := make([]string, len(s.Memories))
 	for i, m := range s.Memories {
-		texts[i] = m.Content
+		u := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+		to[m.ID], back[u], texts[i] = u, m.ID, m.Content
 	}
 	vecs, err := e.Embed(ctx, texts)
 	if err != nil {
-		return err
+		st.Close()
+		return nil, err
 	}
 	w := mnemo.Write{}
 	for i, m := range s.Memories {
 		mm := m.toMnemo()
-		mm.ID, mm.Embedding, mm.EmbeddingModel = id(m.ID), vecs[i], e.Model()
+		mm.ID, mm.Embedding, mm.EmbeddingModel = to[m.ID], vecs[i], e.Model()
 		w.Create = append(w.Create, mm)
 		if m.Supersedes != "" {
-			w.Relate = append(w.Relate, mnemo.Relation{From: id(m.Supersedes), To: mm.ID, Type: "INVALIDATED_BY",
+			w.Relate = append(w.Relate, mnemo.Relation{From: to[m.Supersedes], To: mm.ID, Type: "INVALIDATED_BY",
 				Strength: 1, UpdatedAt: m.Timestamp})
 		}
 	}
-	_, err = store.Write(ctx, w, mnemo.Quotas{})
-	return err
+	if _, err := st.Write(ctx, w, mnemo.Quotas{}); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &Stored{set: s, store: st, emb: e, back: back}, nil
 }
 
-// Recall asks every question of rc over store, as /recall would with the
-// question's scope and limit 10 at the set's Now, and maps result ids back
-// with back (the inverse of Load's id).
-func (s *Set) Recall(ctx context.Context, rc *recall.Recaller, store mnemo.MemoryStore, back func(string) string) (Rankings, error) {
-	return s.RecallWith(ctx, rc, store, nil, back)
-}
+// Close closes the store.
+func (st *Stored) Close() error { return st.store.Close() }
 
-// RecallWith is Recall with extra /recall parameters on every question
-// (an opt-in step such as expand_relations=true).
-func (s *Set) RecallWith(ctx context.Context, rc *recall.Recaller, store mnemo.MemoryStore, extra url.Values, back func(string) string) (Rankings, error) {
+// Ask asks every question with recall as variant v changes it, as /recall
+// would with the question's scope and limit 10 at the set's Now, and
+// scores the answers.
+func (st *Stored) Ask(ctx context.Context, v Variant) (Rankings, Report, error) {
+	rc, extra := v.Recaller(st.emb)
 	out := Rankings{}
-	for _, q := range s.Questions {
-		v := q.Params(10)
-		for k, vals := range extra {
-			v[k] = vals
+	for _, q := range st.set.Questions {
+		vals := q.Params(10)
+		for k, p := range extra {
+			vals[k] = p
 		}
-		pq, err := recall.ParseQuery(v, rc.Config, mnemo.DefaultLimits, rc.Embedder.Dim(), s.Now)
+		pq, err := recall.ParseQuery(vals, rc.Config, mnemo.DefaultLimits, st.emb.Dim(), st.set.Now)
 		if err != nil {
-			return nil, fmt.Errorf("question %s: %w", q.ID, err)
+			return nil, Report{}, fmt.Errorf("%s, question %s: %w", v.Name, q.ID, err)
 		}
-		resp, err := rc.Run(ctx, store, pq)
+		resp, err := rc.Run(ctx, st.store, pq)
 		if err != nil {
-			return nil, fmt.Errorf("question %s: %w", q.ID, err)
+			return nil, Report{}, fmt.Errorf("%s, question %s: %w", v.Name, q.ID, err)
 		}
 		ids := []string{}
 		for _, r := range resp.Results {
-			ids = append(ids, back(r.ID))
+			ids = append(ids, st.back[r.ID])
 		}
 		out[q.ID] = ids
 	}
-	return out, nil
+	return out, st.set.Score(out), nil
 }
 
 // Scores are one group's averages over its questions.
@@ -349,15 +367,4 @@ func Table(names []string, reps ...Report) string {
 	}
 	line("overall", func(r Report) *Scores { return &r.Overall })
 	return out
-}
-
-// UUIDs maps the set's memory ids to UUIDs made from their positions, as
-// mnemo's stores keep memories, and back.
-func (s *Set) UUIDs() (to, from map[string]string) {
-	to, from = map[string]string{}, map[string]string{}
-	for i, m := range s.Memories {
-		u := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
-		to[m.ID], from[u] = u, m.ID
-	}
-	return to, from
 }

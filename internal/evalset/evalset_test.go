@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/mnemohq/mnemo/embed"
-	"github.com/mnemohq/mnemo/sqlite"
 )
 
 func TestAssistantSetIsValid(t *testing.T) {
@@ -154,44 +153,30 @@ var floors = struct {
 		"current-state": 0.95, "scoped": 0.94, "temporal": 0.80, "conversational": 0.90, "paraphrase": 0.50},
 }
 
-// loaded is the assistant set stored in an embedded SQLite store with
+// loadAssistant stores the assistant set in an embedded SQLite store with
 // the hash embedder, ready to be asked.
-type loaded struct {
-	set   *Set
-	store *sqlite.Store
-	emb   *embed.Hash
-	back  func(string) string
-}
-
-func loadAssistant(t *testing.T) *loaded {
+func loadAssistant(t *testing.T) *Stored {
 	t.Helper()
 	s, err := Assistant()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	e := embed.NewHash(768) // VECTOR_SIZE's default
-	st, err := sqlite.OpenStore(ctx, filepath.Join(t.TempDir(), "memories.db"), e.Model(), e.Dim())
+	st, err := s.Open(context.Background(), filepath.Join(t.TempDir(), "memories.db"), embed.NewHash(768)) // VECTOR_SIZE's default
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	toUUID, fromUUID := s.UUIDs()
-	if err := s.Load(ctx, st, e, func(id string) string { return toUUID[id] }); err != nil {
-		t.Fatal(err)
-	}
-	return &loaded{set: s, store: st, emb: e, back: func(u string) string { return fromUUID[u] }}
+	return st
 }
 
 // score asks every question with variant v and scores the answers.
-func (l *loaded) score(t *testing.T, v Variant) (Rankings, Report) {
+func score(t *testing.T, st *Stored, v Variant) (Rankings, Report) {
 	t.Helper()
-	rc, params := v.Recaller(l.emb)
-	got, err := l.set.RecallWith(context.Background(), rc, l.store, params, l.back)
+	got, rep, err := st.Ask(context.Background(), v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return got, l.set.Score(got)
+	return got, rep
 }
 
 // TestRecallQuality stores the set in an embedded SQLite store, asks every
@@ -200,7 +185,7 @@ func (l *loaded) score(t *testing.T, v Variant) (Rankings, Report) {
 func TestRecallQuality(t *testing.T) {
 	l := loadAssistant(t)
 	s := l.set
-	got, rep := l.score(t, Variants[0])
+	got, rep := score(t, l, Variants[0])
 	ref := s.Score(s.BM25(10))
 	t.Logf("assistant set, %d memories, %d questions\n%s", len(s.Memories), len(s.Questions), Table([]string{"mnemo", "BM25"}, rep, ref))
 	if testing.Verbose() {
@@ -239,13 +224,13 @@ func contains(want, got []string) bool {
 // or turned off by default (mnemo bench ranking shows LoCoMo beside).
 func TestNoDefaultStepLowersQuality(t *testing.T) {
 	l := loadAssistant(t)
-	_, def := l.score(t, Variants[0])
+	_, def := score(t, l, Variants[0])
 	d := def.Overall
 	for _, v := range Variants[1:] {
 		if !strings.HasPrefix(v.Name, "- ") {
 			continue
 		}
-		_, rep := l.score(t, v)
+		_, rep := score(t, l, v)
 		o := rep.Overall
 		t.Logf("%-22s R@5 %.3f R@10 %.3f nDCG@10 %.3f violation %.3f", v.Name, o.R5, o.R10, o.NDCG10, o.Violation)
 		const eps = 1e-9
