@@ -199,26 +199,10 @@ func newEmbedder(c config, dim int) (mnemo.Embedder, error) {
 	return nil, fmt.Errorf("EMBEDDING_PROVIDER must be hash, openai or auto, got %q", c["EMBEDDING_PROVIDER"])
 }
 
-func serve(ctx context.Context, c config, stderr io.Writer) error {
-	logger, err := newLogger(stderr, c["MNEMO_LOG_LEVEL"])
-	if err != nil {
-		return err
-	}
+// recallConfig is recall's configuration from the settings: with none set,
+// recall.DefaultConfig, the ranking the benchmarks measure.
+func recallConfig(c config) (recall.Config, error) {
 	n := &numbers{c: c}
-	port := n.int("PORT")
-	dim := n.int("VECTOR_SIZE")
-	limits := mnemo.Limits{ContentHardLimit: n.int("MEMORY_CONTENT_HARD_LIMIT"), BatchLimit: n.int("MNEMO_BATCH_LIMIT"),
-		MaxTags: n.int("MNEMO_MAX_TAGS"), MaxTagBytes: n.int("MNEMO_MAX_TAG_BYTES"), MaxTagSegments: n.int("MNEMO_MAX_TAG_SEGMENTS"),
-		MaxMetadataBytes: n.int("MNEMO_MAX_METADATA_BYTES"), MaxMetadataDepth: n.int("MNEMO_MAX_METADATA_DEPTH"),
-		MaxTypeLength: n.int("MNEMO_MAX_TYPE_LENGTH"), MaxQueryLength: n.int("MNEMO_MAX_QUERY_LENGTH"),
-		MaxQueryTerms: n.int("MNEMO_MAX_QUERY_TERMS"), MaxListEntries: n.int("MNEMO_MAX_LIST_ENTRIES")}
-	maxBody := n.int("MNEMO_MAX_BODY_BYTES")
-	allowQuery := n.bool("MNEMO_ALLOW_QUERY_TOKEN")
-	rps, burst := n.float("MNEMO_DEFAULT_RATE_LIMIT_RPS"), n.int("MNEMO_DEFAULT_RATE_LIMIT_BURST")
-	maxMemories, maxStorage := int64(n.int("MNEMO_DEFAULT_MAX_MEMORIES")), n.float("MNEMO_DEFAULT_MAX_STORAGE_MB")
-	concurrency, authFailures := n.int("MNEMO_TENANT_MAX_CONCURRENT"), n.int("MNEMO_AUTH_FAILURES_PER_MINUTE")
-	minToken := n.int("MNEMO_MIN_CLIENT_TOKEN_LENGTH")
-	mcpPerTenant, mcpTotal, mcpBody := n.int("MNEMO_MCP_TENANT_MAX_SESSIONS"), n.int("MNEMO_MCP_MAX_SESSIONS"), n.int("MNEMO_MCP_MAX_BODY_BYTES")
 	rcfg := recall.DefaultConfig
 	rcfg.MaxLimit = n.int("RECALL_MAX_LIMIT")
 	rcfg.RelationLimit = n.int("RECALL_RELATION_LIMIT")
@@ -239,14 +223,47 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	switch rcfg.RecencyBias = strings.ToLower(c["RECALL_RECENCY_BIAS"]); rcfg.RecencyBias {
 	case "on", "off", "auto":
 	default:
-		return fmt.Errorf("RECALL_RECENCY_BIAS must be on, off or auto, got %q", c["RECALL_RECENCY_BIAS"])
+		return recall.Config{}, fmt.Errorf("RECALL_RECENCY_BIAS must be on, off or auto, got %q", c["RECALL_RECENCY_BIAS"])
 	}
 	rcfg.ContextWindow = n.int("RECALL_CONTEXT_WINDOW")
 	rcfg.ContextWeight = n.float("RECALL_CONTEXT_WEIGHT")
 	if n.err != nil {
+		return recall.Config{}, n.err
+	}
+	if rcfg.MaxLimit < 1 {
+		return recall.Config{}, fmt.Errorf("out-of-range setting: RECALL_MAX_LIMIT must be at least 1")
+	}
+	var err error
+	if rcfg.ContextMaxGap, err = time.ParseDuration(c["RECALL_CONTEXT_MAX_GAP"]); err != nil || rcfg.ContextMaxGap < 0 {
+		return recall.Config{}, fmt.Errorf("RECALL_CONTEXT_MAX_GAP must be a duration, got %q", c["RECALL_CONTEXT_MAX_GAP"])
+	}
+	return rcfg, nil
+}
+
+func serve(ctx context.Context, c config, stderr io.Writer) error {
+	logger, err := newLogger(stderr, c["MNEMO_LOG_LEVEL"])
+	if err != nil {
+		return err
+	}
+	n := &numbers{c: c}
+	port := n.int("PORT")
+	dim := n.int("VECTOR_SIZE")
+	limits := mnemo.Limits{ContentHardLimit: n.int("MEMORY_CONTENT_HARD_LIMIT"), BatchLimit: n.int("MNEMO_BATCH_LIMIT"),
+		MaxTags: n.int("MNEMO_MAX_TAGS"), MaxTagBytes: n.int("MNEMO_MAX_TAG_BYTES"), MaxTagSegments: n.int("MNEMO_MAX_TAG_SEGMENTS"),
+		MaxMetadataBytes: n.int("MNEMO_MAX_METADATA_BYTES"), MaxMetadataDepth: n.int("MNEMO_MAX_METADATA_DEPTH"),
+		MaxTypeLength: n.int("MNEMO_MAX_TYPE_LENGTH"), MaxQueryLength: n.int("MNEMO_MAX_QUERY_LENGTH"),
+		MaxQueryTerms: n.int("MNEMO_MAX_QUERY_TERMS"), MaxListEntries: n.int("MNEMO_MAX_LIST_ENTRIES")}
+	maxBody := n.int("MNEMO_MAX_BODY_BYTES")
+	allowQuery := n.bool("MNEMO_ALLOW_QUERY_TOKEN")
+	rps, burst := n.float("MNEMO_DEFAULT_RATE_LIMIT_RPS"), n.int("MNEMO_DEFAULT_RATE_LIMIT_BURST")
+	maxMemories, maxStorage := int64(n.int("MNEMO_DEFAULT_MAX_MEMORIES")), n.float("MNEMO_DEFAULT_MAX_STORAGE_MB")
+	concurrency, authFailures := n.int("MNEMO_TENANT_MAX_CONCURRENT"), n.int("MNEMO_AUTH_FAILURES_PER_MINUTE")
+	minToken := n.int("MNEMO_MIN_CLIENT_TOKEN_LENGTH")
+	mcpPerTenant, mcpTotal, mcpBody := n.int("MNEMO_MCP_TENANT_MAX_SESSIONS"), n.int("MNEMO_MCP_MAX_SESSIONS"), n.int("MNEMO_MCP_MAX_BODY_BYTES")
+	if n.err != nil {
 		return n.err
 	}
-	if port < 0 || port > 65535 || dim < 1 || dim > 8192 || limits.ContentHardLimit < 1 || limits.BatchLimit < 1 || maxBody < 1024 || rcfg.MaxLimit < 1 {
+	if port < 0 || port > 65535 || dim < 1 || dim > 8192 || limits.ContentHardLimit < 1 || limits.BatchLimit < 1 || maxBody < 1024 {
 		return fmt.Errorf("out-of-range setting: PORT 0-65535, VECTOR_SIZE 1-8192, limits positive, MNEMO_MAX_BODY_BYTES >= 1024")
 	}
 	if err := positive(limits); err != nil {
@@ -263,8 +280,9 @@ func serve(ctx context.Context, c config, stderr io.Writer) error {
 	if err != nil || retry <= 0 {
 		return fmt.Errorf("MNEMO_EMBED_RETRY_INTERVAL must be a positive duration, got %q", c["MNEMO_EMBED_RETRY_INTERVAL"])
 	}
-	if rcfg.ContextMaxGap, err = time.ParseDuration(c["RECALL_CONTEXT_MAX_GAP"]); err != nil || rcfg.ContextMaxGap < 0 {
-		return fmt.Errorf("RECALL_CONTEXT_MAX_GAP must be a duration, got %q", c["RECALL_CONTEXT_MAX_GAP"])
+	rcfg, err := recallConfig(c)
+	if err != nil {
+		return err
 	}
 	embedder, err := newEmbedder(c, dim)
 	if err != nil {

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mnemohq/mnemo/internal/evalset"
+	"github.com/mnemohq/mnemo/recall"
 )
 
 // TestBenchRanking runs bench ranking on the assistant set and a toy
@@ -57,5 +60,31 @@ func TestBenchRanking(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "LoCoMo, defaults over BM25:") {
 		t.Errorf("no ratio line:\n%s", out.String())
+	}
+}
+
+// TestServedRankingIsTheMeasuredOne: with no setting given, the server
+// ranks with recall.DefaultConfig, the configuration bench ranking and
+// internal/evalset measure; a setting's default that drifted from it
+// would serve a ranking nobody measured.
+func TestServedRankingIsTheMeasuredOne(t *testing.T) {
+	c := config{}
+	for _, s := range settings {
+		c[s.Env] = s.Default
+	}
+	got, err := recallConfig(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, recall.DefaultConfig) {
+		t.Errorf("served with the settings' defaults:\n  %+v\nrecall.DefaultConfig:\n  %+v", got, recall.DefaultConfig)
+	}
+	c["SEARCH_WEIGHT_RECENCY"], c["RECALL_CONTEXT_MAX_GAP"] = "0.1", "30m"
+	if got, err = recallConfig(c); err != nil || got.Weights.Recency != 0.1 || got.ContextMaxGap != 30*time.Minute {
+		t.Errorf("settings given: recency %v, max gap %v, %v", got.Weights.Recency, got.ContextMaxGap, err)
+	}
+	c["RECALL_MAX_LIMIT"] = "0"
+	if _, err := recallConfig(c); err == nil || !strings.Contains(err.Error(), "RECALL_MAX_LIMIT") {
+		t.Errorf("RECALL_MAX_LIMIT=0: %v, want an error naming it", err)
 	}
 }
